@@ -145,6 +145,12 @@ export interface Storage {
    */
   watch(prefix: string, afterRevision: number, callbacks: WatchCallbacks): WatchHandle;
 
+  /**
+   * Discards history up to `revision` (exclusive of the key's latest version), like etcd's compaction:
+   * reads and watches older than it fail with CompactedError afterwards.
+   */
+  compact(revision: number): Promise<void>;
+
   /** The store's current revision (a consistent read). */
   currentRevision(): Promise<number>;
 
