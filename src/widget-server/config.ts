@@ -1,0 +1,133 @@
+/**
+ * Command-line flags of the Widget server, named after k8s.io/apiserver's where one exists
+ * (--secure-port, --tls-cert-file, --etcd-servers, ...), parsed with Node's util.parseArgs into one
+ * validated configuration object.
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_GROUP, VERSION } from './api/types';
+import { DEFAULT_MAX_BODY_BYTES } from './http/body';
+
+export interface WidgetServerConfig {
+  group: string;
+  version: string;
+  bindAddress: string;
+  securePort: number;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  etcdServers: string[];
+  etcdPrefix: string;
+  etcdCaFile?: string;
+  etcdCertFile?: string;
+  etcdKeyFile?: string;
+  /** Where a standalone run keeps its generated certificates and kubeconfig. */
+  localDir: string;
+  maxRequestBodyBytes: number;
+  shutdownGraceSeconds: number;
+  /** etcd history compaction interval; 0 disables it (another apiserver compacts). */
+  compactionIntervalSeconds: number;
+  logLevel: string;
+  /** kubeconfig for TokenReview, SubjectAccessReview and the authentication ConfigMap; in-cluster when absent. */
+  authKubeconfig?: string;
+  /** Delegate authentication and authorization to kube-apiserver (default: when running in a cluster or given a kubeconfig). */
+  delegateAuth: boolean;
+  clientCAFile?: string;
+  requestHeaderClientCAFile?: string;
+  requestHeaderAllowedNames: string[];
+  requestHeaderUsernameHeaders: string[];
+  requestHeaderUidHeaders: string[];
+  requestHeaderGroupHeaders: string[];
+  requestHeaderExtraHeadersPrefix: string[];
+}
+
+function csv(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): WidgetServerConfig {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      'api-group': { type: 'string', default: DEFAULT_GROUP },
+      'bind-address': { type: 'string', default: '127.0.0.1' },
+      'secure-port': { type: 'string', default: '8443' },
+      'tls-cert-file': { type: 'string' },
+      'tls-private-key-file': { type: 'string' },
+      'etcd-servers': { type: 'string', default: env.ETCD_SERVERS ?? '' },
+      'etcd-prefix': { type: 'string' },
+      'etcd-cafile': { type: 'string' },
+      'etcd-certfile': { type: 'string' },
+      'etcd-keyfile': { type: 'string' },
+      'local-dir': { type: 'string', default: '.local' },
+      'max-request-body-bytes': { type: 'string', default: String(DEFAULT_MAX_BODY_BYTES) },
+      'shutdown-grace-seconds': { type: 'string', default: '30' },
+      'etcd-compaction-interval-seconds': { type: 'string', default: '300' },
+      'log-level': { type: 'string', default: env.LOG_LEVEL ?? 'info' },
+      'authentication-kubeconfig': { type: 'string' },
+      'delegate-auth': { type: 'string' },
+      'client-ca-file': { type: 'string' },
+      'requestheader-client-ca-file': { type: 'string' },
+      'requestheader-allowed-names': { type: 'string' },
+      'requestheader-username-headers': { type: 'string' },
+      'requestheader-uid-headers': { type: 'string' },
+      'requestheader-group-headers': { type: 'string' },
+      'requestheader-extra-headers-prefix': { type: 'string' },
+    },
+  });
+  const group = values['api-group']!;
+  if (!DNS_SUBDOMAIN.test(group) || !group.includes('.') || group.length > 253) {
+    throw new Error(
+      `--api-group must be a DNS subdomain with at least one dot, got ${JSON.stringify(group)}`,
+    );
+  }
+  const securePort = Number(values['secure-port']);
+  if (!Number.isInteger(securePort) || securePort < 0 || securePort > 65535) {
+    throw new Error(`--secure-port must be a port number, got ${values['secure-port']}`);
+  }
+  if (!!values['tls-cert-file'] !== !!values['tls-private-key-file']) {
+    throw new Error('--tls-cert-file and --tls-private-key-file must be given together');
+  }
+  const maxRequestBodyBytes = Number(values['max-request-body-bytes']);
+  if (!Number.isInteger(maxRequestBodyBytes) || maxRequestBodyBytes <= 0) {
+    throw new Error('--max-request-body-bytes must be a positive integer');
+  }
+  const etcdServers = values['etcd-servers']!.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return {
+    group,
+    version: VERSION,
+    bindAddress: values['bind-address']!,
+    securePort,
+    tlsCertFile: values['tls-cert-file'],
+    tlsKeyFile: values['tls-private-key-file'],
+    etcdServers,
+    etcdPrefix: values['etcd-prefix'] ?? `/registry/${group}`,
+    etcdCaFile: values['etcd-cafile'],
+    etcdCertFile: values['etcd-certfile'],
+    etcdKeyFile: values['etcd-keyfile'],
+    localDir: values['local-dir']!,
+    maxRequestBodyBytes,
+    shutdownGraceSeconds: Number(values['shutdown-grace-seconds']),
+    compactionIntervalSeconds: Number(values['etcd-compaction-interval-seconds']),
+    logLevel: values['log-level']!,
+    authKubeconfig: values['authentication-kubeconfig'],
+    delegateAuth:
+      values['delegate-auth'] !== undefined
+        ? values['delegate-auth'] === 'true'
+        : !!values['authentication-kubeconfig'] || !!env.KUBERNETES_SERVICE_HOST,
+    clientCAFile: values['client-ca-file'],
+    requestHeaderClientCAFile: values['requestheader-client-ca-file'],
+    requestHeaderAllowedNames: csv(values['requestheader-allowed-names']),
+    requestHeaderUsernameHeaders: csv(values['requestheader-username-headers'] ?? 'X-Remote-User'),
+    requestHeaderUidHeaders: csv(values['requestheader-uid-headers']),
+    requestHeaderGroupHeaders: csv(values['requestheader-group-headers'] ?? 'X-Remote-Group'),
+    requestHeaderExtraHeadersPrefix: csv(values['requestheader-extra-headers-prefix'] ?? 'X-Remote-Extra-'),
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * Assembles the Widget server's express application: request ids, structured access logs, request
+ * metrics in kube-apiserver's names, the in-flight gauge, platform endpoints, the widgets resource, and
+ * a final handler that turns every failure into a Kubernetes Status. Authentication and authorization
+ * plug in as an optional filter in front of both.
+ */
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { ApiError } from '../../shared/status-errors';
+import type { WidgetRegistry } from '../registry/widget-registry';
+import { DEFAULT_MAX_BODY_BYTES } from './body';
+import { PlatformRoutes, type HealthCheck } from './platform-routes';
+import { parseRequestInfo, type RequestInfo } from './request-info';
+import { ResourceHandler } from './resource-handler';
+import { writeStatus } from './responses';
+
+/** What the app reports about each request; implemented over prom-client by the caller. */
+export interface RequestMetrics {
+  observe(info: RequestInfo, code: number, seconds: number, dryRun: boolean): void;
+  inflight(kind: 'readOnly' | 'mutating', delta: 1 | -1): void;
+  watchers(delta: 1 | -1): void;
+}
+
+/** Runs before any handler; throws an ApiError (401/403/503) to refuse the request. */
+export type RequestFilter = (req: Request, info: RequestInfo) => Promise<void>;
+
+export interface AppOptions {
+  registry: WidgetRegistry;
+  logger: Logger;
+  metricsRegistry: Registry;
+  metrics: RequestMetrics;
+  readinessChecks: Record<string, HealthCheck>;
+  livenessChecks?: Record<string, HealthCheck>;
+  maxBodyBytes?: number;
+  filter?: RequestFilter;
+}
+
+export interface WidgetApp {
+  app: express.Express;
+  platform: PlatformRoutes;
+}
+
+const READ_ONLY_VERBS = new Set(['get', 'list', 'watch']);
+
+export function createApp(options: AppOptions): WidgetApp {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  // Keep repeated query parameters (dryRun=All&dryRun=All) and dotted keys exactly as sent.
+  app.set('query parser', 'simple');
+
+  const platform = new PlatformRoutes({
+    identity: options.registry.identity,
+    readinessChecks: options.readinessChecks,
+    livenessChecks: options.livenessChecks ?? {},
+  });
+  const resources = new ResourceHandler({
+    registry: options.registry,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    onWatch: (delta) => options.metrics.watchers(delta),
+  });
+
+  app.use(async (req: Request, res: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    const requestId = String(req.headers['audit-id'] ?? req.headers['x-request-id'] ?? randomUUID());
+    res.setHeader('Audit-Id', requestId);
+    const log = options.logger.child({ requestId });
+    const info = parseRequestInfo(req.method, req.path, req.query as Record<string, unknown>);
+    const kind = READ_ONLY_VERBS.has(info.verb) || !info.isResourceRequest ? 'readOnly' : 'mutating';
+    const longRunning = info.verb === 'watch';
+    if (!longRunning) options.metrics.inflight(kind, 1);
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      if (!longRunning) options.metrics.inflight(kind, -1);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const dryRun = req.query.dryRun !== undefined;
+      options.metrics.observe(info, res.statusCode, seconds, dryRun);
+      if (req.path !== '/metrics' && !/^\/(healthz|livez|readyz)/.test(req.path)) {
+        log.info(
+          {
+            verb: info.verb,
+            method: req.method,
+            path: req.path,
+            resource: info.resource,
+            subresource: info.subresource,
+            namespace: info.namespace,
+            name: info.name,
+            code: res.statusCode,
+            durationMs: Math.round(seconds * 1000),
+            userAgent: req.headers['user-agent'],
+          },
+          'request',
+        );
+      }
+    };
+    res.on('finish', finish);
+    res.on('close', finish);
+
+    try {
+      if (req.path === '/metrics' && req.method === 'GET') {
+        if (options.filter) await options.filter(req, info);
+        res.type(options.metricsRegistry.contentType).send(await options.metricsRegistry.metrics());
+        return;
+      }
+      if (options.filter) await options.filter(req, info);
+      if (info.isResourceRequest) {
+        if (
+          info.apiGroup !== options.registry.identity.group ||
+          info.apiVersion !== options.registry.identity.version
+        ) {
+          throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
+        }
+        await resources.handle(info, req, res);
+        return;
+      }
+      if (await platform.handle(req, res)) return;
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.code >= 500) log.error({ err }, 'request failed');
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      writeStatus(res, err);
+    }
+    void next;
+  });
+
+  return { app, platform };
+}

@@ -1,0 +1,270 @@
+/**
+ * The non-resource endpoints an extension API server must answer: discovery (aggregated v2 with ETag and
+ * 304, legacy APIGroupList/APIGroup/APIResourceList), OpenAPI v2 and v3 (ETag, hash-addressed v3 without
+ * redirects), /version, and the health endpoints /healthz, /livez and /readyz with named checks.
+ * Documents are built once at start-up: they depend only on the served API identity.
+ */
+import { createHash } from 'node:crypto';
+import type { Request, Response } from 'express';
+import { ApiError, notAcceptable } from '../../shared/status-errors';
+import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, versionInfo } from '../api/discovery';
+import { openApiV2, openApiV3GroupVersion, openApiV3Root } from '../api/openapi';
+import type { ApiIdentity } from '../api/types';
+import { mediaTypeParams } from './negotiation';
+
+export const DISCOVERY_V2_CONTENT_TYPE =
+  'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
+const DISCOVERY_V2BETA1_CONTENT_TYPE =
+  'application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList';
+
+interface CachedDocument {
+  body: string;
+  etag: string;
+  hash: string;
+}
+
+function cached(doc: unknown): CachedDocument {
+  const body = JSON.stringify(doc);
+  const hash = createHash('sha512').update(body).digest('hex').toUpperCase();
+  return { body, etag: `"${hash}"`, hash };
+}
+
+export type HealthCheck = () => Promise<void> | void;
+
+export interface PlatformRoutesOptions {
+  identity: ApiIdentity;
+  /** Named readiness checks beyond the built-in ones; each throws when not ready. */
+  readinessChecks: Record<string, HealthCheck>;
+  livenessChecks: Record<string, HealthCheck>;
+}
+
+const notFoundError = () =>
+  new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
+
+export class PlatformRoutes {
+  private readonly discoveryV2: CachedDocument;
+  private readonly discoveryV2beta1: CachedDocument;
+  private readonly groupList: string;
+  private readonly group: string;
+  private readonly resourceList: string;
+  private readonly version: string;
+  private readonly openapiV2: CachedDocument;
+  private readonly openapiV3GroupVersion: CachedDocument;
+  private readonly openapiV3Root: CachedDocument;
+  private shuttingDown = false;
+
+  constructor(private readonly options: PlatformRoutesOptions) {
+    const id = options.identity;
+    const discovery = aggregatedDiscovery(id) as Record<string, unknown>;
+    this.discoveryV2 = cached(discovery);
+    this.discoveryV2beta1 = cached({ ...discovery, apiVersion: 'apidiscovery.k8s.io/v2beta1' });
+    this.groupList = JSON.stringify(apiGroupList(id));
+    this.group = JSON.stringify(apiGroup(id));
+    this.resourceList = JSON.stringify(apiResourceList(id));
+    this.version = JSON.stringify(versionInfo());
+    this.openapiV2 = cached(openApiV2(id));
+    this.openapiV3GroupVersion = cached(openApiV3GroupVersion(id));
+    this.openapiV3Root = cached(openApiV3Root(id, this.openapiV3GroupVersion.hash));
+  }
+
+  /** From now on /readyz fails, so load balancers drain us before the listener closes. */
+  markShuttingDown(): void {
+    this.shuttingDown = true;
+  }
+
+  private get id(): ApiIdentity {
+    return this.options.identity;
+  }
+
+  /** Answers the path if it is a platform endpoint; returns false when it is not ours. */
+  async handle(req: Request, res: Response): Promise<boolean> {
+    const path = req.path.replace(/\/+$/, '') || '/';
+    const id = this.id;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      if (this.isPlatformPath(path))
+        throw new ApiError(
+          405,
+          'MethodNotAllowed',
+          `the server does not allow this method on the requested resource`,
+        );
+      return false;
+    }
+    switch (path) {
+      case '/apis':
+        this.serveApis(req, res);
+        return true;
+      case `/apis/${id.group}`:
+        this.sendJson(res, this.group);
+        return true;
+      case `/apis/${id.group}/${id.version}`:
+        this.sendJson(res, this.resourceList);
+        return true;
+      case '/version':
+        this.sendJson(res, this.version);
+        return true;
+      case '/api':
+        // An extension server has no legacy core group; k8s.io/apiserver leaves /api unregistered.
+        throw notFoundError();
+      case '/openapi/v2':
+        this.serveCached(req, res, this.openapiV2, 'application/json', false);
+        return true;
+      case '/openapi/v3':
+        this.serveCached(req, res, this.openapiV3Root, 'application/json', false);
+        return true;
+      case `/openapi/v3/apis/${id.group}/${id.version}`: {
+        const hashMatches = req.query.hash === this.openapiV3GroupVersion.hash;
+        this.serveCached(req, res, this.openapiV3GroupVersion, 'application/json', hashMatches);
+        return true;
+      }
+      case '/healthz':
+        await this.serveHealth(
+          req,
+          res,
+          { ...this.options.livenessChecks, ...this.options.readinessChecks },
+          'healthz',
+        );
+        return true;
+      case '/livez':
+        await this.serveHealth(req, res, this.options.livenessChecks, 'livez');
+        return true;
+      case '/readyz':
+        await this.serveHealth(
+          req,
+          res,
+          {
+            ...this.options.readinessChecks,
+            shutdown: () => {
+              if (this.shuttingDown) throw new Error('process is shutting down');
+            },
+          },
+          'readyz',
+        );
+        return true;
+      default:
+        if (path.startsWith('/openapi/v3/')) throw notFoundError();
+        if (/^\/(healthz|livez|readyz)\/[^/]+$/.test(path)) {
+          await this.serveSingleCheck(path, res);
+          return true;
+        }
+        return false;
+    }
+  }
+
+  private isPlatformPath(path: string): boolean {
+    return [
+      '/apis',
+      '/version',
+      '/api',
+      '/openapi/v2',
+      '/openapi/v3',
+      '/healthz',
+      '/livez',
+      '/readyz',
+    ].includes(path);
+  }
+
+  private sendJson(res: Response, body: string): void {
+    res.status(200).type('application/json').send(body);
+  }
+
+  private serveApis(req: Request, res: Response): void {
+    res.setHeader('Vary', 'Accept');
+    for (const { type, params } of mediaTypeParams(req.headers.accept)) {
+      if (
+        type !== 'application/json' ||
+        params.g !== 'apidiscovery.k8s.io' ||
+        params.as !== 'APIGroupDiscoveryList'
+      ) {
+        continue;
+      }
+      if (params.v === 'v2' || params.v === 'v2beta1') {
+        const doc = params.v === 'v2' ? this.discoveryV2 : this.discoveryV2beta1;
+        const contentType = params.v === 'v2' ? DISCOVERY_V2_CONTENT_TYPE : DISCOVERY_V2BETA1_CONTENT_TYPE;
+        res.setHeader('ETag', doc.etag);
+        res.setHeader('Cache-Control', 'public');
+        if (req.headers['if-none-match'] === doc.etag) {
+          res.status(304).end();
+          return;
+        }
+        res.status(200).setHeader('Content-Type', contentType);
+        res.end(doc.body);
+        return;
+      }
+    }
+    this.sendJson(res, this.groupList);
+  }
+
+  private serveCached(
+    req: Request,
+    res: Response,
+    doc: CachedDocument,
+    type: string,
+    immutable: boolean,
+  ): void {
+    const accept = mediaTypeParams(req.headers.accept);
+    if (
+      accept.length &&
+      !accept.some((a) => a.type === 'application/json' || a.type === '*/*' || a.type === 'application/*')
+    ) {
+      throw notAcceptable(['application/json']);
+    }
+    res.setHeader('ETag', doc.etag);
+    res.setHeader('Vary', 'Accept');
+    if (immutable) {
+      res.setHeader('Cache-Control', 'public, immutable');
+      res.setHeader('Expires', new Date(Date.now() + 365 * 24 * 3600 * 1000).toUTCString());
+    } else {
+      res.setHeader('Cache-Control', 'no-cache, private');
+    }
+    if (req.headers['if-none-match'] === doc.etag) {
+      res.status(304).end();
+      return;
+    }
+    res.status(200).setHeader('Content-Type', type);
+    res.end(doc.body);
+  }
+
+  private async runChecks(
+    checks: Record<string, HealthCheck>,
+  ): Promise<Array<{ name: string; error?: string }>> {
+    return Promise.all(
+      Object.entries(checks).map(async ([name, check]) => {
+        try {
+          await check();
+          return { name };
+        } catch (e) {
+          return { name, error: e instanceof Error ? e.message : String(e) };
+        }
+      }),
+    );
+  }
+
+  private async serveHealth(req: Request, res: Response, checks: Record<string, HealthCheck>, kind: string) {
+    const results = await this.runChecks({ ping: () => undefined, ...checks });
+    const failed = results.filter((r) => r.error);
+    const verbose = req.query.verbose !== undefined;
+    res.type('text/plain; charset=utf-8');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    if (!failed.length && !verbose) {
+      res.status(200).send('ok');
+      return;
+    }
+    const lines = results.map((r) => (r.error ? `[-]${r.name} failed: reason withheld` : `[+]${r.name} ok`));
+    lines.push(failed.length ? `${kind} check failed` : `${kind} check passed`);
+    res.status(failed.length ? 500 : 200).send(lines.join('\n') + '\n');
+  }
+
+  private async serveSingleCheck(path: string, res: Response) {
+    const [, kind, name] = path.split('/');
+    const checks: Record<string, HealthCheck> =
+      kind === 'livez'
+        ? this.options.livenessChecks
+        : { ...this.options.livenessChecks, ...this.options.readinessChecks };
+    const check = name === 'ping' ? () => undefined : checks[name];
+    if (!check) throw notFoundError();
+    const [result] = await this.runChecks({ [name]: check });
+    res.type('text/plain; charset=utf-8');
+    if (result.error) res.status(500).send(`internal server error: ${result.error}\n`);
+    else res.status(200).send('ok');
+  }
+}

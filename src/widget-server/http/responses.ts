@@ -1,0 +1,70 @@
+/**
+ * Writing responses: objects in the negotiated form (JSON, YAML, Table, PartialObjectMetadata[List]),
+ * Status failures, and `Warning: 299 - "..."` headers, the way kube-apiserver's responsewriters do.
+ */
+import type { Response } from 'express';
+import { stringify } from 'yaml';
+import { toStatus, type Status } from '../../shared/status-errors';
+import { partialObjectMetadata, partialObjectMetadataList, widgetTable } from '../api/table';
+import type { Widget, WidgetList } from '../api/types';
+import type { OutputForm } from './negotiation';
+
+export function warningHeaderValue(text: string): string {
+  return `299 - ${JSON.stringify(text)}`;
+}
+
+export function addWarnings(res: Response, warnings: string[]): void {
+  for (const w of warnings) res.append('Warning', warningHeaderValue(w));
+}
+
+export function writeDocument(res: Response, code: number, doc: unknown, form?: OutputForm): void {
+  if (form?.mediaType === 'application/yaml') {
+    res.status(code).type('application/yaml').send(stringify(doc));
+    return;
+  }
+  res.status(code).type('application/json').send(JSON.stringify(doc));
+}
+
+export function writeStatus(res: Response, err: unknown): Status {
+  const status = toStatus(err);
+  if (status.code === 429 && status.details?.retryAfterSeconds) {
+    res.setHeader('Retry-After', String(status.details.retryAfterSeconds));
+  }
+  if (!res.headersSent) writeDocument(res, status.code, status);
+  return status;
+}
+
+type IncludeObject = 'None' | 'Metadata' | 'Object';
+
+export function includeObjectPolicy(query: Record<string, unknown>): IncludeObject {
+  const raw = query.includeObject;
+  const v = Array.isArray(raw) ? raw[0] : raw;
+  if (v === 'None' || v === 'Object' || v === 'Metadata') return v;
+  return 'Metadata';
+}
+
+/** Renders one Widget in the negotiated form. */
+export function renderWidget(w: Widget, form: OutputForm, includeObject: IncludeObject): unknown {
+  if (form.transform === 'Table') {
+    return withTableVersion(
+      widgetTable([w], { includeObject, listMeta: { resourceVersion: w.metadata.resourceVersion } }),
+      form,
+    );
+  }
+  if (form.transform === 'PartialObjectMetadata') return partialObjectMetadata(w);
+  return w;
+}
+
+export function renderWidgetList(list: WidgetList, form: OutputForm, includeObject: IncludeObject): unknown {
+  if (form.transform === 'Table') {
+    return withTableVersion(widgetTable(list.items, { includeObject, listMeta: list.metadata }), form);
+  }
+  if (form.transform === 'PartialObjectMetadataList')
+    return partialObjectMetadataList(list.items, list.metadata);
+  return list;
+}
+
+function withTableVersion(table: unknown, form: OutputForm): unknown {
+  if (form.transformVersion === 'v1beta1') return { ...(table as object), apiVersion: 'meta.k8s.io/v1beta1' };
+  return table;
+}

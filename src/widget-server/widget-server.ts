@@ -1,0 +1,163 @@
+/**
+ * Wires one Widget server process together from its configuration: storage (etcd when endpoints are
+ * given, the embedded store otherwise), registry, HTTP app, TLS serving (given files, or a local CA and
+ * serving certificate for standalone runs), metrics and health checks. Used by main.ts and by tests that
+ * run the server in-process.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createApiServerMetrics, createMetricsRegistry } from '../shared/metrics';
+import type { WidgetServerConfig } from './config';
+import { createApp, type RequestMetrics } from './http/app';
+import { HttpsServing } from './http/server';
+import { TlsReloader } from './http/tls-reloader';
+import { createRequestAuth } from './auth/request-auth';
+import { WidgetRegistry } from './registry/widget-registry';
+import { EtcdStorage } from './storage/etcd';
+import { MemoryStorage } from './storage/memory';
+import type { Storage } from './storage/storage';
+import { Compactor } from './storage/compactor';
+import { ensureStandaloneCredentials, type StandaloneCredentials } from './standalone';
+
+export interface RunningWidgetServer {
+  address: AddressInfo;
+  /** https://host:port as clients should reach it. */
+  url: string;
+  storage: Storage;
+  registry: WidgetRegistry;
+  serving: HttpsServing;
+  standalone?: StandaloneCredentials;
+  stop(): Promise<void>;
+}
+
+export function createStorage(config: WidgetServerConfig): Storage {
+  if (config.etcdServers.length === 0) return new MemoryStorage();
+  return new EtcdStorage({
+    endpoints: config.etcdServers,
+    prefix: config.etcdPrefix,
+    tls:
+      config.etcdCaFile || config.etcdCertFile
+        ? { caFile: config.etcdCaFile, certFile: config.etcdCertFile, keyFile: config.etcdKeyFile }
+        : undefined,
+  });
+}
+
+export async function startWidgetServer(
+  config: WidgetServerConfig,
+  logger: Logger,
+): Promise<RunningWidgetServer> {
+  const storage = createStorage(config);
+  const registry = new WidgetRegistry(storage, {
+    identity: { group: config.group, version: config.version },
+  });
+  const metricsRegistry = createMetricsRegistry();
+  const apiMetrics = createApiServerMetrics(metricsRegistry);
+  const group = config.group;
+  const metrics: RequestMetrics = {
+    observe(info, code, seconds, dryRun) {
+      apiMetrics.observeRequest({
+        verb: info.isResourceRequest ? info.verb.toUpperCase() : info.verb.toUpperCase(),
+        dryRun: dryRun ? 'All' : '',
+        group: info.isResourceRequest ? (info.apiGroup ?? '') : '',
+        version: info.isResourceRequest ? (info.apiVersion ?? '') : '',
+        resource: info.resource ?? '',
+        subresource: info.subresource ?? (info.isResourceRequest ? '' : info.path),
+        scope: !info.isResourceRequest
+          ? ''
+          : info.name
+            ? 'resource'
+            : info.namespace
+              ? 'namespace'
+              : 'cluster',
+        code,
+        seconds,
+      });
+    },
+    inflight(kind, delta) {
+      apiMetrics.currentInflightRequests.inc({ request_kind: kind }, delta);
+    },
+    watchers(delta) {
+      apiMetrics.longrunningRequests.inc(
+        { verb: 'WATCH', group, version: config.version, resource: 'widgets', scope: 'namespace' },
+        delta,
+      );
+    },
+  };
+
+  let standalone: StandaloneCredentials | undefined;
+  let tls: { cert: string | Buffer; key: string | Buffer };
+  let reloader: TlsReloader | undefined;
+  let serving: HttpsServing | undefined;
+  if (config.tlsCertFile && config.tlsKeyFile) {
+    reloader = new TlsReloader(
+      config.tlsCertFile,
+      config.tlsKeyFile,
+      (pair) => serving?.setSecureContext(pair),
+      logger.child({ component: 'tls' }),
+    );
+    tls = await reloader.load();
+  } else {
+    standalone = await ensureStandaloneCredentials(config.localDir, config.bindAddress);
+    tls = { cert: standalone.servingCertPem, key: standalone.servingKeyPem };
+  }
+  const auth = await createRequestAuth(config, logger, standalone?.caCertPem);
+
+  const widgetApp = createApp({
+    registry,
+    logger,
+    metricsRegistry,
+    metrics,
+    maxBodyBytes: config.maxRequestBodyBytes,
+    filter: auth.filter,
+    readinessChecks: {
+      [`${storage.kind}-storage`]: () => storage.ping(),
+      'authentication-config': () => {
+        if (!auth.ready()) throw new Error('authentication configuration not loaded yet');
+      },
+    },
+    livenessChecks: {},
+  });
+  serving = new HttpsServing(
+    widgetApp,
+    {
+      host: config.bindAddress,
+      port: config.securePort,
+      tls,
+      requestClientCert: true,
+      shutdownGraceMs: config.shutdownGraceSeconds * 1000,
+    },
+    logger,
+  );
+  const address = await serving.listen();
+  reloader?.start();
+  // The embedded store bounds its own history; etcd needs kube-apiserver's periodic compaction.
+  const compactor = new Compactor(
+    storage,
+    storage.kind === 'etcd' ? config.compactionIntervalSeconds * 1000 : 0,
+    logger,
+  );
+  compactor.start();
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
+  if (standalone) await standalone.writeKubeconfig(url);
+
+  let stopped: Promise<void> | undefined;
+  return {
+    address,
+    url,
+    storage,
+    registry,
+    serving: serving!,
+    standalone,
+    stop() {
+      stopped ??= (async () => {
+        compactor.stop();
+        reloader?.stop();
+        auth.stop();
+        await serving!.shutdown(() => registry.stopAllWatches());
+        await storage.close();
+      })();
+      return stopped;
+    },
+  };
+}
