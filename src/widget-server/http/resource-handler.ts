@@ -24,7 +24,7 @@ import type {
   WriteOptions,
 } from '../registry/widget-registry';
 import { baseContentType, decodeObjectBody, readBody } from './body';
-import { negotiateOutput, type OutputForm } from './negotiation';
+import { negotiateOutput } from './negotiation';
 import type { RequestInfo } from './request-info';
 import { addWarnings, includeObjectPolicy, renderWidget, renderWidgetList, writeDocument } from './responses';
 

@@ -1,0 +1,232 @@
+/**
+ * The etcd store over the `etcd3` client: keys under a configurable prefix, JSON values, compare-and-swap
+ * transactions on mod_revision, ranged reads at a revision with limits (continue tokens), compaction, and
+ * watches from a revision with previous values. etcd's errors for compacted and future revisions are
+ * mapped to the storage contract's errors, which the registry turns into 410 and 504.
+ */
+import { readFileSync } from 'node:fs';
+import { Etcd3, type IKeyValue, type IOptions } from 'etcd3';
+import {
+  CompactedError,
+  FutureRevisionError,
+  KeyExistsError,
+  KeyNotFoundError,
+  RevisionConflictError,
+  type JsonObject,
+  type KeyValue,
+  type ListOptions,
+  type ListResult,
+  type Storage,
+  type WatchCallbacks,
+  type WatchHandle,
+} from './storage';
+
+export interface EtcdStorageOptions {
+  endpoints: string[];
+  /** Key prefix, e.g. /registry/custom.example.com; keys are stored as `<prefix>/<key>`. */
+  prefix: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  dialTimeoutMs?: number;
+}
+
+/** The range end that covers every key starting with `prefix` (etcd's prefix convention). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] < 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+function mapError(err: unknown, revision = 0): unknown {
+  const message = err instanceof Error ? err.message : String(err);
+  if (/required revision has been compacted/.test(message)) return new CompactedError(revision, revision + 1);
+  if (/required revision is a future revision/.test(message)) return new FutureRevisionError(revision, revision - 1);
+  return err;
+}
+
+export class EtcdStorage implements Storage {
+  readonly kind = 'etcd';
+  private readonly client: Etcd3;
+  private readonly prefix: string;
+
+  constructor(options: EtcdStorageOptions) {
+    const clientOptions: IOptions = {
+      hosts: options.endpoints,
+      dialTimeout: options.dialTimeoutMs ?? 5000,
+    };
+    if (options.tls?.caFile) {
+      clientOptions.credentials = {
+        rootCertificate: readFileSync(options.tls.caFile),
+        certChain: options.tls.certFile ? readFileSync(options.tls.certFile) : undefined,
+        privateKey: options.tls.keyFile ? readFileSync(options.tls.keyFile) : undefined,
+      };
+    }
+    this.client = new Etcd3(clientOptions);
+    this.prefix = options.prefix.replace(/\/+$/, '') + '/';
+  }
+
+  private full(key: string): Buffer {
+    return Buffer.from(this.prefix + key);
+  }
+
+  private relative(kv: IKeyValue): string {
+    return kv.key.toString('utf8').slice(this.prefix.length);
+  }
+
+  private toKeyValue(kv: IKeyValue): KeyValue {
+    return {
+      key: this.relative(kv),
+      value: JSON.parse(kv.value.toString('utf8')) as JsonObject,
+      modRevision: Number(kv.mod_revision),
+      createRevision: Number(kv.create_revision),
+    };
+  }
+
+  async create(key: string, value: JsonObject): Promise<number> {
+    const k = this.full(key);
+    const res = await this.client.kv.txn({
+      compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [{ request_put: { key: k, value: Buffer.from(JSON.stringify(value)) } }],
+      failure: [],
+    });
+    if (!res.succeeded) throw new KeyExistsError(key);
+    return Number(res.header.revision);
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    const res = await this.client.kv.range({ key: this.full(key) });
+    return res.kvs.length ? this.toKeyValue(res.kvs[0]) : undefined;
+  }
+
+  /** A transaction guarded by mod_revision; on failure reads the key to say why. */
+  private async guarded(key: string, expected: number | undefined, op: 'put' | 'delete', value?: JsonObject) {
+    const k = this.full(key);
+    const success =
+      op === 'put'
+        ? [{ request_put: { key: k, value: Buffer.from(JSON.stringify(value)) } }]
+        : [{ request_delete_range: { key: k } }];
+    const compare =
+      expected === undefined
+        ? [{ key: k, target: 'Create' as const, result: 'Greater' as const, create_revision: 0 }]
+        : [{ key: k, target: 'Mod' as const, result: 'Equal' as const, mod_revision: expected }];
+    const res = await this.client.kv.txn({ compare, success, failure: [{ request_range: { key: k } }] });
+    if (res.succeeded) return Number(res.header.revision);
+    const found = res.responses[0]?.response_range?.kvs ?? [];
+    if (!found.length) throw new KeyNotFoundError(key);
+    throw new RevisionConflictError(key, expected ?? 0, Number(found[0].mod_revision));
+  }
+
+  update(key: string, value: JsonObject, expectedModRevision: number): Promise<number> {
+    return this.guarded(key, expectedModRevision, 'put', value);
+  }
+
+  delete(key: string, expectedModRevision?: number): Promise<number> {
+    return this.guarded(key, expectedModRevision, 'delete');
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<ListResult> {
+    const full = this.full(prefix);
+    const start = options.startAfter !== undefined ? Buffer.concat([this.full(options.startAfter), Buffer.from([0])]) : full;
+    try {
+      const res = await this.client.kv.range({
+        key: start,
+        range_end: prefixEnd(full),
+        revision: options.revision && options.revision > 0 ? options.revision : 0,
+        limit: options.limit && options.limit > 0 ? options.limit : 0,
+      });
+      const items = res.kvs.map((kv) => this.toKeyValue(kv));
+      const count = Number(res.count);
+      return { items, revision: Number(res.header.revision), more: res.more, remaining: Math.max(0, count - items.length) };
+    } catch (err) {
+      throw mapError(err, options.revision ?? 0);
+    }
+  }
+
+  watch(prefix: string, afterRevision: number, callbacks: WatchCallbacks): WatchHandle {
+    const full = this.full(prefix).toString('utf8');
+    let stopped = false;
+    const builder = this.client.watch().prefix(full).withPreviousKV().startRevision(String(afterRevision + 1));
+    const pending = builder.create();
+    let cancel: (() => void) | undefined;
+    pending.then(
+      (watcher) => {
+        if (stopped) {
+          void watcher.cancel();
+          return;
+        }
+        cancel = () => void watcher.cancel();
+        watcher.on('data', (res) => {
+          if (stopped) return;
+          for (const e of res.events) {
+            const type = String(e.type);
+            const modRevision = Number(e.kv.mod_revision);
+            if (type === 'Put' || type === '0') {
+              const kv = this.toKeyValue(e.kv);
+              const isCreate = e.kv.create_revision === e.kv.mod_revision;
+              callbacks.onEvent({
+                type: 'put',
+                key: kv.key,
+                value: kv.value,
+                prevValue: !isCreate && e.prev_kv ? this.toKeyValue(e.prev_kv).value : undefined,
+                modRevision,
+                isCreate,
+              });
+            } else if (e.prev_kv) {
+              callbacks.onEvent({
+                type: 'delete',
+                key: this.relative(e.kv),
+                value: this.toKeyValue(e.prev_kv).value,
+                modRevision: Number(e.kv.mod_revision) || Number(res.header.revision),
+                isCreate: false,
+              });
+            }
+          }
+          if (!res.events.length && callbacks.onProgress) callbacks.onProgress(Number(res.header.revision));
+        });
+        watcher.on('error', (err) => {
+          if (stopped) return;
+          stopped = true;
+          void watcher.cancel();
+          callbacks.onError(mapError(err, afterRevision) as Error);
+        });
+      },
+      (err) => {
+        if (!stopped) callbacks.onError(mapError(err, afterRevision) as Error);
+      },
+    );
+    return {
+      stop: () => {
+        stopped = true;
+        cancel?.();
+      },
+    };
+  }
+
+  async compact(revision: number): Promise<void> {
+    try {
+      await this.client.kv.compact({ revision, physical: false });
+    } catch (err) {
+      throw mapError(err, revision);
+    }
+  }
+
+  async currentRevision(): Promise<number> {
+    const res = await this.client.kv.range({ key: this.full(''), range_end: prefixEnd(this.full('')), count_only: true });
+    return Number(res.header.revision);
+  }
+
+  async ping(): Promise<void> {
+    await Promise.race([
+      this.currentRevision(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('etcd did not answer within 2s')), 2000).unref()),
+    ]);
+  }
+
+  async close(): Promise<void> {
+    this.client.close();
+  }
+}
