@@ -1,9 +1,17 @@
-/** Jest runs TypeScript through ts-jest; e2e suites start real servers, so timeouts are generous. */
+/**
+ * Jest runs TypeScript through ts-jest. @kubernetes/client-node 1.x and a few of its dependencies ship
+ * only ES modules, which Node 20 loads natively but Jest's CommonJS runtime does not: those packages are
+ * transpiled too. e2e suites start real servers, so timeouts are generous.
+ */
+const esmPackages = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose'];
+
 module.exports = {
-  preset: 'ts-jest',
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   testTimeout: 60000,
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  transform: {
+    '^.+\\.[tj]s$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }],
+  },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmPackages.join('|')})/)`],
 };

@@ -519,7 +519,9 @@ describe.each<StoreKind>(['memory', 'etcd'])('Widget API protocol (%s store)', (
       await resumed.waitForEvents(1);
       expect(resumed.events[0]).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'w3' } } });
       resumed.stop();
-      await server.storage.compact(Number(rv) + 1);
+      await api.post(path, widget('w4'));
+      await api.delete(`${path}/w4`);
+      await server.storage.compact(await server.storage.currentRevision());
       const tooOld = await api.watch(`${path}?watch=true&resourceVersion=${rv}`);
       expect(tooOld.status).toBe(200);
       await tooOld.waitForEnd();

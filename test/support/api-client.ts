@@ -35,7 +35,11 @@ export class ApiClient {
           ? JSON.stringify(options.body)
           : undefined;
     const headers: Record<string, string> = { ...(options.headers ?? {}) };
-    if (body !== undefined) headers['Content-Type'] = options.contentType ?? 'application/json';
+    if (body !== undefined) {
+      headers['Content-Type'] = options.contentType ?? 'application/json';
+      // Node sends DELETE bodies without framing unless the length is given; real clients always give it.
+      headers['Content-Length'] = String(Buffer.byteLength(body));
+    }
     if (options.accept) headers.Accept = options.accept;
     return new Promise((resolve, reject) => {
       const req = https.request(

@@ -94,7 +94,7 @@ interface DecodeState {
 }
 
 function walk(value: unknown, schema: Schema, path: string, structPath: string, state: DecodeState): unknown {
-  if (value === null) return undefined;
+  if (value === null || value === undefined) return undefined;
   const fail = (goType: string) => {
     state.typeError ??= `json: cannot unmarshal ${jsonType(value).replace(/^number .*/, 'number')} into Go struct field ${structPath} of type ${goType}`;
     return undefined;

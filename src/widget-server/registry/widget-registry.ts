@@ -7,7 +7,7 @@
  * watch-list). It speaks objects and ApiErrors; HTTP framing and output forms belong to http/.
  */
 import { randomUUID, randomInt } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
+import { jsonEqual } from '../../shared/json-equal';
 import {
   ApiError,
   conflict,
@@ -156,7 +156,8 @@ export class WidgetRegistry {
   }
 
   private toStored(w: Widget): JsonObject {
-    const copy = structuredClone(w) as unknown as JsonObject & Widget;
+    // A JSON round trip drops undefined fields, so stored values are canonical on every store.
+    const copy = JSON.parse(JSON.stringify(w)) as JsonObject & Widget;
     delete copy.metadata.resourceVersion;
     delete copy.metadata.selfLink;
     copy.apiVersion = this.apiVersion;
@@ -467,7 +468,7 @@ export class WidgetRegistry {
       const current = this.fromKeyValue(kv);
       const { next, warnings = [], pinnedResourceVersion = false } = mutate(current);
       const stored = this.toStored(next);
-      if (isDeepStrictEqual(stored, kv.value)) {
+      if (jsonEqual(stored, kv.value)) {
         return { object: current, warnings, deleted: false };
       }
       // Removing the last finalizer of an object being deleted completes the deletion.
@@ -506,7 +507,7 @@ export class WidgetRegistry {
       // Status writes change status only (apiextensions' status strategy): everything else stays.
       next = structuredClone(current);
       next.status = incoming.status;
-      if (next.status && !isDeepStrictEqual(next.status, current.status)) {
+      if (next.status && !jsonEqual(next.status, current.status)) {
         const clientSetTime = next.status.lastUpdated !== current.status?.lastUpdated;
         if (!clientSetTime) next.status.lastUpdated = rfc3339Seconds(this.now());
       }
@@ -529,7 +530,7 @@ export class WidgetRegistry {
       meta.generateName = old.generateName;
     next.status = current.status;
     applyWidgetDefaults(next);
-    if (!isDeepStrictEqual(next.spec, current.spec)) meta.generation = (old.generation ?? 1) + 1;
+    if (!jsonEqual(next.spec, current.spec)) meta.generation = (old.generation ?? 1) + 1;
     const errors = validateWidgetUpdate(next, current);
     if (old.deletionTimestamp) {
       const before = new Set(old.finalizers ?? []);
@@ -665,7 +666,7 @@ export class WidgetRegistry {
       if (errors.length) throw invalid('autoscaling', 'Scale', name, errors);
       const pinned = this.checkResourceVersion(scale.metadata.resourceVersion, current, name);
       const next = applyScaleToWidget(structuredClone(current), scale);
-      if (!isDeepStrictEqual(next.spec, current.spec)) {
+      if (!jsonEqual(next.spec, current.spec)) {
         next.metadata.generation = (current.metadata.generation ?? 1) + 1;
       }
       const specErrors = validateWidgetUpdate(next, current);
@@ -769,7 +770,7 @@ export class WidgetRegistry {
           next.metadata.deletionGracePeriodSeconds = 0;
         }
         const stored = this.toStored(next);
-        if (isDeepStrictEqual(stored, kv.value)) return { object: current, deleted: false };
+        if (jsonEqual(stored, kv.value)) return { object: current, deleted: false };
         if (opts.dryRun) return { object: next, deleted: false };
         const revision = await this.storage.update(key, stored, kv.modRevision);
         return { object: this.fromStored(stored, revision), deleted: false };

@@ -140,7 +140,9 @@ export class EtcdStorage implements Storage {
       });
       const items = res.kvs.map((kv) => this.toKeyValue(kv));
       const count = Number(res.count);
-      return { items, revision: Number(res.header.revision), more: res.more, remaining: Math.max(0, count - items.length) };
+      // The header carries the store's current revision; a read at a past revision is a snapshot of that one.
+      const revision = options.revision && options.revision > 0 ? options.revision : Number(res.header.revision);
+      return { items, revision, more: res.more, remaining: Math.max(0, count - items.length) };
     } catch (err) {
       throw mapError(err, options.revision ?? 0);
     }
@@ -191,7 +193,12 @@ export class EtcdStorage implements Storage {
           if (stopped) return;
           stopped = true;
           void watcher.cancel();
-          callbacks.onError(mapError(err, afterRevision) as Error);
+          // etcd 3.4 cancels a watch on a compacted revision without a reason; a read at the start
+          // revision tells whether that is what happened.
+          this.list(prefix, { revision: afterRevision + 1, limit: 1 }).then(
+            () => callbacks.onError(mapError(err, afterRevision) as Error),
+            (readErr) => callbacks.onError((readErr instanceof CompactedError ? readErr : mapError(err, afterRevision)) as Error),
+          );
         });
       },
       (err) => {
