@@ -30,6 +30,9 @@ export interface RunningWidgetServer {
   stop(): Promise<void>;
 }
 
+/** kube-apiserver reports the installer's action verbs in request metrics, not the RBAC verbs. */
+const METRIC_VERBS: Record<string, string> = { create: 'POST', update: 'PUT', patch: 'PATCH', delete: 'DELETE' };
+
 export function createStorage(config: WidgetServerConfig): Storage {
   if (config.etcdServers.length === 0) return new MemoryStorage();
   return new EtcdStorage({
@@ -56,7 +59,7 @@ export async function startWidgetServer(
   const metrics: RequestMetrics = {
     observe(info, code, seconds, dryRun) {
       apiMetrics.observeRequest({
-        verb: info.isResourceRequest ? info.verb.toUpperCase() : info.verb.toUpperCase(),
+        verb: info.isResourceRequest ? (METRIC_VERBS[info.verb] ?? info.verb.toUpperCase()) : info.verb.toUpperCase(),
         dryRun: dryRun ? 'All' : '',
         group: info.isResourceRequest ? (info.apiGroup ?? '') : '',
         version: info.isResourceRequest ? (info.apiVersion ?? '') : '',

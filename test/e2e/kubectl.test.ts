@@ -56,7 +56,7 @@ describe.each<StoreKind>(['memory', 'etcd'])('kubectl against the Widget server 
     // Re-applying the same manifest changes nothing.
     expect(await kubectlOk(kc, ['apply', '-f', '-'], widgetYaml('alpha'))).toMatch(/unchanged/);
     // Listed in the `all` category.
-    expect(await kubectlOk(kc, ['get', 'all'])).toMatch(/widget.custom.example.com\/alpha/);
+    expect(await kubectlOk(kc, ['get', 'all', '-o', 'name'])).toMatch(/widget.custom.example.com\/alpha/);
   });
 
   test('get -w sees a change made by another client', async () => {
