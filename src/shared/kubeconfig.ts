@@ -28,7 +28,12 @@ export async function writeKubeconfig(file: string, spec: KubeconfigSpec): Promi
   const doc = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: spec.contextName, cluster: { server: spec.server, 'certificate-authority-data': b64(spec.caPem) } }],
+    clusters: [
+      {
+        name: spec.contextName,
+        cluster: { server: spec.server, 'certificate-authority-data': b64(spec.caPem) },
+      },
+    ],
     users: [{ name: spec.contextName, user }],
     contexts: [{ name: spec.contextName, context }],
     'current-context': spec.contextName,

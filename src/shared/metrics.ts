@@ -31,7 +31,17 @@ export function createApiServerMetrics(registry: Registry) {
   const requestTotal = new Counter({
     name: 'apiserver_request_total',
     help: 'Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.',
-    labelNames: ['verb', 'dry_run', 'group', 'version', 'resource', 'subresource', 'scope', 'component', 'code'],
+    labelNames: [
+      'verb',
+      'dry_run',
+      'group',
+      'version',
+      'resource',
+      'subresource',
+      'scope',
+      'component',
+      'code',
+    ],
     registers: [registry],
   });
   const requestDuration = new Histogram({

@@ -102,7 +102,10 @@ export function issueServingCert(
   return issue(
     ca,
     [{ name: 'commonName', value: opts.commonName }],
-    [{ name: 'extKeyUsage', serverAuth: true }, { name: 'subjectAltName', altNames }],
+    [
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames },
+    ],
     opts.validityMs,
     opts.now,
   );

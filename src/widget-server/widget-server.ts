@@ -31,7 +31,12 @@ export interface RunningWidgetServer {
 }
 
 /** kube-apiserver reports the installer's action verbs in request metrics, not the RBAC verbs. */
-const METRIC_VERBS: Record<string, string> = { create: 'POST', update: 'PUT', patch: 'PATCH', delete: 'DELETE' };
+const METRIC_VERBS: Record<string, string> = {
+  create: 'POST',
+  update: 'PUT',
+  patch: 'PATCH',
+  delete: 'DELETE',
+};
 
 export function createStorage(config: WidgetServerConfig): Storage {
   if (config.etcdServers.length === 0) return new MemoryStorage();
@@ -59,7 +64,9 @@ export async function startWidgetServer(
   const metrics: RequestMetrics = {
     observe(info, code, seconds, dryRun) {
       apiMetrics.observeRequest({
-        verb: info.isResourceRequest ? (METRIC_VERBS[info.verb] ?? info.verb.toUpperCase()) : info.verb.toUpperCase(),
+        verb: info.isResourceRequest
+          ? (METRIC_VERBS[info.verb] ?? info.verb.toUpperCase())
+          : info.verb.toUpperCase(),
         dryRun: dryRun ? 'All' : '',
         group: info.isResourceRequest ? (info.apiGroup ?? '') : '',
         version: info.isResourceRequest ? (info.apiVersion ?? '') : '',
@@ -90,12 +97,13 @@ export async function startWidgetServer(
   let standalone: StandaloneCredentials | undefined;
   let tls: { cert: string | Buffer; key: string | Buffer };
   let reloader: TlsReloader | undefined;
-  let serving: HttpsServing | undefined;
+  // The reloader installs certificates on the listener, which exists only once the app is built.
+  const servingRef: { current?: HttpsServing } = {};
   if (config.tlsCertFile && config.tlsKeyFile) {
     reloader = new TlsReloader(
       config.tlsCertFile,
       config.tlsKeyFile,
-      (pair) => serving?.setSecureContext(pair),
+      (pair) => servingRef.current?.setSecureContext(pair),
       logger.child({ component: 'tls' }),
     );
     tls = await reloader.load();
@@ -120,7 +128,7 @@ export async function startWidgetServer(
     },
     livenessChecks: {},
   });
-  serving = new HttpsServing(
+  const serving = new HttpsServing(
     widgetApp,
     {
       host: config.bindAddress,
@@ -131,6 +139,7 @@ export async function startWidgetServer(
     },
     logger,
   );
+  servingRef.current = serving;
   const address = await serving.listen();
   reloader?.start();
   // The embedded store bounds its own history; etcd needs kube-apiserver's periodic compaction.
@@ -150,14 +159,14 @@ export async function startWidgetServer(
     url,
     storage,
     registry,
-    serving: serving!,
+    serving,
     standalone,
     stop() {
       stopped ??= (async () => {
         compactor.stop();
         reloader?.stop();
         auth.stop();
-        await serving!.shutdown(() => registry.stopAllWatches());
+        await serving.shutdown(() => registry.stopAllWatches());
         await storage.close();
       })();
       return stopped;

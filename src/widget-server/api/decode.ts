@@ -86,7 +86,13 @@ function jsonType(v: unknown): string {
   return typeof v;
 }
 
-const goTypes: Record<Scalar, string> = { string: 'string', int32: 'int32', int64: 'int64', bool: 'bool', any: 'interface {}' };
+const goTypes: Record<Scalar, string> = {
+  string: 'string',
+  int32: 'int32',
+  int64: 'int64',
+  bool: 'bool',
+  any: 'interface {}',
+};
 
 interface DecodeState {
   unknown: string[];
@@ -120,7 +126,8 @@ function walk(value: unknown, schema: Schema, path: string, structPath: string, 
       return out;
     }
     case 'array': {
-      if (!Array.isArray(value)) return fail(`[]${schema.items.kind === 'object' ? schema.items.goName : 'string'}`);
+      if (!Array.isArray(value))
+        return fail(`[]${schema.items.kind === 'object' ? schema.items.goName : 'string'}`);
       return value
         .map((item, i) => walk(item, schema.items, `${path}[${i}]`, structPath, state))
         .filter((v) => v !== undefined);
@@ -155,24 +162,34 @@ function decodeWith(
   mode: FieldValidationMode,
 ): { value: Record<string, unknown>; warnings: string[] } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw badRequest(`${kind} in version "${version}" cannot be handled as a ${kind}: json: cannot unmarshal ${jsonType(body)} into Go value of type struct`);
+    throw badRequest(
+      `${kind} in version "${version}" cannot be handled as a ${kind}: json: cannot unmarshal ${jsonType(body)} into Go value of type struct`,
+    );
   }
   const b = body as Record<string, unknown>;
   if (b.kind === undefined || b.kind === '') {
     throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body).slice(0, 512)}'`);
   }
   if (b.apiVersion !== apiVersion) {
-    throw badRequest(`the API version in the data (${String(b.apiVersion ?? '')}) does not match the expected API version (${apiVersion})`);
+    throw badRequest(
+      `the API version in the data (${String(b.apiVersion ?? '')}) does not match the expected API version (${apiVersion})`,
+    );
   }
   if (b.kind !== kind) {
     throw badRequest(`the kind in the data (${String(b.kind)}) does not match the expected kind (${kind})`);
   }
   const state: DecodeState = { unknown: [] };
-  const value = walk(body, schema, '', schema.kind === 'object' ? schema.goName : kind, state) as Record<string, unknown>;
-  if (state.typeError) throw badRequest(`${kind} in version "${version}" cannot be handled as a ${kind}: ${state.typeError}`);
+  const value = walk(body, schema, '', schema.kind === 'object' ? schema.goName : kind, state) as Record<
+    string,
+    unknown
+  >;
+  if (state.typeError)
+    throw badRequest(`${kind} in version "${version}" cannot be handled as a ${kind}: ${state.typeError}`);
   const messages = state.unknown.map((p) => `unknown field "${p}"`);
   if (messages.length && mode === 'Strict') {
-    throw badRequest(`${kind} in version "${version}" cannot be handled as a ${kind}: strict decoding error: ${messages.join(', ')}`);
+    throw badRequest(
+      `${kind} in version "${version}" cannot be handled as a ${kind}: strict decoding error: ${messages.join(', ')}`,
+    );
   }
   return { value, warnings: mode === 'Warn' ? messages : [] };
 }
@@ -181,15 +198,32 @@ export function decodeWidget(
   body: unknown,
   opts: { identity: ApiIdentity; fieldValidation: FieldValidationMode; subresource?: 'status' },
 ): { widget: Widget; warnings: string[] } {
-  const { value, warnings } = decodeWith(body, WIDGET_SCHEMA, KIND, apiVersionOf(opts.identity), opts.identity.version, opts.fieldValidation);
+  const { value, warnings } = decodeWith(
+    body,
+    WIDGET_SCHEMA,
+    KIND,
+    apiVersionOf(opts.identity),
+    opts.identity.version,
+    opts.fieldValidation,
+  );
   const widget = value as unknown as Widget;
   widget.metadata ??= {};
   widget.spec ??= {} as Widget['spec'];
   return { widget, warnings };
 }
 
-export function decodeScale(body: unknown, opts: { fieldValidation: FieldValidationMode }): { scale: Scale; warnings: string[] } {
-  const { value, warnings } = decodeWith(body, SCALE_SCHEMA, 'Scale', 'autoscaling/v1', 'v1', opts.fieldValidation);
+export function decodeScale(
+  body: unknown,
+  opts: { fieldValidation: FieldValidationMode },
+): { scale: Scale; warnings: string[] } {
+  const { value, warnings } = decodeWith(
+    body,
+    SCALE_SCHEMA,
+    'Scale',
+    'autoscaling/v1',
+    'v1',
+    opts.fieldValidation,
+  );
   const scale = value as unknown as Scale;
   scale.metadata ??= {};
   scale.spec ??= {};
@@ -201,13 +235,18 @@ const PROPAGATION = ['Orphan', 'Background', 'Foreground'];
 
 export function decodeDeleteOptions(body: unknown): DeleteOptions {
   if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body)) throw badRequest('DeleteOptions must be a JSON object');
+  if (typeof body !== 'object' || Array.isArray(body))
+    throw badRequest('DeleteOptions must be a JSON object');
   const b = body as Record<string, unknown>;
   if (b.kind !== undefined && b.kind !== 'DeleteOptions') {
-    throw badRequest(`the kind in the data (${String(b.kind)}) does not match the expected kind (DeleteOptions)`);
+    throw badRequest(
+      `the kind in the data (${String(b.kind)}) does not match the expected kind (DeleteOptions)`,
+    );
   }
   if (b.apiVersion !== undefined && !['v1', 'meta.k8s.io/v1'].includes(String(b.apiVersion))) {
-    throw badRequest(`the API version in the data (${String(b.apiVersion)}) does not match the expected API version (v1)`);
+    throw badRequest(
+      `the API version in the data (${String(b.apiVersion)}) does not match the expected API version (v1)`,
+    );
   }
   const out: DeleteOptions = {};
   if (b.gracePeriodSeconds !== undefined && b.gracePeriodSeconds !== null) {
@@ -216,7 +255,9 @@ export function decodeDeleteOptions(body: unknown): DeleteOptions {
   }
   if (b.propagationPolicy !== undefined && b.propagationPolicy !== null) {
     if (!PROPAGATION.includes(String(b.propagationPolicy))) {
-      throw badRequest(`propagationPolicy: Unsupported value: "${String(b.propagationPolicy)}": supported values: "Background", "Foreground", "Orphan"`);
+      throw badRequest(
+        `propagationPolicy: Unsupported value: "${String(b.propagationPolicy)}": supported values: "Background", "Foreground", "Orphan"`,
+      );
     }
     out.propagationPolicy = b.propagationPolicy as DeleteOptions['propagationPolicy'];
   }

@@ -33,7 +33,11 @@ export function aggregatedDiscovery(id: ApiIdentity): object {
                 categories: CATEGORIES,
                 verbs: RESOURCE_VERBS,
                 subresources: [
-                  { subresource: 'scale', responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' }, verbs: SUBRESOURCE_VERBS },
+                  {
+                    subresource: 'scale',
+                    responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
+                    verbs: SUBRESOURCE_VERBS,
+                  },
                   { subresource: 'status', responseKind: widgetKind, verbs: SUBRESOURCE_VERBS },
                 ],
               },
@@ -50,7 +54,13 @@ function groupVersion(id: ApiIdentity) {
 }
 
 export function apiGroup(id: ApiIdentity): object {
-  return { kind: 'APIGroup', apiVersion: 'v1', name: id.group, versions: [groupVersion(id)], preferredVersion: groupVersion(id) };
+  return {
+    kind: 'APIGroup',
+    apiVersion: 'v1',
+    name: id.group,
+    versions: [groupVersion(id)],
+    preferredVersion: groupVersion(id),
+  };
 }
 
 export function apiGroupList(id: ApiIdentity): object {
@@ -64,9 +74,31 @@ export function apiResourceList(id: ApiIdentity): object {
     apiVersion: 'v1',
     groupVersion: `${id.group}/${id.version}`,
     resources: [
-      { name: RESOURCE, singularName: SINGULAR, namespaced: true, kind: KIND, verbs: RESOURCE_VERBS, shortNames: SHORT_NAMES, categories: CATEGORIES },
-      { name: `${RESOURCE}/scale`, singularName: '', namespaced: true, group: 'autoscaling', version: 'v1', kind: 'Scale', verbs: SUBRESOURCE_VERBS },
-      { name: `${RESOURCE}/status`, singularName: '', namespaced: true, kind: KIND, verbs: SUBRESOURCE_VERBS },
+      {
+        name: RESOURCE,
+        singularName: SINGULAR,
+        namespaced: true,
+        kind: KIND,
+        verbs: RESOURCE_VERBS,
+        shortNames: SHORT_NAMES,
+        categories: CATEGORIES,
+      },
+      {
+        name: `${RESOURCE}/scale`,
+        singularName: '',
+        namespaced: true,
+        group: 'autoscaling',
+        version: 'v1',
+        kind: 'Scale',
+        verbs: SUBRESOURCE_VERBS,
+      },
+      {
+        name: `${RESOURCE}/status`,
+        singularName: '',
+        namespaced: true,
+        kind: KIND,
+        verbs: SUBRESOURCE_VERBS,
+      },
     ],
   };
 }

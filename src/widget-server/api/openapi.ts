@@ -45,7 +45,10 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
         kind: str('Kind is a string value representing the REST resource this object represents.'),
         metadata: { ...ref(`${META}.ObjectMeta`), description: "Standard object's metadata." },
         spec: { ...ref(`${p}.WidgetSpec`), description: 'Spec is the desired state of the Widget.' },
-        status: { ...ref(`${p}.WidgetStatus`), description: 'Status is the observed state of the Widget, written through the status subresource.' },
+        status: {
+          ...ref(`${p}.WidgetStatus`),
+          description: 'Status is the observed state of the Widget, written through the status subresource.',
+        },
       },
       'x-kubernetes-group-version-kind': gvk(id.group, id.version, KIND),
     },
@@ -54,7 +57,9 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
       description: 'WidgetSpec is the desired state of a Widget.',
       required: ['image'],
       properties: {
-        image: str('Image is the container image the Widget runs, as a valid image reference (registry/path:tag or @sha256 digest).'),
+        image: str(
+          'Image is the container image the Widget runs, as a valid image reference (registry/path:tag or @sha256 digest).',
+        ),
         replicas: {
           type: 'integer',
           format: 'int32',
@@ -73,8 +78,16 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
       type: 'object',
       description: 'WidgetStatus is the observed state of a Widget.',
       properties: {
-        availableReplicas: { type: 'integer', format: 'int32', minimum: 0, description: 'AvailableReplicas is the number of instances ready to serve.' },
-        phase: str(`Phase summarizes the Widget's lifecycle: ${WIDGET_PHASES.join(', ')}. Pending when created.`, { enum: [...WIDGET_PHASES] }),
+        availableReplicas: {
+          type: 'integer',
+          format: 'int32',
+          minimum: 0,
+          description: 'AvailableReplicas is the number of instances ready to serve.',
+        },
+        phase: str(
+          `Phase summarizes the Widget's lifecycle: ${WIDGET_PHASES.join(', ')}. Pending when created.`,
+          { enum: [...WIDGET_PHASES] },
+        ),
         lastUpdated: time('LastUpdated is when the status last changed.'),
         conditions: {
           type: 'array',
@@ -104,19 +117,42 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
       description: 'ObjectMeta is metadata that all persisted resources must have.',
       properties: {
         name: str('Name must be unique within a namespace; a DNS subdomain of at most 253 characters.'),
-        generateName: str('GenerateName is a prefix the server uses to generate a unique name when name is empty.'),
+        generateName: str(
+          'GenerateName is a prefix the server uses to generate a unique name when name is empty.',
+        ),
         namespace: str('Namespace the object lives in.'),
         uid: str('UID is the unique in time and space value for this object, set by the server.'),
-        resourceVersion: str('An opaque value that represents the internal version of this object, for optimistic concurrency and watches.'),
-        generation: { type: 'integer', format: 'int64', description: 'A sequence number representing a specific generation of the desired state.' },
+        resourceVersion: str(
+          'An opaque value that represents the internal version of this object, for optimistic concurrency and watches.',
+        ),
+        generation: {
+          type: 'integer',
+          format: 'int64',
+          description: 'A sequence number representing a specific generation of the desired state.',
+        },
         creationTimestamp: time('When this object was created.'),
-        deletionTimestamp: time('When this object will be deleted; set when deletion is requested while finalizers remain.'),
-        deletionGracePeriodSeconds: { type: 'integer', format: 'int64', description: 'Seconds allowed for graceful termination.' },
-        labels: { type: 'object', additionalProperties: { type: 'string' }, description: 'Map of string keys and values used to organize and select objects.' },
-        annotations: { type: 'object', additionalProperties: { type: 'string' }, description: 'Unstructured key value map for arbitrary metadata.' },
+        deletionTimestamp: time(
+          'When this object will be deleted; set when deletion is requested while finalizers remain.',
+        ),
+        deletionGracePeriodSeconds: {
+          type: 'integer',
+          format: 'int64',
+          description: 'Seconds allowed for graceful termination.',
+        },
+        labels: {
+          type: 'object',
+          additionalProperties: { type: 'string' },
+          description: 'Map of string keys and values used to organize and select objects.',
+        },
+        annotations: {
+          type: 'object',
+          additionalProperties: { type: 'string' },
+          description: 'Unstructured key value map for arbitrary metadata.',
+        },
         ownerReferences: {
           type: 'array',
-          description: 'Objects this object depends on; the garbage collector deletes it when all owners are gone.',
+          description:
+            'Objects this object depends on; the garbage collector deletes it when all owners are gone.',
           items: ref(`${META}.OwnerReference`),
           'x-kubernetes-patch-strategy': 'merge',
           'x-kubernetes-patch-merge-key': 'uid',
@@ -127,7 +163,11 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
           items: { type: 'string' },
           'x-kubernetes-patch-strategy': 'merge',
         },
-        managedFields: { type: 'array', description: 'Field ownership information.', items: { type: 'object' } },
+        managedFields: {
+          type: 'array',
+          description: 'Field ownership information.',
+          items: { type: 'object' },
+        },
         selfLink: str('Deprecated; not set.'),
       },
     },
@@ -140,8 +180,14 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
         kind: str('Kind of the referent.'),
         name: str('Name of the referent.'),
         uid: str('UID of the referent.'),
-        controller: { type: 'boolean', description: 'If true, this reference points to the managing controller.' },
-        blockOwnerDeletion: { type: 'boolean', description: 'If true, the owner cannot be deleted until this object is.' },
+        controller: {
+          type: 'boolean',
+          description: 'If true, this reference points to the managing controller.',
+        },
+        blockOwnerDeletion: {
+          type: 'boolean',
+          description: 'If true, the owner cannot be deleted until this object is.',
+        },
       },
     },
     [`${META}.ListMeta`]: {
@@ -150,7 +196,11 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
       properties: {
         resourceVersion: str('The version of the list, for watches.'),
         continue: str('Token to retrieve the next page of results.'),
-        remainingItemCount: { type: 'integer', format: 'int64', description: 'Number of items after this page.' },
+        remainingItemCount: {
+          type: 'integer',
+          format: 'int64',
+          description: 'Number of items after this page.',
+        },
       },
     },
     [`${META}.Condition`]: {
@@ -159,8 +209,14 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
       required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'],
       properties: {
         type: str('Type of condition in CamelCase.'),
-        status: str('Status of the condition, one of True, False, Unknown.', { enum: ['True', 'False', 'Unknown'] }),
-        observedGeneration: { type: 'integer', format: 'int64', description: 'The metadata.generation the condition was set based on.' },
+        status: str('Status of the condition, one of True, False, Unknown.', {
+          enum: ['True', 'False', 'Unknown'],
+        }),
+        observedGeneration: {
+          type: 'integer',
+          format: 'int64',
+          description: 'The metadata.generation the condition was set based on.',
+        },
         lastTransitionTime: time('Last time the condition transitioned from one status to another.'),
         reason: str("A programmatic identifier for the condition's last transition, in CamelCase."),
         message: str('A human readable message about the transition.'),
@@ -187,7 +243,10 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
         apiVersion: { type: 'string' },
         kind: { type: 'string' },
         gracePeriodSeconds: { type: 'integer', format: 'int64' },
-        preconditions: { type: 'object', properties: { uid: { type: 'string' }, resourceVersion: { type: 'string' } } },
+        preconditions: {
+          type: 'object',
+          properties: { uid: { type: 'string' }, resourceVersion: { type: 'string' } },
+        },
         propagationPolicy: { type: 'string', enum: ['Orphan', 'Background', 'Foreground'] },
         orphanDependents: { type: 'boolean' },
         dryRun: { type: 'array', items: { type: 'string' } },
@@ -200,7 +259,10 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
       properties: { type: { type: 'string' }, object: { type: 'object' } },
       'x-kubernetes-group-version-kind': gvk(id.group, id.version, 'WatchEvent'),
     },
-    [`${META}.Patch`]: { type: 'object', description: 'A patch document: JSON patch, merge patch or strategic merge patch.' },
+    [`${META}.Patch`]: {
+      type: 'object',
+      description: 'A patch document: JSON patch, merge patch or strategic merge patch.',
+    },
     [SCALE]: {
       type: 'object',
       description: 'Scale represents a scaling request for a resource.',
@@ -208,13 +270,25 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
         apiVersion: { type: 'string' },
         kind: { type: 'string' },
         metadata: ref(`${META}.ObjectMeta`),
-        spec: { type: 'object', properties: { replicas: { type: 'integer', format: 'int32', description: 'Desired number of instances.' } } },
+        spec: {
+          type: 'object',
+          properties: {
+            replicas: { type: 'integer', format: 'int32', description: 'Desired number of instances.' },
+          },
+        },
         status: {
           type: 'object',
           required: ['replicas'],
           properties: {
-            replicas: { type: 'integer', format: 'int32', description: 'Actual number of observed instances.' },
-            selector: { type: 'string', description: 'Label query over pods that should match the replicas count.' },
+            replicas: {
+              type: 'integer',
+              format: 'int32',
+              description: 'Actual number of observed instances.',
+            },
+            selector: {
+              type: 'string',
+              description: 'Label query over pods that should match the replicas count.',
+            },
           },
         },
       },
@@ -231,9 +305,22 @@ interface Param {
   required?: boolean;
 }
 
-const q = (name: string, type: Param['type'], description: string): Param => ({ name, in: 'query', type, description });
-const DRY_RUN = q('dryRun', 'string', 'When present, indicates that modifications should not be persisted. Valid value: All.');
-const FIELD_MANAGER = q('fieldManager', 'string', 'A name associated with the actor or entity that is making these changes.');
+const q = (name: string, type: Param['type'], description: string): Param => ({
+  name,
+  in: 'query',
+  type,
+  description,
+});
+const DRY_RUN = q(
+  'dryRun',
+  'string',
+  'When present, indicates that modifications should not be persisted. Valid value: All.',
+);
+const FIELD_MANAGER = q(
+  'fieldManager',
+  'string',
+  'A name associated with the actor or entity that is making these changes.',
+);
 const FIELD_VALIDATION = q(
   'fieldValidation',
   'string',
@@ -243,16 +330,28 @@ const PRETTY = q('pretty', 'string', 'If true, the output is pretty printed.');
 const LIST_PARAMS: Param[] = [
   q('allowWatchBookmarks', 'boolean', 'Request watch events with type BOOKMARK.'),
   q('continue', 'string', 'The continue token of a previous paginated list.'),
-  q('fieldSelector', 'string', 'Restrict the list by fields: metadata.name, metadata.namespace, status.phase.'),
+  q(
+    'fieldSelector',
+    'string',
+    'Restrict the list by fields: metadata.name, metadata.namespace, status.phase.',
+  ),
   q('labelSelector', 'string', 'Restrict the list by labels.'),
   q('limit', 'integer', 'Maximum number of items to return.'),
   q('resourceVersion', 'string', 'Constrains which resource versions the request may be served from.'),
   q('resourceVersionMatch', 'string', 'How resourceVersion is applied: Exact or NotOlderThan.'),
-  q('sendInitialEvents', 'boolean', 'With watch, send synthetic ADDED events for the current state, then a bookmark.'),
+  q(
+    'sendInitialEvents',
+    'boolean',
+    'With watch, send synthetic ADDED events for the current state, then a bookmark.',
+  ),
   q('timeoutSeconds', 'integer', 'Timeout for the list/watch call.'),
   q('watch', 'boolean', 'Watch for changes and return them as a stream of events.'),
 ];
-const PATCH_TYPES = ['application/json-patch+json', 'application/merge-patch+json', 'application/strategic-merge-patch+json'];
+const PATCH_TYPES = [
+  'application/json-patch+json',
+  'application/merge-patch+json',
+  'application/strategic-merge-patch+json',
+];
 const DELETE_PARAMS: Param[] = [
   DRY_RUN,
   q('gracePeriodSeconds', 'integer', 'Duration in seconds before the object should be deleted.'),
@@ -278,23 +377,70 @@ function operations(id: ApiIdentity): Array<{ path: string; params: Param[]; ops
   const base = `/apis/${id.group}/${id.version}`;
   const widget = `${p}.${KIND}`;
   const list = `${p}.${LIST_KIND}`;
-  const nsParam: Param = { name: 'namespace', in: 'path', type: 'string', required: true, description: 'object name and auth scope, such as for teams and projects' };
-  const nameParam: Param = { name: 'name', in: 'path', type: 'string', required: true, description: 'name of the Widget' };
-  const op = (o: Omit<Operation, 'group' | 'version' | 'kind'> & { kind?: string; group?: string; version?: string }): Operation => ({
+  const nsParam: Param = {
+    name: 'namespace',
+    in: 'path',
+    type: 'string',
+    required: true,
+    description: 'object name and auth scope, such as for teams and projects',
+  };
+  const nameParam: Param = {
+    name: 'name',
+    in: 'path',
+    type: 'string',
+    required: true,
+    description: 'name of the Widget',
+  };
+  const op = (
+    o: Omit<Operation, 'group' | 'version' | 'kind'> & { kind?: string; group?: string; version?: string },
+  ): Operation => ({
     group: id.group,
     version: id.version,
     kind: KIND,
     ...o,
   });
-  const itemOps = (suffix: string, sub: string, model: string, kind: string, group: string, version: string): Operation[] => [
-    op({ method: 'get', id: `read${sub}`, action: 'get', description: `read the specified ${kind}`, params: [], response: model, kind, group, version }),
-    op({ method: 'put', id: `replace${sub}`, action: 'put', description: `replace the specified ${kind}`, params: [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION], body: model, response: model, kind, group, version }),
+  const itemOps = (
+    suffix: string,
+    sub: string,
+    model: string,
+    kind: string,
+    group: string,
+    version: string,
+  ): Operation[] => [
+    op({
+      method: 'get',
+      id: `read${sub}`,
+      action: 'get',
+      description: `read the specified ${kind}`,
+      params: [],
+      response: model,
+      kind,
+      group,
+      version,
+    }),
+    op({
+      method: 'put',
+      id: `replace${sub}`,
+      action: 'put',
+      description: `replace the specified ${kind}`,
+      params: [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION],
+      body: model,
+      response: model,
+      kind,
+      group,
+      version,
+    }),
     op({
       method: 'patch',
       id: `patch${sub}`,
       action: 'patch',
       description: `partially update the specified ${kind}`,
-      params: [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION, q('force', 'boolean', 'Not supported: server-side apply is not served.')],
+      params: [
+        DRY_RUN,
+        FIELD_MANAGER,
+        FIELD_VALIDATION,
+        q('force', 'boolean', 'Not supported: server-side apply is not served.'),
+      ],
       body: `${META}.Patch`,
       consumes: PATCH_TYPES,
       response: model,
@@ -303,7 +449,17 @@ function operations(id: ApiIdentity): Array<{ path: string; params: Param[]; ops
       version,
     }),
     ...(suffix === ''
-      ? [op({ method: 'delete', id: 'deleteNamespacedWidget', action: 'delete', description: 'delete a Widget', params: DELETE_PARAMS, body: `${META}.DeleteOptions`, response: widget })]
+      ? [
+          op({
+            method: 'delete',
+            id: 'deleteNamespacedWidget',
+            action: 'delete',
+            description: 'delete a Widget',
+            params: DELETE_PARAMS,
+            body: `${META}.DeleteOptions`,
+            response: widget,
+          }),
+        ]
       : []),
   ];
   return [
@@ -311,18 +467,62 @@ function operations(id: ApiIdentity): Array<{ path: string; params: Param[]; ops
       path: `${base}/namespaces/{namespace}/${RESOURCE}`,
       params: [nsParam, PRETTY],
       ops: [
-        op({ method: 'get', id: 'listNamespacedWidget', action: 'list', description: 'list or watch objects of kind Widget', params: LIST_PARAMS, response: list }),
-        op({ method: 'post', id: 'createNamespacedWidget', action: 'post', description: 'create a Widget', params: [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION], body: widget, response: widget }),
-        op({ method: 'delete', id: 'deleteCollectionNamespacedWidget', action: 'deletecollection', description: 'delete collection of Widget', params: [...LIST_PARAMS, ...DELETE_PARAMS], body: `${META}.DeleteOptions`, response: `${META}.Status` }),
+        op({
+          method: 'get',
+          id: 'listNamespacedWidget',
+          action: 'list',
+          description: 'list or watch objects of kind Widget',
+          params: LIST_PARAMS,
+          response: list,
+        }),
+        op({
+          method: 'post',
+          id: 'createNamespacedWidget',
+          action: 'post',
+          description: 'create a Widget',
+          params: [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION],
+          body: widget,
+          response: widget,
+        }),
+        op({
+          method: 'delete',
+          id: 'deleteCollectionNamespacedWidget',
+          action: 'deletecollection',
+          description: 'delete collection of Widget',
+          params: [...LIST_PARAMS, ...DELETE_PARAMS],
+          body: `${META}.DeleteOptions`,
+          response: `${META}.Status`,
+        }),
       ],
     },
-    { path: `${base}/namespaces/{namespace}/${RESOURCE}/{name}`, params: [nsParam, nameParam, PRETTY], ops: itemOps('', 'NamespacedWidget', widget, KIND, id.group, id.version) },
-    { path: `${base}/namespaces/{namespace}/${RESOURCE}/{name}/status`, params: [nsParam, nameParam, PRETTY], ops: itemOps('/status', 'NamespacedWidgetStatus', widget, KIND, id.group, id.version) },
-    { path: `${base}/namespaces/{namespace}/${RESOURCE}/{name}/scale`, params: [nsParam, nameParam, PRETTY], ops: itemOps('/scale', 'NamespacedWidgetScale', SCALE, 'Scale', 'autoscaling', 'v1') },
+    {
+      path: `${base}/namespaces/{namespace}/${RESOURCE}/{name}`,
+      params: [nsParam, nameParam, PRETTY],
+      ops: itemOps('', 'NamespacedWidget', widget, KIND, id.group, id.version),
+    },
+    {
+      path: `${base}/namespaces/{namespace}/${RESOURCE}/{name}/status`,
+      params: [nsParam, nameParam, PRETTY],
+      ops: itemOps('/status', 'NamespacedWidgetStatus', widget, KIND, id.group, id.version),
+    },
+    {
+      path: `${base}/namespaces/{namespace}/${RESOURCE}/{name}/scale`,
+      params: [nsParam, nameParam, PRETTY],
+      ops: itemOps('/scale', 'NamespacedWidgetScale', SCALE, 'Scale', 'autoscaling', 'v1'),
+    },
     {
       path: `${base}/${RESOURCE}`,
       params: [PRETTY],
-      ops: [op({ method: 'get', id: 'listWidgetForAllNamespaces', action: 'list', description: 'list or watch objects of kind Widget in all namespaces', params: LIST_PARAMS, response: list })],
+      ops: [
+        op({
+          method: 'get',
+          id: 'listWidgetForAllNamespaces',
+          action: 'list',
+          description: 'list or watch objects of kind Widget in all namespaces',
+          params: LIST_PARAMS,
+          response: list,
+        }),
+      ],
     },
   ];
 }
@@ -338,7 +538,13 @@ export function openApiV2(id: ApiIdentity): Doc {
     const item: Doc = { parameters: entry.params.map(v2Param) };
     for (const o of entry.ops) {
       const params = o.params.map(v2Param);
-      if (o.body) params.unshift({ name: 'body', in: 'body', required: o.method !== 'delete', schema: { $ref: `#/definitions/${o.body}` } });
+      if (o.body)
+        params.unshift({
+          name: 'body',
+          in: 'body',
+          required: o.method !== 'delete',
+          schema: { $ref: `#/definitions/${o.body}` },
+        });
       item[o.method] = {
         description: o.description,
         operationId: o.id,
@@ -349,7 +555,9 @@ export function openApiV2(id: ApiIdentity): Doc {
         parameters: params,
         responses: {
           '200': { description: 'OK', schema: { $ref: `#/definitions/${o.response}` } },
-          ...(o.method === 'post' ? { '201': { description: 'Created', schema: { $ref: `#/definitions/${o.response}` } } } : {}),
+          ...(o.method === 'post'
+            ? { '201': { description: 'Created', schema: { $ref: `#/definitions/${o.response}` } } }
+            : {}),
           '401': { description: 'Unauthorized' },
         },
         'x-kubernetes-action': o.action,
@@ -372,7 +580,14 @@ export function openApiV2(id: ApiIdentity): Doc {
 export function openApiV3GroupVersion(id: ApiIdentity): Doc {
   const paths: Record<string, Doc> = {};
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-  const param = (p: Param): Doc => ({ name: p.name, in: p.in, description: p.description, required: p.required, schema: { type: p.type }, uniqueItems: true });
+  const param = (p: Param): Doc => ({
+    name: p.name,
+    in: p.in,
+    description: p.description,
+    required: p.required,
+    schema: { type: p.type },
+    uniqueItems: true,
+  });
   for (const entry of operations(id)) {
     const item: Doc = { parameters: entry.params.map(param) };
     for (const o of entry.ops) {
@@ -381,7 +596,13 @@ export function openApiV3GroupVersion(id: ApiIdentity): Doc {
         operationId: o.id,
         parameters: o.params.map(param),
         responses: {
-          '200': { description: 'OK', content: { 'application/json': { schema: ref(o.response) }, 'application/yaml': { schema: ref(o.response) } } },
+          '200': {
+            description: 'OK',
+            content: {
+              'application/json': { schema: ref(o.response) },
+              'application/yaml': { schema: ref(o.response) },
+            },
+          },
           '401': { description: 'Unauthorized' },
         },
         'x-kubernetes-action': o.action,
@@ -389,7 +610,10 @@ export function openApiV3GroupVersion(id: ApiIdentity): Doc {
       };
       if (o.body) {
         const types = o.consumes ?? ['application/json', 'application/yaml'];
-        op.requestBody = { required: o.method !== 'delete', content: Object.fromEntries(types.map((t) => [t, { schema: ref(o.body!) }])) };
+        op.requestBody = {
+          required: o.method !== 'delete',
+          content: Object.fromEntries(types.map((t) => [t, { schema: ref(o.body!) }])),
+        };
       }
       item[o.method] = op;
     }
@@ -409,7 +633,9 @@ export function openApiV3GroupVersion(id: ApiIdentity): Doc {
 export function openApiV3Root(id: ApiIdentity, hash: string): Doc {
   return {
     paths: {
-      [`apis/${id.group}/${id.version}`]: { serverRelativeURL: `/openapi/v3/apis/${id.group}/${id.version}?hash=${hash}` },
+      [`apis/${id.group}/${id.version}`]: {
+        serverRelativeURL: `/openapi/v3/apis/${id.group}/${id.version}?hash=${hash}`,
+      },
     },
   };
 }

@@ -81,7 +81,8 @@ export function parseLabelSelector(s: string): LabelSelector {
     let req: Requirement;
     if ((m = /^(\S+)\s+(in|notin)\s*\(([^()]*)\)$/.exec(term))) {
       const values = m[3].split(',').map((v) => v.trim());
-      if (values.length === 1 && values[0] === '') throw labelError(term, 'for \'in\', \'notin\' operators, values set can\'t be empty');
+      if (values.length === 1 && values[0] === '')
+        throw labelError(term, "for 'in', 'notin' operators, values set can't be empty");
       req = { key: m[1], operator: m[2] as 'in' | 'notin', values };
     } else if ((m = /^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(term))) {
       req = { key: m[1], operator: m[2] === '!=' ? '!=' : '=', values: [m[3]] };
@@ -93,11 +94,17 @@ export function parseLabelSelector(s: string): LabelSelector {
       throw badRequest(`unable to parse requirement: found unexpected token in "${term}"`);
     }
     if (!validKey(req.key)) {
-      throw labelError(term, `key: Invalid value: "${req.key}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`);
+      throw labelError(
+        term,
+        `key: Invalid value: "${req.key}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+      );
     }
     for (const v of req.values) {
       if (!validValue(v)) {
-        throw labelError(term, `values[0][${req.key}]: Invalid value: "${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`);
+        throw labelError(
+          term,
+          `values[0][${req.key}]: Invalid value: "${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+        );
       }
     }
     requirements.push(req);

@@ -84,7 +84,9 @@ function mergeList(original: unknown[], patch: unknown[], path: string): unknown
   const strategy = LIST_STRATEGIES[path];
   const replaceDirective = patch.find((p) => isObject(p) && p.$patch === 'replace');
   if (!strategy || replaceDirective) {
-    return patch.filter((p) => !(isObject(p) && p.$patch === 'replace')).map((p) => (isObject(p) ? stripDirectives(p) : clone(p)));
+    return patch
+      .filter((p) => !(isObject(p) && p.$patch === 'replace'))
+      .map((p) => (isObject(p) ? stripDirectives(p) : clone(p)));
   }
   if (strategy.kind === 'set') {
     const result = [...original];
@@ -102,7 +104,8 @@ function mergeList(original: unknown[], patch: unknown[], path: string): unknown
   for (const item of patch) {
     if (!isObject(item)) throw badRequest(`invalid patch: ${path} items must be objects`);
     const keyValue = item[strategy.key];
-    if (keyValue === undefined) throw badRequest(`map: ${JSON.stringify(item)} does not contain declared merge key: ${strategy.key}`);
+    if (keyValue === undefined)
+      throw badRequest(`map: ${JSON.stringify(item)} does not contain declared merge key: ${strategy.key}`);
     const index = result.findIndex((o) => isObject(o) && o[strategy.key] === keyValue);
     if (item.$patch === 'delete') {
       if (index >= 0) result.splice(index, 1);
@@ -116,8 +119,9 @@ function mergeList(original: unknown[], patch: unknown[], path: string): unknown
 
 function applyOrder(items: unknown[], order: unknown[], path: string): unknown[] {
   const strategy = LIST_STRATEGIES[path];
-  const keyOf = (v: unknown) =>
-    JSON.stringify(strategy?.kind === 'map' && isObject(v) ? v[strategy.key] : v);
+  const keyOf = (v: unknown) => JSON.stringify(strategy?.kind === 'map' && isObject(v) ? v[strategy.key] : v);
   const rank = new Map(order.map((o, i) => [keyOf(o), i]));
-  return [...items].sort((a, b) => (rank.get(keyOf(a)) ?? order.length) - (rank.get(keyOf(b)) ?? order.length));
+  return [...items].sort(
+    (a, b) => (rank.get(keyOf(a)) ?? order.length) - (rank.get(keyOf(b)) ?? order.length),
+  );
 }

@@ -6,11 +6,29 @@
 import type { ListMeta, Widget } from './types';
 
 const COLUMNS = [
-  { name: 'Name', type: 'string', format: 'name', description: 'Name must be unique within a namespace.', priority: 0 },
+  {
+    name: 'Name',
+    type: 'string',
+    format: 'name',
+    description: 'Name must be unique within a namespace.',
+    priority: 0,
+  },
   { name: 'Replicas', type: 'integer', format: '', description: 'Desired number of instances.', priority: 0 },
   { name: 'Available', type: 'integer', format: '', description: 'Instances ready to serve.', priority: 0 },
-  { name: 'Color', type: 'string', format: '', description: 'Color of the Widget (shown with -o wide).', priority: 1 },
-  { name: 'Phase', type: 'string', format: '', description: 'Lifecycle phase: Pending, Running or Failed.', priority: 0 },
+  {
+    name: 'Color',
+    type: 'string',
+    format: '',
+    description: 'Color of the Widget (shown with -o wide).',
+    priority: 1,
+  },
+  {
+    name: 'Phase',
+    type: 'string',
+    format: '',
+    description: 'Lifecycle phase: Pending, Running or Failed.',
+    priority: 0,
+  },
   { name: 'Age', type: 'date', format: '', description: 'Time since the Widget was created.', priority: 0 },
 ];
 
@@ -49,12 +67,22 @@ export function partialObjectMetadata(w: Widget): object {
 }
 
 export function partialObjectMetadataList(items: Widget[], listMeta: ListMeta): object {
-  return { kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: listMeta, items: items.map(partialObjectMetadata) };
+  return {
+    kind: 'PartialObjectMetadataList',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: listMeta,
+    items: items.map(partialObjectMetadata),
+  };
 }
 
 export function widgetTable(
   items: Widget[],
-  opts: { includeObject: 'None' | 'Metadata' | 'Object'; listMeta: ListMeta; noHeaders?: boolean; now?: Date },
+  opts: {
+    includeObject: 'None' | 'Metadata' | 'Object';
+    listMeta: ListMeta;
+    noHeaders?: boolean;
+    now?: Date;
+  },
 ): object {
   const now = (opts.now ?? new Date()).getTime();
   const rows = items.map((w) => {

@@ -84,19 +84,27 @@ function invalid(field: string, value: unknown, detail: string): FieldError {
 export function validateObjectMeta(meta: ObjectMeta, namespaced: boolean): FieldError[] {
   const errs: FieldError[] = [];
   if (!meta.name && !meta.generateName) {
-    errs.push({ type: 'FieldValueRequired', field: 'metadata.name', detail: 'name or generateName is required' });
+    errs.push({
+      type: 'FieldValueRequired',
+      field: 'metadata.name',
+      detail: 'name or generateName is required',
+    });
   }
-  if (meta.name) for (const e of subdomainErrors(meta.name)) errs.push(invalid('metadata.name', meta.name, e));
+  if (meta.name)
+    for (const e of subdomainErrors(meta.name)) errs.push(invalid('metadata.name', meta.name, e));
   if (meta.generateName && !meta.name) {
     // The generated name adds 5 characters; the prefix alone must be a valid name prefix.
     const prefix = meta.generateName.replace(/-$/, 'a');
-    for (const e of subdomainErrors(prefix)) errs.push(invalid('metadata.generateName', meta.generateName, e));
+    for (const e of subdomainErrors(prefix))
+      errs.push(invalid('metadata.generateName', meta.generateName, e));
   }
   if (namespaced) {
     if (!meta.namespace) errs.push({ type: 'FieldValueRequired', field: 'metadata.namespace', detail: '' });
     else {
-      if (meta.namespace.length > 63) errs.push(invalid('metadata.namespace', meta.namespace, 'must be no more than 63 characters'));
-      if (!LABEL_RE.test(meta.namespace)) errs.push(invalid('metadata.namespace', meta.namespace, labelMessage));
+      if (meta.namespace.length > 63)
+        errs.push(invalid('metadata.namespace', meta.namespace, 'must be no more than 63 characters'));
+      if (!LABEL_RE.test(meta.namespace))
+        errs.push(invalid('metadata.namespace', meta.namespace, labelMessage));
     }
   }
   for (const [k, v] of Object.entries(meta.labels ?? {})) {
@@ -110,19 +118,26 @@ export function validateObjectMeta(meta: ObjectMeta, namespaced: boolean): Field
     annotationBytes += Buffer.byteLength(k) + Buffer.byteLength(v);
   }
   if (annotationBytes > MAX_ANNOTATIONS_BYTES) {
-    errs.push({ type: 'FieldValueTooLong', field: 'metadata.annotations', detail: `must have at most ${MAX_ANNOTATIONS_BYTES} bytes` });
+    errs.push({
+      type: 'FieldValueTooLong',
+      field: 'metadata.annotations',
+      detail: `must have at most ${MAX_ANNOTATIONS_BYTES} bytes`,
+    });
   }
   const refs = meta.ownerReferences ?? [];
   refs.forEach((ref, i) => {
     const p = `metadata.ownerReferences[${i}]`;
-    if (!ref.apiVersion) errs.push(invalid(`${p}.apiVersion`, ref.apiVersion ?? '', 'version must not be empty'));
+    if (!ref.apiVersion)
+      errs.push(invalid(`${p}.apiVersion`, ref.apiVersion ?? '', 'version must not be empty'));
     if (!ref.kind) errs.push(invalid(`${p}.kind`, ref.kind ?? '', 'kind must not be empty'));
     if (!ref.name) errs.push(invalid(`${p}.name`, ref.name ?? '', 'name must not be empty'));
     if (!ref.uid) errs.push(invalid(`${p}.uid`, ref.uid ?? '', 'uid must not be empty'));
   });
   const controllers = refs.filter((r) => r.controller);
   if (controllers.length > 1) {
-    errs.push(invalid('metadata.ownerReferences', refs, 'Only one reference can have Controller set to true'));
+    errs.push(
+      invalid('metadata.ownerReferences', refs, 'Only one reference can have Controller set to true'),
+    );
   }
   (meta.finalizers ?? []).forEach((f, i) => {
     for (const e of qualifiedNameErrors(f)) errs.push(invalid(`metadata.finalizers[${i}]`, f, e));
@@ -139,18 +154,29 @@ function validateSpec(w: Widget): FieldError[] {
   const spec = w.spec ?? {};
   if (!spec.image) errs.push({ type: 'FieldValueRequired', field: 'spec.image', detail: '' });
   else if (spec.image.length > 1024 || !IMAGE_REFERENCE.test(spec.image)) {
-    errs.push(invalid('spec.image', spec.image, 'must be a valid image reference, e.g. registry.example.com/team/app:1.2'));
+    errs.push(
+      invalid(
+        'spec.image',
+        spec.image,
+        'must be a valid image reference, e.g. registry.example.com/team/app:1.2',
+      ),
+    );
   }
   if (spec.replicas !== undefined) {
-    if (spec.replicas < MIN_REPLICAS) errs.push(invalid('spec.replicas', spec.replicas, `must be greater than or equal to ${MIN_REPLICAS}`));
-    if (spec.replicas > MAX_REPLICAS) errs.push(invalid('spec.replicas', spec.replicas, `must be less than or equal to ${MAX_REPLICAS}`));
+    if (spec.replicas < MIN_REPLICAS)
+      errs.push(invalid('spec.replicas', spec.replicas, `must be greater than or equal to ${MIN_REPLICAS}`));
+    if (spec.replicas > MAX_REPLICAS)
+      errs.push(invalid('spec.replicas', spec.replicas, `must be less than or equal to ${MAX_REPLICAS}`));
   }
   if (spec.color !== undefined && !(WIDGET_COLORS as readonly string[]).includes(spec.color)) {
     errs.push({
       type: 'FieldValueNotSupported',
       field: 'spec.color',
       value: spec.color,
-      detail: `supported values: ${[...WIDGET_COLORS].sort().map((c) => `"${c}"`).join(', ')}`,
+      detail: `supported values: ${[...WIDGET_COLORS]
+        .sort()
+        .map((c) => `"${c}"`)
+        .join(', ')}`,
     });
   }
   return errs;
@@ -184,7 +210,9 @@ export function validateWidgetStatus(w: Widget): FieldError[] {
     });
   }
   if (status.availableReplicas !== undefined && status.availableReplicas < 0) {
-    errs.push(invalid('status.availableReplicas', status.availableReplicas, 'must be greater than or equal to 0'));
+    errs.push(
+      invalid('status.availableReplicas', status.availableReplicas, 'must be greater than or equal to 0'),
+    );
   }
   const seen = new Set<string>();
   (status.conditions ?? []).forEach((c, i) => {
@@ -196,24 +224,47 @@ export function validateWidgetStatus(w: Widget): FieldError[] {
       seen.add(c.type);
     }
     if (!['True', 'False', 'Unknown'].includes(c.status)) {
-      errs.push({ type: 'FieldValueNotSupported', field: `${p}.status`, value: c.status, detail: 'supported values: "False", "True", "Unknown"' });
+      errs.push({
+        type: 'FieldValueNotSupported',
+        field: `${p}.status`,
+        value: c.status,
+        detail: 'supported values: "False", "True", "Unknown"',
+      });
     }
-    if (!c.lastTransitionTime) errs.push({ type: 'FieldValueRequired', field: `${p}.lastTransitionTime`, detail: 'must be set' });
+    if (!c.lastTransitionTime)
+      errs.push({ type: 'FieldValueRequired', field: `${p}.lastTransitionTime`, detail: 'must be set' });
     else if (Number.isNaN(Date.parse(c.lastTransitionTime))) {
       errs.push(invalid(`${p}.lastTransitionTime`, c.lastTransitionTime, 'must be an RFC 3339 date-time'));
     }
     if (!c.reason) errs.push({ type: 'FieldValueRequired', field: `${p}.reason`, detail: '' });
     else {
-      if (c.reason.length > 1024) errs.push({ type: 'FieldValueTooLong', field: `${p}.reason`, detail: 'may not be more than 1024 bytes' });
+      if (c.reason.length > 1024)
+        errs.push({
+          type: 'FieldValueTooLong',
+          field: `${p}.reason`,
+          detail: 'may not be more than 1024 bytes',
+        });
       if (!CONDITION_REASON.test(c.reason)) {
-        errs.push(invalid(`${p}.reason`, c.reason, `a condition reason must start with alphabetic character, optionally followed by a string of alphanumeric characters or '_,:', and must end with an alphanumeric character or '_' (e.g. 'my_name',  or 'MY_NAME',  or 'MyName',  or 'ReasonA,ReasonB',  or 'ReasonA:ReasonB', regex used for validation is '${CONDITION_REASON.source.slice(1, -1)}')`));
+        errs.push(
+          invalid(
+            `${p}.reason`,
+            c.reason,
+            `a condition reason must start with alphabetic character, optionally followed by a string of alphanumeric characters or '_,:', and must end with an alphanumeric character or '_' (e.g. 'my_name',  or 'MY_NAME',  or 'MyName',  or 'ReasonA,ReasonB',  or 'ReasonA:ReasonB', regex used for validation is '${CONDITION_REASON.source.slice(1, -1)}')`,
+          ),
+        );
       }
     }
     if ((c.message ?? '').length > MAX_CONDITION_MESSAGE) {
-      errs.push({ type: 'FieldValueTooLong', field: `${p}.message`, detail: `may not be more than ${MAX_CONDITION_MESSAGE} bytes` });
+      errs.push({
+        type: 'FieldValueTooLong',
+        field: `${p}.message`,
+        detail: `may not be more than ${MAX_CONDITION_MESSAGE} bytes`,
+      });
     }
     if (c.observedGeneration !== undefined && c.observedGeneration < 0) {
-      errs.push(invalid(`${p}.observedGeneration`, c.observedGeneration, 'must be greater than or equal to zero'));
+      errs.push(
+        invalid(`${p}.observedGeneration`, c.observedGeneration, 'must be greater than or equal to zero'),
+      );
     }
   });
   return errs;
@@ -222,7 +273,9 @@ export function validateWidgetStatus(w: Widget): FieldError[] {
 export function validateScale(s: Scale): FieldError[] {
   const replicas = s.spec.replicas ?? 0;
   const errs: FieldError[] = [];
-  if (replicas < MIN_REPLICAS) errs.push(invalid('spec.replicas', replicas, `must be greater than or equal to ${MIN_REPLICAS}`));
-  if (replicas > MAX_REPLICAS) errs.push(invalid('spec.replicas', replicas, `must be less than or equal to ${MAX_REPLICAS}`));
+  if (replicas < MIN_REPLICAS)
+    errs.push(invalid('spec.replicas', replicas, `must be greater than or equal to ${MIN_REPLICAS}`));
+  if (replicas > MAX_REPLICAS)
+    errs.push(invalid('spec.replicas', replicas, `must be less than or equal to ${MAX_REPLICAS}`));
   return errs;
 }

@@ -274,17 +274,20 @@ export class WidgetRegistry {
       (nameFilter === undefined || w.metadata.name === nameFilter) && this.matches(w, q);
 
     let closed = false;
-    let storageWatch: WatchHandle | undefined;
-    let timeout: NodeJS.Timeout | undefined;
-    let bookmarkTimer: NodeJS.Timeout | undefined;
+    // Created after the initial events are sent, but stop() may run before that.
+    const resources: {
+      storageWatch?: WatchHandle;
+      timeout?: NodeJS.Timeout;
+      bookmarkTimer?: NodeJS.Timeout;
+    } = {};
     let lastRevision = 0;
 
     const stop = () => {
       if (closed) return;
       closed = true;
-      storageWatch?.stop();
-      if (timeout) clearTimeout(timeout);
-      if (bookmarkTimer) clearInterval(bookmarkTimer);
+      resources.storageWatch?.stop();
+      if (resources.timeout) clearTimeout(resources.timeout);
+      if (resources.bookmarkTimer) clearInterval(resources.bookmarkTimer);
       this.activeWatches.delete(stop);
       sink.end();
     };
@@ -335,7 +338,7 @@ export class WidgetRegistry {
       bookmark(afterRevision, { [INITIAL_EVENTS_END]: 'true' });
     }
 
-    storageWatch = this.storage.watch(prefix, afterRevision, {
+    resources.storageWatch = this.storage.watch(prefix, afterRevision, {
       onEvent: (e) => {
         if (closed) return;
         lastRevision = e.modRevision;
@@ -359,11 +362,11 @@ export class WidgetRegistry {
         ? q.timeoutSeconds * 1000
         : // kube-apiserver picks a random timeout in [minRequestTimeout, 2*minRequestTimeout) to spread relists.
           (1800 + randomInt(1800)) * 1000;
-    timeout = setTimeout(stop, timeoutMs);
-    timeout.unref?.();
+    resources.timeout = setTimeout(stop, timeoutMs);
+    resources.timeout.unref?.();
     if (q.allowWatchBookmarks) {
-      bookmarkTimer = setInterval(() => !closed && bookmark(lastRevision), this.bookmarkIntervalMs);
-      bookmarkTimer.unref?.();
+      resources.bookmarkTimer = setInterval(() => !closed && bookmark(lastRevision), this.bookmarkIntervalMs);
+      resources.bookmarkTimer.unref?.();
     }
     return { stop };
   }

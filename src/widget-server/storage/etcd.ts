@@ -44,7 +44,8 @@ function prefixEnd(prefix: Buffer): Buffer {
 function mapError(err: unknown, revision = 0): unknown {
   const message = err instanceof Error ? err.message : String(err);
   if (/required revision has been compacted/.test(message)) return new CompactedError(revision, revision + 1);
-  if (/required revision is a future revision/.test(message)) return new FutureRevisionError(revision, revision - 1);
+  if (/required revision is a future revision/.test(message))
+    return new FutureRevisionError(revision, revision - 1);
   return err;
 }
 
@@ -130,7 +131,10 @@ export class EtcdStorage implements Storage {
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListResult> {
     const full = this.full(prefix);
-    const start = options.startAfter !== undefined ? Buffer.concat([this.full(options.startAfter), Buffer.from([0])]) : full;
+    const start =
+      options.startAfter !== undefined
+        ? Buffer.concat([this.full(options.startAfter), Buffer.from([0])])
+        : full;
     try {
       const res = await this.client.kv.range({
         key: start,
@@ -141,7 +145,8 @@ export class EtcdStorage implements Storage {
       const items = res.kvs.map((kv) => this.toKeyValue(kv));
       const count = Number(res.count);
       // The header carries the store's current revision; a read at a past revision is a snapshot of that one.
-      const revision = options.revision && options.revision > 0 ? options.revision : Number(res.header.revision);
+      const revision =
+        options.revision && options.revision > 0 ? options.revision : Number(res.header.revision);
       return { items, revision, more: res.more, remaining: Math.max(0, count - items.length) };
     } catch (err) {
       throw mapError(err, options.revision ?? 0);
@@ -151,7 +156,11 @@ export class EtcdStorage implements Storage {
   watch(prefix: string, afterRevision: number, callbacks: WatchCallbacks): WatchHandle {
     const full = this.full(prefix).toString('utf8');
     let stopped = false;
-    const builder = this.client.watch().prefix(full).withPreviousKV().startRevision(String(afterRevision + 1));
+    const builder = this.client
+      .watch()
+      .prefix(full)
+      .withPreviousKV()
+      .startRevision(String(afterRevision + 1));
     const pending = builder.create();
     let cancel: (() => void) | undefined;
     pending.then(
@@ -197,7 +206,10 @@ export class EtcdStorage implements Storage {
           // revision tells whether that is what happened.
           this.list(prefix, { revision: afterRevision + 1, limit: 1 }).then(
             () => callbacks.onError(mapError(err, afterRevision) as Error),
-            (readErr) => callbacks.onError((readErr instanceof CompactedError ? readErr : mapError(err, afterRevision)) as Error),
+            (readErr) =>
+              callbacks.onError(
+                (readErr instanceof CompactedError ? readErr : mapError(err, afterRevision)) as Error,
+              ),
           );
         });
       },
@@ -222,14 +234,20 @@ export class EtcdStorage implements Storage {
   }
 
   async currentRevision(): Promise<number> {
-    const res = await this.client.kv.range({ key: this.full(''), range_end: prefixEnd(this.full('')), count_only: true });
+    const res = await this.client.kv.range({
+      key: this.full(''),
+      range_end: prefixEnd(this.full('')),
+      count_only: true,
+    });
     return Number(res.header.revision);
   }
 
   async ping(): Promise<void> {
     await Promise.race([
       this.currentRevision(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('etcd did not answer within 2s')), 2000).unref()),
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('etcd did not answer within 2s')), 2000).unref(),
+      ),
     ]);
   }
 

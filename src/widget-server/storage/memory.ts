@@ -82,7 +82,10 @@ export class MemoryStorage implements Storage {
   constructor(options: MemoryStorageOptions = {}) {
     this.compactAfterMs = options.compactAfterMs ?? 5 * 60 * 1000;
     this.maxHistoryEvents = options.maxHistoryEvents ?? 10000;
-    const compactTimer = setInterval(() => this.compactByAge(), Math.max(1000, Math.min(60_000, this.compactAfterMs / 5)));
+    const compactTimer = setInterval(
+      () => this.compactByAge(),
+      Math.max(1000, Math.min(60_000, this.compactAfterMs / 5)),
+    );
     const progressTimer = setInterval(() => this.notifyProgress(), options.progressIntervalMs ?? 5000);
     compactTimer.unref();
     progressTimer.unref();
@@ -140,7 +143,12 @@ export class MemoryStorage implements Storage {
   async get(key: string): Promise<KeyValue | undefined> {
     const current = this.latest(key);
     if (!current?.value) return undefined;
-    return { key, value: structuredClone(current.value), modRevision: current.revision, createRevision: current.createRevision };
+    return {
+      key,
+      value: structuredClone(current.value),
+      modRevision: current.revision,
+      createRevision: current.createRevision,
+    };
   }
 
   private live(key: string): Version {
@@ -151,7 +159,8 @@ export class MemoryStorage implements Storage {
 
   async update(key: string, value: JsonObject, expectedModRevision: number): Promise<number> {
     const current = this.live(key);
-    if (current.revision !== expectedModRevision) throw new RevisionConflictError(key, expectedModRevision, current.revision);
+    if (current.revision !== expectedModRevision)
+      throw new RevisionConflictError(key, expectedModRevision, current.revision);
     return this.write(key, value, false, current);
   }
 
@@ -232,7 +241,8 @@ export class MemoryStorage implements Storage {
   private compactByAge(): void {
     const cutoff = Date.now() - this.compactAfterMs;
     let target = 0;
-    while (this.checkpoints.length && this.checkpoints[0].at <= cutoff) target = this.checkpoints.shift()!.revision;
+    while (this.checkpoints.length && this.checkpoints[0].at <= cutoff)
+      target = this.checkpoints.shift()!.revision;
     if (target > this.compacted) this.compactSync(target);
   }
 
