@@ -36,9 +36,13 @@ const factories: Array<[string, (prefix: string) => Storage]> = [
 function collect(storage: Storage, prefix: string, after: number) {
   const events: StorageWatchEvent[] = [];
   const errors: Error[] = [];
-  const handle = storage.watch(prefix, after, { onEvent: (e) => events.push(e), onError: (e) => errors.push(e) });
+  const handle = storage.watch(prefix, after, {
+    onEvent: (e) => events.push(e),
+    onError: (e) => errors.push(e),
+  });
   const until = async (n: number) => {
-    for (let i = 0; i < 100 && events.length < n && !errors.length; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && events.length < n && !errors.length; i++)
+      await new Promise((r) => setTimeout(r, 50));
     return events;
   };
   return { events, errors, handle, until };
@@ -66,13 +70,16 @@ describe.each(factories)('%s storage', (_name, make) => {
     const r1 = await s.create('k', { v: 1 });
     const r2 = await s.update('k', { v: 2 }, r1);
     expect(r2).toBeGreaterThan(r1);
-    await expect(s.update('k', { v: 3 }, r1)).rejects.toMatchObject({ name: 'RevisionConflictError', actual: r2 });
+    await expect(s.update('k', { v: 3 }, r1)).rejects.toMatchObject({
+      name: 'RevisionConflictError',
+      actual: r2,
+    });
     await expect(s.update('nope', { v: 1 }, 1)).rejects.toBeInstanceOf(KeyNotFoundError);
     await expect(s.delete('k', r1)).rejects.toBeInstanceOf(RevisionConflictError);
     const r3 = await s.delete('k', r2);
     expect(r3).toBeGreaterThan(r2);
     await expect(s.delete('k')).rejects.toBeInstanceOf(KeyNotFoundError);
-    expect((await s.get('k'))).toBeUndefined();
+    expect(await s.get('k')).toBeUndefined();
     expect(await s.currentRevision()).toBeGreaterThanOrEqual(r3);
   });
 
@@ -92,7 +99,9 @@ describe.each(factories)('%s storage', (_name, make) => {
     const page2 = await s.list('l/', { revision: before, limit: 3, startAfter: 'l/c' });
     expect(page2.items.map((i) => i.key)).toEqual(['l/d']);
     expect(page2.more).toBe(false);
-    await expect(s.list('l/', { revision: (await s.currentRevision()) + 100 })).rejects.toBeInstanceOf(FutureRevisionError);
+    await expect(s.list('l/', { revision: (await s.currentRevision()) + 100 })).rejects.toBeInstanceOf(
+      FutureRevisionError,
+    );
   });
 
   test('compaction makes old revisions unreadable and old watches fail', async () => {
