@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# The test bed's node: containerd (Debian) with CRI, CNI bridge networking (Debian's
+# containernetworking-plugins), kubelet and kube-proxy from the `kube` binary, and the images pods need,
+# built locally (no registry is reachable): a static pause image, a Node.js base image from this
+# machine's Node 20, and the project's image. Called by cluster.sh; `up`, `down`, `status`, `images`.
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+state="${CLUSTER_STATE_DIR:-$root/.cluster}"
+logs="$state/logs"
+run="$state/run"
+kube="$here/build/kube"
+node_ip="${CLUSTER_NODE_IP:-172.30.255.1}"
+node_name="${CLUSTER_NODE_NAME:-bed-node}"
+pod_cidr="10.244.0.0/24"
+sock="$state/containerd/containerd.sock"
+images="$here/build/images"
+PAUSE_IMAGE="localhost/pause:bed"
+NODE_BASE_IMAGE="localhost/node-base:20"
+PROJECT_IMAGE="localhost/aggregator-operator:dev"
+
+log() { printf '[node] %s\n' "$*"; }
+pid_alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
+start() {
+  local name="$1"
+  shift
+  if pid_alive "$name"; then log "$name already running"; return; fi
+  log "starting $name"
+  nohup "$@" >>"$logs/$name.log" 2>&1 &
+  echo $! >"$run/$name.pid"
+}
+stop() {
+  local name="$1"
+  if pid_alive "$name"; then
+    log "stopping $name"
+    kill "$(cat "$run/$name.pid")" 2>/dev/null || true
+    for _ in $(seq 1 50); do pid_alive "$name" || break; sleep 0.2; done
+    pid_alive "$name" && kill -9 "$(cat "$run/$name.pid")" 2>/dev/null || true
+  fi
+  rm -f "$run/$name.pid"
+}
+ctr_k8s() { ctr --address "$sock" -n k8s.io "$@"; }
+
+# ---- images ----
+
+build_pause() {
+  local dir="$images/pause-root"
+  [[ -f "$images/pause.tar" && "$images/pause.tar" -nt "$here/pause.c" ]] && return
+  mkdir -p "$dir"
+  gcc -static -Os -o "$dir/pause" "$here/pause.c"
+  python3 "$here/image-tar.py" --out "$images/pause.tar" --tag "$PAUSE_IMAGE" --layer "$dir:/" \
+    --entrypoint '["/pause"]' --user 65535:65535
+}
+
+build_node_base() {
+  local node_bin dir stamp
+  node_bin="$(command -v node)"
+  stamp="$(sha256sum "$node_bin" | cut -c1-16)"
+  [[ -f "$images/node-base.tar" && "$(cat "$images/node-base.stamp" 2>/dev/null)" == "$stamp" ]] && return
+  dir="$images/node-base-root"
+  rm -rf "$dir"
+  mkdir -p "$dir/usr/bin" "$dir/etc/ssl/certs" "$dir/tmp" "$dir/app"
+  chmod 1777 "$dir/tmp"
+  cp "$node_bin" "$dir/usr/bin/node"
+  # Node's shared libraries, at the paths the dynamic loader expects.
+  ldd "$node_bin" | awk '/=> \// {print $3} /^\s*\/lib/ {print $1}' | while read -r lib; do
+    mkdir -p "$dir$(dirname "$lib")"
+    cp -L "$lib" "$dir$lib"
+  done
+  cp -L /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$dir/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' >"$dir/etc/group"
+  python3 "$here/image-tar.py" --out "$images/node-base.tar" --tag "$NODE_BASE_IMAGE" --layer "$dir:/" \
+    --entrypoint '["node"]' --env NODE_ENV=production
+  echo "$stamp" >"$images/node-base.stamp"
+}
+
+# The project's image: the same content the Dockerfile's stages produce (production node_modules, dist,
+# crds) on the node base, assembled here because no container builder runs in this VM.
+build_project_image() {
+  local dir="$images/app-root" stamp
+  stamp="$(cd "$root" && cat package-lock.json $(git ls-files src crds | sort) 2>/dev/null | sha256sum | cut -c1-16)"
+  [[ -f "$images/project.tar" && "$(cat "$images/project.stamp" 2>/dev/null)" == "$stamp" ]] && return
+  log "building $PROJECT_IMAGE"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  (cd "$root" && npm run build --silent)
+  cp "$root/package.json" "$root/package-lock.json" "$dir/"
+  cp -r "$root/dist" "$root/crds" "$dir/"
+  (cd "$dir" && npm ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null)
+  rm -f "$dir/package-lock.json"
+  python3 "$here/image-tar.py" --out "$images/project.tar" --tag "$PROJECT_IMAGE" --base "$images/node-base.tar" \
+    --layer "$dir:/app" --workdir /app --user 65532:65532 \
+    --entrypoint '["node"]' --cmd '["dist/widget-server/main.js","--bind-address=0.0.0.0"]'
+  echo "$stamp" >"$images/project.stamp"
+}
+
+import_images() {
+  for tar in pause node-base project; do
+    ctr_k8s images import --no-unpack=false "$images/$tar.tar" >/dev/null
+  done
+  log "images: $(ctr_k8s images ls -q | grep '^localhost/' | tr '\n' ' ')"
+}
+
+images_up() {
+  mkdir -p "$images"
+  build_pause
+  build_node_base
+  build_project_image
+}
+
+# ---- containerd, CNI, kubelet, kube-proxy ----
+
+write_configs() {
+  mkdir -p "$state/containerd" "$state/cni/net.d" "$state/kubelet"
+  cat >"$state/containerd/config.toml" <<EOF
+version = 2
+root = "$state/containerd/root"
+state = "$state/containerd/state"
+[grpc]
+  address = "$sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$PAUSE_IMAGE"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$state/cni/net.d"
+EOF
+  cat >"$state/cni/net.d/10-bed.conflist" <<EOF
+{
+  "cniVersion": "0.4.0",
+  "name": "bed",
+  "plugins": [
+    {
+      "type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+      "ipam": { "type": "host-local", "ranges": [[{ "subnet": "$pod_cidr" }]], "routes": [{ "dst": "0.0.0.0/0" }],
+                "dataDir": "$state/cni/ipam" }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } }
+  ]
+}
+EOF
+  cat >"$state/kubelet/config.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $state/pki/ca.crt}
+authorization: {mode: Webhook}
+cgroupDriver: cgroupfs
+failSwapOn: false
+podCIDR: $pod_cidr
+readOnlyPort: 0
+serializeImagePulls: false
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
+syncFrequency: 10s
+fileCheckFrequency: 5s
+EOF
+  cat >"$state/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $state/kube-proxy.kubeconfig}
+hostnameOverride: $node_name
+mode: iptables
+clusterCIDR: 10.244.0.0/16
+iptables: {masqueradeAll: true}
+conntrack: {maxPerCore: 0}
+EOF
+}
+
+up() {
+  mkdir -p "$logs" "$run"
+  sysctl -qw net.ipv4.ip_forward=1
+  sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
+  write_configs
+  images_up
+  start containerd containerd --config "$state/containerd/config.toml"
+  for _ in $(seq 1 100); do ctr --address "$sock" version >/dev/null 2>&1 && break; sleep 0.2; done
+  import_images
+  start kubelet "$kube" kubelet --config="$state/kubelet/config.yaml" --kubeconfig="$state/kubelet.kubeconfig" \
+    --container-runtime-endpoint="unix://$sock" --hostname-override="$node_name" --node-ip="$node_ip" \
+    --root-dir="$state/kubelet/root" --cert-dir="$state/kubelet/pki" --v=1
+  start kube-proxy "$kube" kube-proxy --config="$state/kube-proxy.yaml" --v=1
+  for _ in $(seq 1 300); do
+    if kubectl --kubeconfig "$state/admin.kubeconfig" get node "$node_name" \
+      -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; then
+      log "node $node_name Ready"
+      return 0
+    fi
+    sleep 0.5
+  done
+  log "node $node_name did not become Ready; see $logs/kubelet.log"
+  return 1
+}
+
+down() {
+  stop kube-proxy
+  stop kubelet
+  if [[ -S "$sock" ]]; then
+    for task in $(ctr_k8s tasks ls -q 2>/dev/null); do ctr_k8s tasks kill -s KILL "$task" >/dev/null 2>&1 || true; done
+  fi
+  stop containerd
+  # Sandboxes' shims outlive containerd; end them so nothing of the bed keeps running.
+  pkill -f "containerd-shim-runc-v2 -namespace k8s.io -address $sock" 2>/dev/null || true
+}
+
+status() {
+  local rc=0
+  for name in containerd kubelet kube-proxy; do
+    if pid_alive "$name"; then echo "$name: running (pid $(cat "$run/$name.pid"))"; else echo "$name: stopped"; rc=1; fi
+  done
+  return $rc
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  images) mkdir -p "$logs" "$run"; images_up ;;
+  *) echo "usage: $0 up|down|status|images" >&2; exit 2 ;;
+esac
