@@ -16,7 +16,7 @@ cd "$here"
 go mod download
 # Progress: `go build -v` names each package as it compiles; print a running count instead of thousands of lines.
 CGO_ENABLED=0 nice -n 10 go build -v -trimpath -ldflags='-s -w' -o "$out/kube.tmp" ./cmd/kube 2>&1 |
-  awk '{ n++; if (n % 100 == 0) { printf "  compiled %d packages (last: %s)\n", n, $0; fflush() } } END { printf "  compiled %d packages\n", n }'
+  awk '/^#|: / { print; next } { n++; if (n % 100 == 0) { printf "  compiled %d packages (last: %s)\n", n, $0; fflush() } } END { printf "  compiled %d packages\n", n }'
 mv "$out/kube.tmp" "$out/kube"
 echo "$stamp_now" > "$out/kube.stamp"
 echo "built $out/kube in $(( $(date +%s) - start ))s"

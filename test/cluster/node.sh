@@ -56,7 +56,7 @@ build_pause() {
 build_node_base() {
   local node_bin dir stamp
   node_bin="$(command -v node)"
-  stamp="$(sha256sum "$node_bin" | cut -c1-16)"
+  stamp="$(cat "$node_bin" "$0" | sha256sum | cut -c1-16)"
   [[ -f "$images/node-base.tar" && "$(cat "$images/node-base.stamp" 2>/dev/null)" == "$stamp" ]] && return
   dir="$images/node-base-root"
   rm -rf "$dir"
@@ -64,7 +64,7 @@ build_node_base() {
   chmod 1777 "$dir/tmp"
   cp "$node_bin" "$dir/usr/bin/node"
   # Node's shared libraries, at the paths the dynamic loader expects.
-  ldd "$node_bin" | awk '/=> \// {print $3} /^\s*\/lib/ {print $1}' | while read -r lib; do
+  ldd "$node_bin" | awk '/=> \// {print $3} /^[ \t]*\/lib/ {print $1}' | while read -r lib; do
     mkdir -p "$dir$(dirname "$lib")"
     cp -L "$lib" "$dir$lib"
   done
@@ -178,7 +178,7 @@ conntrack: {maxPerCore: 0}
 EOF
 }
 
-up() {
+runtime_up() {
   mkdir -p "$logs" "$run"
   sysctl -qw net.ipv4.ip_forward=1
   sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
@@ -187,6 +187,10 @@ up() {
   start containerd containerd --config "$state/containerd/config.toml"
   for _ in $(seq 1 100); do ctr --address "$sock" version >/dev/null 2>&1 && break; sleep 0.2; done
   import_images
+}
+
+up() {
+  runtime_up
   start kubelet "$kube" kubelet --config="$state/kubelet/config.yaml" --kubeconfig="$state/kubelet.kubeconfig" \
     --container-runtime-endpoint="unix://$sock" --hostname-override="$node_name" --node-ip="$node_ip" \
     --root-dir="$state/kubelet/root" --cert-dir="$state/kubelet/pki" --v=1
@@ -227,5 +231,6 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   images) mkdir -p "$logs" "$run"; images_up ;;
-  *) echo "usage: $0 up|down|status|images" >&2; exit 2 ;;
+  runtime) runtime_up ;;
+  *) echo "usage: $0 up|down|status|images|runtime" >&2; exit 2 ;;
 esac

@@ -1,0 +1,63 @@
+/**
+ * The e2e suites' handle on the local test cluster: brings it up through test/cluster/cluster.sh (a no-op
+ * when it is already running), hands out the admin kubeconfig, and prints the tail of every component's
+ * log when a suite fails, so a red run says why.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const root = path.resolve(__dirname, '../..');
+export const clusterDir = process.env.CLUSTER_STATE_DIR ?? path.join(root, '.cluster');
+export const kubeconfigPath = path.join(clusterDir, 'kubeconfig');
+const run = promisify(execFile);
+
+export function ensureClusterUp(): string {
+  const result = spawnSync('bash', [path.join(root, 'test/cluster/cluster.sh'), 'up'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 30 * 60 * 1000,
+  });
+  if (result.status !== 0) {
+    throw new Error(`cluster up failed (${result.status}):\n${result.stdout}\n${result.stderr}\n${componentLogTails()}`);
+  }
+  return kubeconfigPath;
+}
+
+export function componentLogTails(lines = 30): string {
+  const dir = path.join(clusterDir, 'logs');
+  if (!existsSync(dir)) return '(no component logs)';
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .map((f) => {
+      const text = readFileSync(path.join(dir, f), 'utf8').trimEnd().split('\n');
+      return `----- ${f} (last ${lines} lines) -----\n${text.slice(-lines).join('\n')}`;
+    })
+    .join('\n');
+}
+
+export async function k(args: string[], input?: string): Promise<string> {
+  const child = run('kubectl', ['--kubeconfig', kubeconfigPath, ...args], { maxBuffer: 16 * 1024 * 1024 });
+  if (input !== undefined) child.child.stdin?.end(input);
+  const { stdout } = await child;
+  return stdout;
+}
+
+/** Polls `fn` until it returns a truthy value or the deadline passes. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}\n${componentLogTails()}`);
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
