@@ -13,7 +13,8 @@ logs="$state/logs"
 run="$state/run"
 kube="$here/build/kube"
 # The API server's address must be reachable from pod network namespaces (the `kubernetes` Service
-# DNATs to it), so it lives on a dummy interface of its own rather than on loopback.
+# DNATs to it), so it lives on an interface of its own (a port-less bridge: this kernel has no dummy driver)
+# rather than on loopback.
 node_ip="${CLUSTER_NODE_IP:-172.30.255.1}"
 node_name="${CLUSTER_NODE_NAME:-bed-node}"
 service_cidr="10.96.0.0/16"
@@ -62,10 +63,10 @@ wait_for() { # description, seconds, command...
 
 ensure_network() {
   if ! ip link show kubebed0 >/dev/null 2>&1; then
-    ip link add kubebed0 type dummy
+    ip link add kubebed0 type bridge
   fi
   ip link set kubebed0 up
-  ip addr show dev kubebed0 | grep -q "$node_ip/32" || ip addr add "$node_ip/32" dev kubebed0
+  ip addr replace "$node_ip/32" dev kubebed0
 }
 
 # ---- PKI (openssl) ----
@@ -158,7 +159,7 @@ up_control_plane() {
     --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
     --proxy-client-cert-file="$pki/front-proxy-client.crt" --proxy-client-key-file="$pki/front-proxy-client.key" \
-    --enable-aggregator-routing=false --v=1
+    --kubelet-preferred-address-types=InternalIP,Hostname --enable-aggregator-routing=false --v=1
   wait_for kube-apiserver 90 kubectl --kubeconfig "$state/admin.kubeconfig" get --raw /readyz
 
   start kube-controller-manager "$kube" kube-controller-manager \

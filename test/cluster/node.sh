@@ -122,6 +122,8 @@ state = "$state/containerd/state"
   address = "$sock"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
+  # This VM forbids lowering oom_score_adj (kubelet asks -998 for sandboxes); clamp to containerd's own.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
