@@ -10,6 +10,9 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   testTimeout: 60000,
+  // The test cluster's image build trees hold a copy of node_modules.
+  modulePathIgnorePatterns: ['<rootDir>/test/cluster/build/', '<rootDir>/.cluster/'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/cluster/build/'],
   transform: {
     '^.+\\.[tj]s$': ['ts-jest', { tsconfig: 'tsconfig.test.json' }],
   },

@@ -20,7 +20,9 @@ export function ensureClusterUp(): string {
     timeout: 30 * 60 * 1000,
   });
   if (result.status !== 0) {
-    throw new Error(`cluster up failed (${result.status}):\n${result.stdout}\n${result.stderr}\n${componentLogTails()}`);
+    throw new Error(
+      `cluster up failed (${result.status}):\n${result.stdout}\n${result.stderr}\n${componentLogTails()}`,
+    );
   }
   return kubeconfigPath;
 }
@@ -45,7 +47,11 @@ export async function k(args: string[], input?: string): Promise<string> {
 }
 
 /** Polls `fn` until it returns a truthy value or the deadline passes. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 120000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -56,7 +62,9 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
       last = e;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}\n${componentLogTails()}`);
+      throw new Error(
+        `timed out waiting for ${what}${last ? `: ${String(last)}` : ''}\n${componentLogTails()}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 1000));
   }
