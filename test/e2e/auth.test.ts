@@ -148,7 +148,8 @@ describe('delegated authentication and authorization at the server edge', () => 
     const r = await call('GET', `${NS}`, {
       cert: proxy.certPem,
       key: proxy.keyPem,
-      headers: { 'X-Remote-User': 'admin', 'X-Remote-Group': ['system:masters'] },
+      // One header per group, as kube-apiserver's proxy sends them.
+      headers: { 'X-Remote-User': 'admin', 'X-Remote-Group': ['system:authenticated', 'system:masters'] },
     });
     expect(r.status).toBe(200);
     const wrongName = issueClientCert(frontProxyCA, {

@@ -47,6 +47,8 @@ export interface TokenReviewer {
 /** Minimal view of a request for authentication, so it can be tested without HTTP. */
 export interface AuthnRequest {
   headers: IncomingHttpHeaders;
+  /** Each header's values kept apart: Node joins repeated custom headers with ", " in `headers`. */
+  headersDistinct?: Record<string, string[] | undefined>;
   socket: unknown;
 }
 
@@ -122,8 +124,14 @@ function subjectField(cert: X509Certificate, field: 'CN' | 'O'): string[] {
     .map((line) => line.slice(field.length + 1));
 }
 
-function headerValues(headers: IncomingHttpHeaders, name: string): string[] {
-  const v = headers[name.toLowerCase()];
+type HeaderSource = Pick<AuthnRequest, 'headers' | 'headersDistinct'>;
+
+/** All values of a header; the aggregator sends one X-Remote-Group header per group. */
+function headerValues(req: HeaderSource, name: string): string[] {
+  const key = name.toLowerCase();
+  const distinct = req.headersDistinct?.[key];
+  if (distinct) return distinct;
+  const v = req.headers[key];
   if (v === undefined) return [];
   return Array.isArray(v) ? v : [v];
 }
@@ -158,11 +166,11 @@ export class DelegatingAuthenticator {
 
   async authenticate(req: AuthnRequest): Promise<UserInfo> {
     const chain = peerChain(req.socket);
-    const fromHeaders = this.fromRequestHeaders(req.headers, chain);
+    const fromHeaders = this.fromRequestHeaders(req, chain);
     if (fromHeaders) return withAuthenticated(fromHeaders);
     const fromCert = this.fromClientCert(chain);
     if (fromCert) return withAuthenticated(fromCert);
-    const authorization = headerValues(req.headers, 'authorization')[0];
+    const authorization = headerValues(req, 'authorization')[0];
     if (authorization) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (!match) throw unauthorized();
@@ -172,7 +180,7 @@ export class DelegatingAuthenticator {
     return ANONYMOUS;
   }
 
-  private fromRequestHeaders(headers: IncomingHttpHeaders, chain: X509Certificate[]): UserInfo | undefined {
+  private fromRequestHeaders(req: HeaderSource, chain: X509Certificate[]): UserInfo | undefined {
     const rh = this.config.requestHeader;
     if (!rh) return undefined;
     const leaf = verifyClientChain(chain, this.requestHeaderRoots);
@@ -184,22 +192,23 @@ export class DelegatingAuthenticator {
         throw unauthorized();
       }
     }
-    const name = rh.usernameHeaders.map((h) => headerValues(headers, h)[0]).find((v) => v);
+    const name = rh.usernameHeaders.map((h) => headerValues(req, h)[0]).find((v) => v);
     if (!name) return undefined;
-    const uid = rh.uidHeaders.map((h) => headerValues(headers, h)[0]).find((v) => v);
-    const groups = rh.groupHeaders.flatMap((h) => headerValues(headers, h));
+    const uid = rh.uidHeaders.map((h) => headerValues(req, h)[0]).find((v) => v);
+    const groups = rh.groupHeaders.flatMap((h) => headerValues(req, h));
     const extra: Record<string, string[]> = {};
     const prefixes = rh.extraHeaderPrefixes.map((p) => p.toLowerCase());
-    for (const [header, value] of Object.entries(headers)) {
+    for (const header of Object.keys(req.headers)) {
       const prefix = prefixes.find((p) => header.startsWith(p));
-      if (!prefix || value === undefined) continue;
+      if (!prefix) continue;
+      const value = headerValues(req, header);
       let key = header.slice(prefix.length).toLowerCase();
       try {
         key = decodeURIComponent(key);
       } catch {
         // Keep the raw key when it is not valid percent-encoding, as url.PathUnescape's caller does.
       }
-      extra[key] = [...(extra[key] ?? []), ...(Array.isArray(value) ? value : [value])];
+      extra[key] = [...(extra[key] ?? []), ...value];
     }
     const user: UserInfo = { name, groups };
     if (uid) user.uid = uid;
