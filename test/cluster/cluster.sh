@@ -24,31 +24,11 @@ etcd_port=23790
 apiserver_port=6443
 
 log() { printf '[cluster] %s\n' "$*"; }
+# shellcheck source=processes.sh
+source "$here/processes.sh"
 
-pid_alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
 
-start() { # name, command...
-  local name="$1"
-  shift
-  if pid_alive "$name"; then
-    log "$name already running (pid $(cat "$run/$name.pid"))"
-    return
-  fi
-  log "starting $name"
-  nohup "$@" >>"$logs/$name.log" 2>&1 &
-  echo $! >"$run/$name.pid"
-}
 
-stop() {
-  local name="$1"
-  if pid_alive "$name"; then
-    log "stopping $name"
-    kill "$(cat "$run/$name.pid")" 2>/dev/null || true
-    for _ in $(seq 1 50); do pid_alive "$name" || break; sleep 0.2; done
-    pid_alive "$name" && kill -9 "$(cat "$run/$name.pid")" 2>/dev/null || true
-  fi
-  rm -f "$run/$name.pid"
-}
 
 wait_for() { # description, seconds, command...
   local what="$1" seconds="$2"

@@ -21,25 +21,8 @@ NODE_BASE_IMAGE="localhost/node-base:20"
 PROJECT_IMAGE="localhost/aggregator-operator:dev"
 
 log() { printf '[node] %s\n' "$*"; }
-pid_alive() { [[ -f "$run/$1.pid" ]] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
-start() {
-  local name="$1"
-  shift
-  if pid_alive "$name"; then log "$name already running"; return; fi
-  log "starting $name"
-  nohup "$@" >>"$logs/$name.log" 2>&1 &
-  echo $! >"$run/$name.pid"
-}
-stop() {
-  local name="$1"
-  if pid_alive "$name"; then
-    log "stopping $name"
-    kill "$(cat "$run/$name.pid")" 2>/dev/null || true
-    for _ in $(seq 1 50); do pid_alive "$name" || break; sleep 0.2; done
-    pid_alive "$name" && kill -9 "$(cat "$run/$name.pid")" 2>/dev/null || true
-  fi
-  rm -f "$run/$name.pid"
-}
+# shellcheck source=processes.sh
+source "$here/processes.sh"
 ctr_k8s() { ctr --address "$sock" -n k8s.io "$@"; }
 
 # ---- images ----

@@ -5,7 +5,13 @@
  */
 import { ApiClient, widget } from '../support/api-client';
 import { startEtcd, type EtcdProcess } from '../support/etcd';
-import { startTestServer, uniquePrefix, type StoreKind, type TestServer } from '../support/widget-server';
+import {
+  startServerOnStore,
+  startTestServer,
+  uniquePrefix,
+  type StoreKind,
+  type TestServer,
+} from '../support/widget-server';
 
 jest.setTimeout(60000);
 
@@ -17,23 +23,16 @@ const TABLE =
   'application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json';
 
 describe.each<StoreKind>(['memory', 'etcd'])('Widget API protocol (%s store)', (store) => {
-  let etcd: EtcdProcess | undefined;
   let server: TestServer;
   let api: ApiClient;
 
   beforeAll(async () => {
-    if (store === 'etcd') {
-      etcd = await startEtcd();
-      server = await startTestServer({ etcdEndpoint: etcd.endpoint, etcdPrefix: uniquePrefix('api') });
-    } else {
-      server = await startTestServer();
-    }
+    server = await startServerOnStore(store, 'api');
     api = new ApiClient(server);
   });
 
   afterAll(async () => {
     await server?.close();
-    await etcd?.stop();
   });
 
   describe('discovery and OpenAPI', () => {

@@ -1,9 +1,8 @@
 /**
  * Drives the Widget server with the real kubectl, once on the embedded store and once on a real etcd.
  */
-import { startEtcd, type EtcdProcess } from '../support/etcd';
 import { kubectl, kubectlOk, kubectlWatch } from '../support/kubectl';
-import { startTestServer, uniquePrefix, type StoreKind, type TestServer } from '../support/widget-server';
+import { startServerOnStore, type StoreKind, type TestServer } from '../support/widget-server';
 
 jest.setTimeout(120000);
 
@@ -19,23 +18,16 @@ ${extra}spec:
 `;
 
 describe.each<StoreKind>(['memory', 'etcd'])('kubectl against the Widget server (%s store)', (store) => {
-  let etcd: EtcdProcess | undefined;
   let server: TestServer;
   let kc: string;
 
   beforeAll(async () => {
-    if (store === 'etcd') {
-      etcd = await startEtcd();
-      server = await startTestServer({ etcdEndpoint: etcd.endpoint, etcdPrefix: uniquePrefix('kubectl') });
-    } else {
-      server = await startTestServer();
-    }
+    server = await startServerOnStore(store, 'kubectl');
     kc = server.kubeconfig;
   });
 
   afterAll(async () => {
     await server?.close();
-    await etcd?.stop();
   });
 
   test('apply creates, get shows the table, wide, yaml and jsonpath forms', async () => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { parseConfig } from '../../src/widget-server/config';
 import { startWidgetServer, type RunningWidgetServer } from '../../src/widget-server/widget-server';
+import { startEtcd } from './etcd';
 
 export type StoreKind = 'memory' | 'etcd';
 
@@ -42,4 +43,26 @@ let prefixCounter = 0;
 export function uniquePrefix(label: string): string {
   prefixCounter += 1;
   return `/test-${label}-${process.pid}-${Date.now()}-${prefixCounter}`;
+}
+
+/**
+ * A test server on the given store: the embedded one, or a real etcd started for it (and stopped by
+ * `close`), with a key prefix of its own.
+ */
+export async function startServerOnStore(store: StoreKind, label: string): Promise<TestServer> {
+  if (store === 'memory') return startTestServer();
+  const etcd = await startEtcd();
+  try {
+    const server = await startTestServer({ etcdEndpoint: etcd.endpoint, etcdPrefix: uniquePrefix(label) });
+    return {
+      ...server,
+      async close() {
+        await server.close();
+        await etcd.stop();
+      },
+    };
+  } catch (e) {
+    await etcd.stop();
+    throw e;
+  }
 }
