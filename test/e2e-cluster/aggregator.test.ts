@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import https from 'node:https';
-import { createCA, issueServingCert } from '../../src/shared/pki';
+import { createCA, issueClientCert, issueServingCert } from '../../src/shared/pki';
 import { kubectlWatch } from '../support/kubectl';
 import { ensureClusterUp, eventually, k, kubeconfigPath } from './cluster';
 
@@ -242,13 +242,14 @@ test('RBAC is decided by the cluster: read-only users read, others are forbidden
 async function direct(
   path: string,
   headers: Record<string, string>,
+  client: { cert?: string; key?: string } = {},
 ): Promise<{ status: number; body: { reason?: string; message?: string } }> {
   const ip = (
     await k(['-n', system, 'get', 'service', 'widget-api', '-o', 'jsonpath={.spec.clusterIP}'])
   ).trim();
   return new Promise((resolve, reject) => {
     https
-      .get({ host: ip, port: 443, path, headers, rejectUnauthorized: false }, (res) => {
+      .get({ host: ip, port: 443, path, headers, rejectUnauthorized: false, ...client }, (res) => {
         let text = '';
         res.on('data', (d) => (text += d));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
@@ -269,6 +270,30 @@ test('at the server itself: an unknown bearer token is 401, forged X-Remote head
   });
   expect(forged.status).toBe(403);
   expect(forged.body.message).toMatch(/User "system:anonymous" cannot list resource "widgets"/);
+});
+
+test('a client CA added to the authentication ConfigMap is trusted without a restart', async () => {
+  const extraCA = createCA({ commonName: `extra-client-ca-${suffix}`, validityMs: HOUR });
+  const client = issueClientCert(extraCA, {
+    commonName: 'carol',
+    organizations: ['system:masters'],
+    validityMs: HOUR,
+  });
+  const path = `/apis/custom.example.com/v1/namespaces/${ns}/widgets`;
+  const before = await direct(path, {}, { cert: client.certPem, key: client.keyPem });
+  expect(before.status).toBe(403);
+  expect(before.body.message).toMatch(/User "system:anonymous"/);
+  const cm = JSON.parse(
+    await k(['-n', 'kube-system', 'get', 'configmap', 'extension-apiserver-authentication', '-o', 'json']),
+  );
+  cm.data['client-ca-file'] = `${cm.data['client-ca-file'].trimEnd()}\n${extraCA.certPem}`;
+  delete cm.metadata.resourceVersion;
+  await k(['replace', '-f', '-'], JSON.stringify(cm));
+  await eventually(
+    'the new client CA to be trusted',
+    async () => (await direct(path, {}, { cert: client.certPem, key: client.keyPem })).status === 200,
+    60000,
+  );
 });
 
 test('a Widget owned by a deleted ConfigMap is garbage-collected', async () => {
