@@ -2,7 +2,7 @@
 # The test bed's node: containerd (Debian) with CRI, CNI bridge networking (Debian's
 # containernetworking-plugins), kubelet and kube-proxy from the `kube` binary, and the images pods need,
 # built locally (no registry is reachable): a static pause image, a Node.js base image from this
-# machine's Node 20, and the project's image. Called by cluster.sh; `up`, `down`, `status`, `images`.
+# machine's Node 20 (with npm and a busybox shell), and the project's image from its Dockerfile. Called by cluster.sh; `up`, `down`, `status`, `images`.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -52,30 +52,34 @@ build_node_base() {
     cp -L "$lib" "$dir$lib"
   done
   cp -L /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/"
+  # npm and a shell (busybox), so that the Dockerfile's build stage can run on this base as well.
+  mkdir -p "$dir/bin" "$dir/usr/lib/node_modules"
+  cp /bin/busybox "$dir/bin/busybox"
+  for tool in sh env cat ls mkdir rm cp mv chmod; do ln -sf busybox "$dir/bin/$tool"; done
+  ln -sf ../../bin/env "$dir/usr/bin/env"
+  cp -r /usr/lib/node_modules/npm "$dir/usr/lib/node_modules/npm"
+  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$dir/usr/bin/npm"
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$dir/etc/passwd"
   printf 'root:x:0:\nnonroot:x:65532:\n' >"$dir/etc/group"
   python3 "$here/image-tar.py" --out "$images/node-base.tar" --tag "$NODE_BASE_IMAGE" --layer "$dir:/" \
-    --entrypoint '["node"]' --env NODE_ENV=production
+    --entrypoint '["node"]' --env NODE_ENV=production --env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
   echo "$stamp" >"$images/node-base.stamp"
 }
 
-# The project's image: the same content the Dockerfile's stages produce (production node_modules, dist,
-# crds) on the node base, assembled here because no container builder runs in this VM.
+# The project's image, built from the repository's Dockerfile with buildah (daemonless; no Docker engine
+# runs in this VM) on the local node base, then exported for containerd.
 build_project_image() {
-  local dir="$images/app-root" stamp
-  stamp="$(cd "$root" && cat package-lock.json $(git ls-files src crds | sort) 2>/dev/null | sha256sum | cut -c1-16)"
+  local stamp
+  stamp="$(cd "$root" && cat Dockerfile .dockerignore package-lock.json $(git ls-files src crds tsconfig*.json | sort) "$images/node-base.stamp" 2>/dev/null | sha256sum | cut -c1-16)"
   [[ -f "$images/project.tar" && "$(cat "$images/project.stamp" 2>/dev/null)" == "$stamp" ]] && return
-  log "building $PROJECT_IMAGE"
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  (cd "$root" && npm run build --silent)
-  cp "$root/package.json" "$root/package-lock.json" "$dir/"
-  cp -r "$root/dist" "$root/crds" "$dir/"
-  (cd "$dir" && npm ci --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null)
-  rm -f "$dir/package-lock.json"
-  python3 "$here/image-tar.py" --out "$images/project.tar" --tag "$PROJECT_IMAGE" --base "$images/node-base.tar" \
-    --layer "$dir:/app" --workdir /app --user 65532:65532 \
-    --entrypoint '["node"]' --cmd '["dist/widget-server/main.js","--bind-address=0.0.0.0"]'
+  log "building $PROJECT_IMAGE from the Dockerfile (NODE_IMAGE=$NODE_BASE_IMAGE)"
+  buildah rmi -f "$NODE_BASE_IMAGE" >/dev/null 2>&1 || true
+  buildah pull -q "docker-archive:$images/node-base.tar" >/dev/null
+  buildah bud --quiet --network=host --pull=never --isolation=chroot --layers \
+    --build-arg "NODE_IMAGE=$NODE_BASE_IMAGE" -t "$PROJECT_IMAGE" -f "$root/Dockerfile" "$root" >>"$logs/image-build.log" 2>&1 ||
+    { tail -20 "$logs/image-build.log" >&2; return 1; }
+  rm -f "$images/project.tar"
+  buildah push -q "$PROJECT_IMAGE" "docker-archive:$images/project.tar:$PROJECT_IMAGE" >/dev/null
   echo "$stamp" >"$images/project.stamp"
 }
 
