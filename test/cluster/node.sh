@@ -205,6 +205,10 @@ down() {
   stop containerd
   # Sandboxes' shims outlive containerd; end them so nothing of the bed keeps running.
   pkill -f "containerd-shim-runc-v2 -namespace k8s.io -address $sock" 2>/dev/null || true
+  # kubelet bind-mounts its root dir and pods' volumes; release them so the state dir can be removed.
+  findmnt -rn -o TARGET | { grep "^$state/" || true; } | sort -r | while read -r mount; do
+    umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true
+  done
 }
 
 status() {
