@@ -78,15 +78,17 @@ const SCALE_SCHEMA = obj('Scale', {
   status: obj('ScaleStatus', { replicas: int32, selector: str }),
 });
 
+/** How encoding/json names a JSON value in "cannot unmarshal <value> into ..." errors. */
 function jsonType(v: unknown): string {
   if (Array.isArray(v)) return 'array';
   if (v === null) return 'null';
   if (typeof v === 'boolean') return 'bool';
-  if (typeof v === 'number') return `number ${v}`.replace(/^number (-?\d+)$/, 'number');
+  if (typeof v === 'number') return 'number';
+  if (typeof v === 'object') return 'object';
   return typeof v;
 }
 
-const goTypes: Record<Scalar, string> = {
+const goScalarTypes: Record<Scalar, string> = {
   string: 'string',
   int32: 'int32',
   int64: 'int64',
@@ -94,46 +96,74 @@ const goTypes: Record<Scalar, string> = {
   any: 'interface {}',
 };
 
+/** The Go type as reflect prints it: v1.WidgetSpec, []v1.OwnerReference, map[string]string. */
+function goType(schema: Schema): string {
+  switch (schema.kind) {
+    case 'scalar':
+      return goScalarTypes[schema.type];
+    case 'object':
+      return `v1.${schema.goName}`;
+    case 'map':
+      return `map[string]${goType(schema.values)}`;
+    case 'array':
+      return `[]${goType(schema.items)}`;
+  }
+}
+
 interface DecodeState {
   unknown: string[];
   typeError?: string;
 }
 
-function walk(value: unknown, schema: Schema, path: string, structPath: string, state: DecodeState): unknown {
+/**
+ * Decodes `value` against `schema`. `path` is the JSON path with list indices (how strict decoding names
+ * unknown fields: `spec.foo`, `metadata.ownerReferences[0].bar`); `goPath` is encoding/json's error
+ * context: the innermost struct's name and the JSON field names without indices.
+ */
+function walk(
+  value: unknown,
+  schema: Schema,
+  path: string,
+  goPath: { struct: string; fields: string[] },
+  state: DecodeState,
+): unknown {
   if (value === null || value === undefined) return undefined;
-  const fail = (goType: string) => {
-    state.typeError ??= `json: cannot unmarshal ${jsonType(value).replace(/^number .*/, 'number')} into Go struct field ${structPath} of type ${goType}`;
+  const fail = (jsonValue = jsonType(value)) => {
+    const into = goPath.fields.length
+      ? `Go struct field ${goPath.struct}.${goPath.fields.join('.')}`
+      : 'Go value';
+    state.typeError ??= `json: cannot unmarshal ${jsonValue} into ${into} of type ${goType(schema)}`;
     return undefined;
   };
   switch (schema.kind) {
     case 'scalar': {
       const t = schema.type;
       if (t === 'any') return value;
-      if (t === 'string') return typeof value === 'string' ? value : fail('string');
-      if (t === 'bool') return typeof value === 'boolean' ? value : fail('bool');
-      if (typeof value !== 'number' || !Number.isInteger(value)) return fail(goTypes[t]);
+      if (t === 'string') return typeof value === 'string' ? value : fail();
+      if (t === 'bool') return typeof value === 'boolean' ? value : fail();
+      if (typeof value !== 'number') return fail();
       const limit = t === 'int32' ? 2 ** 31 : 2 ** 63;
-      if (value >= limit || value < -limit) return fail(goTypes[t]);
+      // Go quotes the literal when a number does not fit the integer type.
+      if (!Number.isInteger(value) || value >= limit || value < -limit) return fail(`number ${value}`);
       return value;
     }
     case 'map': {
-      if (typeof value !== 'object' || Array.isArray(value)) return fail('map[string]string');
+      if (typeof value !== 'object' || Array.isArray(value)) return fail();
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        const decoded = walk(v, schema.values, `${path}.${k}`, structPath, state);
+        const decoded = walk(v, schema.values, `${path}.${k}`, goPath, state);
         if (decoded !== undefined) out[k] = decoded;
       }
       return out;
     }
     case 'array': {
-      if (!Array.isArray(value))
-        return fail(`[]${schema.items.kind === 'object' ? schema.items.goName : 'string'}`);
+      if (!Array.isArray(value)) return fail();
       return value
-        .map((item, i) => walk(item, schema.items, `${path}[${i}]`, structPath, state))
+        .map((item, i) => walk(item, schema.items, `${path}[${i}]`, goPath, state))
         .filter((v) => v !== undefined);
     }
     case 'object': {
-      if (typeof value !== 'object' || Array.isArray(value)) return fail(schema.goName);
+      if (typeof value !== 'object' || Array.isArray(value)) return fail();
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         const fieldPath = path ? `${path}.${k}` : k;
@@ -142,8 +172,13 @@ function walk(value: unknown, schema: Schema, path: string, structPath: string, 
           state.unknown.push(fieldPath);
           continue;
         }
-        // Go names the struct that holds the field, followed by the field's full JSON path.
-        const decoded = walk(v, field, fieldPath, `${schema.goName}.${fieldPath}`, state);
+        const decoded = walk(
+          v,
+          field,
+          fieldPath,
+          { struct: schema.goName, fields: [...goPath.fields, k] },
+          state,
+        );
         if (decoded !== undefined) out[k] = decoded;
       }
       return out;
@@ -163,13 +198,23 @@ function decodeWith(
 ): { value: Record<string, unknown>; warnings: string[] } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest(
-      `${kind} in version "${version}" cannot be handled as a ${kind}: json: cannot unmarshal ${jsonType(body)} into Go value of type struct`,
+      `couldn't get version/kind; json parse error: json: cannot unmarshal ${jsonType(body)} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }`,
     );
   }
   const b = body as Record<string, unknown>;
-  if (b.kind === undefined || b.kind === '') {
-    throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body).slice(0, 512)}'`);
+  const shown = () => JSON.stringify(body);
+  if (b.kind !== undefined && typeof b.kind !== 'string') {
+    throw badRequest(
+      `couldn't get version/kind; json parse error: json: cannot unmarshal ${jsonType(b.kind)} into Go struct field .kind of type string`,
+    );
   }
+  if (b.apiVersion !== undefined && typeof b.apiVersion !== 'string') {
+    throw badRequest(
+      `couldn't get version/kind; json parse error: json: cannot unmarshal ${jsonType(b.apiVersion)} into Go struct field .apiVersion of type string`,
+    );
+  }
+  if (!b.kind) throw badRequest(`Object 'Kind' is missing in '${shown()}'`);
+  if (!b.apiVersion) throw badRequest(`Object 'apiVersion' is missing in '${shown()}'`);
   if (b.apiVersion !== apiVersion) {
     throw badRequest(
       `the API version in the data (${String(b.apiVersion ?? '')}) does not match the expected API version (${apiVersion})`,
@@ -179,10 +224,7 @@ function decodeWith(
     throw badRequest(`the kind in the data (${String(b.kind)}) does not match the expected kind (${kind})`);
   }
   const state: DecodeState = { unknown: [] };
-  const value = walk(body, schema, '', schema.kind === 'object' ? schema.goName : kind, state) as Record<
-    string,
-    unknown
-  >;
+  const value = walk(body, schema, '', { struct: kind, fields: [] }, state) as Record<string, unknown>;
   if (state.typeError)
     throw badRequest(`${kind} in version "${version}" cannot be handled as a ${kind}: ${state.typeError}`);
   const messages = state.unknown.map((p) => `unknown field "${p}"`);
@@ -233,41 +275,103 @@ export function decodeScale(
 
 const PROPAGATION = ['Orphan', 'Background', 'Foreground'];
 
+const deleteOptionsError = (why: string) =>
+  badRequest(`DeleteOptions in version "v1" cannot be handled as a DeleteOptions: ${why}`);
+
+function typed<T>(
+  b: Record<string, unknown>,
+  field: string,
+  type: 'string' | 'boolean' | 'int64',
+): T | undefined {
+  const v = b[field];
+  if (v === undefined || v === null) return undefined;
+  const ok = type === 'int64' ? Number.isInteger(v) : typeof v === type;
+  if (!ok) {
+    const goType = type === 'boolean' ? 'bool' : type;
+    throw deleteOptionsError(
+      `json: cannot unmarshal ${jsonType(v)} into Go struct field DeleteOptions.${field} of type ${goType}`,
+    );
+  }
+  return v as T;
+}
+
+/**
+ * DeleteOptions from a DELETE body (kind DeleteOptions, apiVersion v1 or meta.k8s.io/v1, both optional),
+ * checked like apimachinery's ValidateDeleteOptions: propagationPolicy values, orphanDependents and
+ * propagationPolicy not both set, dryRun only "All".
+ */
 export function decodeDeleteOptions(body: unknown): DeleteOptions {
   if (body === undefined || body === null) return {};
-  if (typeof body !== 'object' || Array.isArray(body))
-    throw badRequest('DeleteOptions must be a JSON object');
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw deleteOptionsError(
+      `json: cannot unmarshal ${jsonType(body)} into Go value of type v1.DeleteOptions`,
+    );
+  }
   const b = body as Record<string, unknown>;
-  if (b.kind !== undefined && b.kind !== 'DeleteOptions') {
+  if (b.kind !== undefined && b.kind !== '' && b.kind !== 'DeleteOptions') {
     throw badRequest(
       `the kind in the data (${String(b.kind)}) does not match the expected kind (DeleteOptions)`,
     );
   }
-  if (b.apiVersion !== undefined && !['v1', 'meta.k8s.io/v1'].includes(String(b.apiVersion))) {
+  if (
+    b.apiVersion !== undefined &&
+    b.apiVersion !== '' &&
+    !['v1', 'meta.k8s.io/v1'].includes(String(b.apiVersion))
+  ) {
     throw badRequest(
       `the API version in the data (${String(b.apiVersion)}) does not match the expected API version (v1)`,
     );
   }
   const out: DeleteOptions = {};
-  if (b.gracePeriodSeconds !== undefined && b.gracePeriodSeconds !== null) {
-    if (!Number.isInteger(b.gracePeriodSeconds)) throw badRequest('gracePeriodSeconds must be an integer');
-    out.gracePeriodSeconds = b.gracePeriodSeconds as number;
-  }
-  if (b.propagationPolicy !== undefined && b.propagationPolicy !== null) {
-    if (!PROPAGATION.includes(String(b.propagationPolicy))) {
+  if (typeof b.kind === 'string' && b.kind) out.kind = b.kind;
+  if (typeof b.apiVersion === 'string' && b.apiVersion) out.apiVersion = b.apiVersion;
+  const grace = typed<number>(b, 'gracePeriodSeconds', 'int64');
+  if (grace !== undefined) out.gracePeriodSeconds = grace;
+  const policy = typed<string>(b, 'propagationPolicy', 'string');
+  const orphan = typed<boolean>(b, 'orphanDependents', 'boolean');
+  if (orphan !== undefined) out.orphanDependents = orphan;
+  if (policy !== undefined) {
+    if (!PROPAGATION.includes(policy)) {
       throw badRequest(
-        `propagationPolicy: Unsupported value: "${String(b.propagationPolicy)}": supported values: "Background", "Foreground", "Orphan"`,
+        `propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan", "nil"`,
       );
     }
-    out.propagationPolicy = b.propagationPolicy as DeleteOptions['propagationPolicy'];
+    if (orphan !== undefined) {
+      throw badRequest(
+        `propagationPolicy: Invalid value: "${policy}": orphanDependents and deletionPropagation cannot be both set`,
+      );
+    }
+    out.propagationPolicy = policy as DeleteOptions['propagationPolicy'];
   }
-  if (typeof b.orphanDependents === 'boolean') out.orphanDependents = b.orphanDependents;
-  if (b.preconditions && typeof b.preconditions === 'object') {
+  if (b.preconditions !== undefined && b.preconditions !== null) {
+    if (typeof b.preconditions !== 'object' || Array.isArray(b.preconditions)) {
+      throw deleteOptionsError(
+        `json: cannot unmarshal ${jsonType(b.preconditions)} into Go struct field DeleteOptions.preconditions of type v1.Preconditions`,
+      );
+    }
     const p = b.preconditions as Record<string, unknown>;
     out.preconditions = {};
-    if (typeof p.uid === 'string') out.preconditions.uid = p.uid;
-    if (typeof p.resourceVersion === 'string') out.preconditions.resourceVersion = p.resourceVersion;
+    for (const key of ['uid', 'resourceVersion'] as const) {
+      const v = p[key];
+      if (v === undefined || v === null) continue;
+      if (typeof v !== 'string') {
+        throw deleteOptionsError(
+          `json: cannot unmarshal ${jsonType(v)} into Go struct field Preconditions.preconditions.${key} of type string`,
+        );
+      }
+      out.preconditions[key] = v;
+    }
   }
-  if (Array.isArray(b.dryRun)) out.dryRun = b.dryRun.map(String);
+  if (b.dryRun !== undefined && b.dryRun !== null) {
+    if (!Array.isArray(b.dryRun) || b.dryRun.some((v) => typeof v !== 'string')) {
+      throw deleteOptionsError(
+        `json: cannot unmarshal ${jsonType(b.dryRun)} into Go struct field DeleteOptions.dryRun of type []string`,
+      );
+    }
+    for (const v of b.dryRun as string[]) {
+      if (v !== 'All') throw badRequest(`dryRun: Unsupported value: "${v}": supported values: "All"`);
+    }
+    out.dryRun = b.dryRun as string[];
+  }
   return out;
 }

@@ -19,6 +19,10 @@ import {
 
 type Doc = Record<string, unknown>;
 
+const API_VERSION_DOC =
+  'APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values.';
+const KIND_DOC =
+  'Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. In CamelCase.';
 const META = 'io.k8s.apimachinery.pkg.apis.meta.v1';
 const SCALE = 'io.k8s.api.autoscaling.v1.Scale';
 
@@ -41,8 +45,8 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
       description: 'Widget is a namespaced, scalable unit of work served by the Widget extension API server.',
       required: ['spec'],
       properties: {
-        apiVersion: str('APIVersion defines the versioned schema of this representation of an object.'),
-        kind: str('Kind is a string value representing the REST resource this object represents.'),
+        apiVersion: str(API_VERSION_DOC),
+        kind: str(KIND_DOC),
         metadata: { ...ref(`${META}.ObjectMeta`), description: "Standard object's metadata." },
         spec: { ...ref(`${p}.WidgetSpec`), description: 'Spec is the desired state of the Widget.' },
         status: {
@@ -105,9 +109,9 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
       description: 'WidgetList is a list of Widgets.',
       required: ['items'],
       properties: {
-        apiVersion: str('APIVersion defines the versioned schema of this representation of an object.'),
-        kind: str('Kind is a string value representing the REST resource this object represents.'),
-        metadata: ref(`${META}.ListMeta`),
+        apiVersion: str(API_VERSION_DOC),
+        kind: str(KIND_DOC),
+        metadata: { ...ref(`${META}.ListMeta`), description: 'Standard list metadata.' },
         items: { type: 'array', description: 'Items is the list of Widgets.', items: ref(`${p}.${KIND}`) },
       },
       'x-kubernetes-group-version-kind': gvk(id.group, id.version, LIST_KIND),
@@ -226,13 +230,24 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
       type: 'object',
       description: 'Status is a return value for calls that do not return other objects.',
       properties: {
-        apiVersion: { type: 'string' },
-        kind: { type: 'string' },
-        status: { type: 'string' },
-        message: { type: 'string' },
-        reason: { type: 'string' },
-        code: { type: 'integer', format: 'int32' },
-        details: { type: 'object' },
+        apiVersion: str(API_VERSION_DOC),
+        kind: str(KIND_DOC),
+        metadata: { ...ref(`${META}.ListMeta`), description: 'Standard list metadata.' },
+        status: str('Status of the operation. One of: "Success" or "Failure".'),
+        message: str('A human-readable description of the status of this operation.'),
+        reason: str(
+          'A machine-readable description of why this operation is in the "Failure" status, such as NotFound or Invalid.',
+        ),
+        code: {
+          type: 'integer',
+          format: 'int32',
+          description: 'Suggested HTTP return code for this status.',
+        },
+        details: {
+          type: 'object',
+          description:
+            'Extended data associated with the reason: name, group, kind, uid, causes and retryAfterSeconds.',
+        },
       },
       'x-kubernetes-group-version-kind': gvk('', 'v1', 'Status'),
     },
@@ -240,23 +255,49 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
       type: 'object',
       description: 'DeleteOptions may be provided when deleting an API object.',
       properties: {
-        apiVersion: { type: 'string' },
-        kind: { type: 'string' },
-        gracePeriodSeconds: { type: 'integer', format: 'int64' },
+        apiVersion: str(API_VERSION_DOC),
+        kind: str(KIND_DOC),
+        gracePeriodSeconds: {
+          type: 'integer',
+          format: 'int64',
+          description: 'The duration in seconds before the object should be deleted.',
+        },
         preconditions: {
           type: 'object',
-          properties: { uid: { type: 'string' }, resourceVersion: { type: 'string' } },
+          description: 'Must be fulfilled before a deletion is carried out.',
+          properties: {
+            uid: str('Specifies the target UID.'),
+            resourceVersion: str('Specifies the target ResourceVersion.'),
+          },
         },
-        propagationPolicy: { type: 'string', enum: ['Orphan', 'Background', 'Foreground'] },
-        orphanDependents: { type: 'boolean' },
-        dryRun: { type: 'array', items: { type: 'string' } },
+        propagationPolicy: str(
+          "Whether and how garbage collection will be performed: 'Orphan', 'Background' or 'Foreground'.",
+          { enum: ['Orphan', 'Background', 'Foreground'] },
+        ),
+        orphanDependents: {
+          type: 'boolean',
+          description: 'Deprecated: use propagationPolicy. Should the dependent objects be orphaned.',
+        },
+        dryRun: {
+          type: 'array',
+          description: "When present, modifications are not persisted. Valid value: 'All'.",
+          items: { type: 'string' },
+        },
       },
       'x-kubernetes-group-version-kind': gvk('', 'v1', 'DeleteOptions'),
     },
     [`${META}.WatchEvent`]: {
       type: 'object',
+      description: 'Event represents a single event to a watched resource.',
       required: ['type', 'object'],
-      properties: { type: { type: 'string' }, object: { type: 'object' } },
+      properties: {
+        type: str('ADDED, MODIFIED, DELETED, BOOKMARK or ERROR.'),
+        object: {
+          type: 'object',
+          description:
+            'The object: the new state for ADDED and MODIFIED, the last state for DELETED, a Status for ERROR, and only metadata.resourceVersion for BOOKMARK.',
+        },
+      },
       'x-kubernetes-group-version-kind': gvk(id.group, id.version, 'WatchEvent'),
     },
     [`${META}.Patch`]: {
@@ -267,28 +308,33 @@ function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string
       type: 'object',
       description: 'Scale represents a scaling request for a resource.',
       properties: {
-        apiVersion: { type: 'string' },
-        kind: { type: 'string' },
-        metadata: ref(`${META}.ObjectMeta`),
+        apiVersion: str(API_VERSION_DOC),
+        kind: str(KIND_DOC),
+        metadata: { ...ref(`${META}.ObjectMeta`), description: "Standard object's metadata." },
         spec: {
           type: 'object',
+          description: 'Defines the behavior of the scale.',
           properties: {
-            replicas: { type: 'integer', format: 'int32', description: 'Desired number of instances.' },
+            replicas: {
+              type: 'integer',
+              format: 'int32',
+              minimum: MIN_REPLICAS,
+              maximum: MAX_REPLICAS,
+              description: 'Desired number of instances for the scaled object.',
+            },
           },
         },
         status: {
           type: 'object',
+          description: 'The current status of the scale. Read-only.',
           required: ['replicas'],
           properties: {
             replicas: {
               type: 'integer',
               format: 'int32',
-              description: 'Actual number of observed instances.',
+              description: 'Actual number of observed instances of the scaled object.',
             },
-            selector: {
-              type: 'string',
-              description: 'Label query over pods that should match the replicas count.',
-            },
+            selector: str('Label query over pods that should match the replicas count.'),
           },
         },
       },

@@ -99,11 +99,11 @@ export function parseLabelSelector(s: string): LabelSelector {
         `key: Invalid value: "${req.key}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
       );
     }
-    for (const v of req.values) {
+    for (const [i, v] of req.values.entries()) {
       if (!validValue(v)) {
         throw labelError(
           term,
-          `values[0][${req.key}]: Invalid value: "${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
+          `values[${i}][${req.key}]: Invalid value: "${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`,
         );
       }
     }

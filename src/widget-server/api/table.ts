@@ -34,7 +34,8 @@ const COLUMNS = [
 
 /** apimachinery's duration.HumanDuration: short, coarse ages like kubectl prints. */
 export function humanDuration(ms: number): string {
-  const seconds = Math.floor(ms / 1000);
+  // Go's int(d.Seconds()) truncates toward zero: -1.5s is "0s", not "<invalid>".
+  const seconds = Math.trunc(ms / 1000);
   if (seconds < -1) return '<invalid>';
   if (seconds < 0) return '0s';
   if (seconds < 60 * 2) return `${seconds}s`;
@@ -86,7 +87,7 @@ export function widgetTable(
 ): object {
   const now = (opts.now ?? new Date()).getTime();
   const rows = items.map((w) => {
-    const created = w.metadata.creationTimestamp ? Date.parse(w.metadata.creationTimestamp) : now;
+    const created = w.metadata.creationTimestamp ? Date.parse(w.metadata.creationTimestamp) : NaN;
     const row: Record<string, unknown> = {
       cells: [
         w.metadata.name,
@@ -94,7 +95,8 @@ export function widgetTable(
         w.status?.availableReplicas ?? 0,
         w.spec.color ?? '',
         w.status?.phase ?? '',
-        humanDuration(now - created),
+        // translateTimestampSince: a missing timestamp prints as <unknown>.
+        Number.isNaN(created) ? '<unknown>' : humanDuration(now - created),
       ],
     };
     if (opts.includeObject === 'Object') row.object = w;

@@ -21,6 +21,7 @@ const LABEL_VALUE = `(${QUALIFIED_NAME_PART})?`;
 const CONDITION_REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
 const MAX_ANNOTATIONS_BYTES = 256 * 1024;
 const MAX_CONDITION_MESSAGE = 32768;
+const MAX_CONDITION_REASON = 1024;
 
 const subdomainMessage =
   "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '" +
@@ -70,10 +71,8 @@ export function qualifiedNameErrors(value: string): string[] {
     ];
   }
   if (!name) errs.push('name part must be non-empty');
-  else {
-    if (name.length > 63) errs.push('name part must be no more than 63 characters');
-    if (!QUALIFIED_RE.test(name)) errs.push(qualifiedNameMessage);
-  }
+  else if (name.length > 63) errs.push('name part must be no more than 63 characters');
+  if (!QUALIFIED_RE.test(name)) errs.push(qualifiedNameMessage);
   return errs;
 }
 
@@ -81,22 +80,29 @@ function invalid(field: string, value: unknown, detail: string): FieldError {
   return { type: 'FieldValueInvalid', field, value, detail };
 }
 
+/** NameIsDNSSubdomain with prefix=true masks one trailing dash: the server appends random characters. */
+function maskTrailingDash(name: string): string {
+  return name.length > 1 && name.endsWith('-') ? `${name.slice(0, -1)}a` : name;
+}
+
+const ORPHAN_FINALIZER = 'orphan';
+const FOREGROUND_FINALIZER = 'foregroundDeletion';
+
+/** apimachinery's ValidateObjectMeta (pkg/api/validation/objectmeta.go), in its order and with its messages. */
 export function validateObjectMeta(meta: ObjectMeta, namespaced: boolean): FieldError[] {
   const errs: FieldError[] = [];
-  if (!meta.name && !meta.generateName) {
+  if (meta.generateName) {
+    for (const e of subdomainErrors(maskTrailingDash(meta.generateName)))
+      errs.push(invalid('metadata.generateName', meta.generateName, e));
+  }
+  if (!meta.name) {
     errs.push({
       type: 'FieldValueRequired',
       field: 'metadata.name',
       detail: 'name or generateName is required',
     });
-  }
-  if (meta.name)
+  } else {
     for (const e of subdomainErrors(meta.name)) errs.push(invalid('metadata.name', meta.name, e));
-  if (meta.generateName && !meta.name) {
-    // The generated name adds 5 characters; the prefix alone must be a valid name prefix.
-    const prefix = meta.generateName.replace(/-$/, 'a');
-    for (const e of subdomainErrors(prefix))
-      errs.push(invalid('metadata.generateName', meta.generateName, e));
   }
   if (namespaced) {
     if (!meta.namespace) errs.push({ type: 'FieldValueRequired', field: 'metadata.namespace', detail: '' });
@@ -106,10 +112,19 @@ export function validateObjectMeta(meta: ObjectMeta, namespaced: boolean): Field
       if (!LABEL_RE.test(meta.namespace))
         errs.push(invalid('metadata.namespace', meta.namespace, labelMessage));
     }
+  } else if (meta.namespace) {
+    errs.push({
+      type: 'FieldValueForbidden',
+      field: 'metadata.namespace',
+      detail: 'not allowed on this type',
+    });
+  }
+  if (meta.generation !== undefined && meta.generation < 0) {
+    errs.push(invalid('metadata.generation', meta.generation, 'must be greater than or equal to 0'));
   }
   for (const [k, v] of Object.entries(meta.labels ?? {})) {
     for (const e of qualifiedNameErrors(k)) errs.push(invalid('metadata.labels', k, e));
-    if (v.length > 63) errs.push(invalid(`metadata.labels`, v, 'must be no more than 63 characters'));
+    if (v.length > 63) errs.push(invalid('metadata.labels', v, 'must be no more than 63 characters'));
     if (!LABEL_VALUE_RE.test(v)) errs.push(invalid('metadata.labels', v, labelValueMessage));
   }
   let annotationBytes = 0;
@@ -121,28 +136,53 @@ export function validateObjectMeta(meta: ObjectMeta, namespaced: boolean): Field
     errs.push({
       type: 'FieldValueTooLong',
       field: 'metadata.annotations',
-      detail: `must have at most ${MAX_ANNOTATIONS_BYTES} bytes`,
+      detail: `may not be more than ${MAX_ANNOTATIONS_BYTES} bytes`,
     });
   }
+  // ValidateOwnerReferences reports on the list's path, not per index.
   const refs = meta.ownerReferences ?? [];
-  refs.forEach((ref, i) => {
-    const p = `metadata.ownerReferences[${i}]`;
-    if (!ref.apiVersion)
+  let controllerName = '';
+  for (const ref of refs) {
+    const p = 'metadata.ownerReferences';
+    if (!apiVersionHasVersion(ref.apiVersion ?? ''))
       errs.push(invalid(`${p}.apiVersion`, ref.apiVersion ?? '', 'version must not be empty'));
     if (!ref.kind) errs.push(invalid(`${p}.kind`, ref.kind ?? '', 'kind must not be empty'));
     if (!ref.name) errs.push(invalid(`${p}.name`, ref.name ?? '', 'name must not be empty'));
     if (!ref.uid) errs.push(invalid(`${p}.uid`, ref.uid ?? '', 'uid must not be empty'));
-  });
-  const controllers = refs.filter((r) => r.controller);
-  if (controllers.length > 1) {
+    if (ref.controller) {
+      const current = `${ref.kind}/${ref.name}`;
+      if (controllerName) {
+        errs.push(
+          invalid(
+            p,
+            refs,
+            `Only one reference can have Controller set to true. Found "true" in references for ${controllerName} and ${current}`,
+          ),
+        );
+      } else controllerName = current;
+    }
+  }
+  const finalizers = meta.finalizers ?? [];
+  for (const f of finalizers) {
+    for (const e of qualifiedNameErrors(f)) errs.push(invalid('metadata.finalizers', f, e));
+  }
+  if (finalizers.includes(ORPHAN_FINALIZER) && finalizers.includes(FOREGROUND_FINALIZER)) {
     errs.push(
-      invalid('metadata.ownerReferences', refs, 'Only one reference can have Controller set to true'),
+      invalid(
+        'metadata.finalizers',
+        finalizers,
+        `finalizer ${ORPHAN_FINALIZER} and ${FOREGROUND_FINALIZER} cannot be both set`,
+      ),
     );
   }
-  (meta.finalizers ?? []).forEach((f, i) => {
-    for (const e of qualifiedNameErrors(f)) errs.push(invalid(`metadata.finalizers[${i}]`, f, e));
-  });
   return errs;
+}
+
+/** schema.ParseGroupVersion: "v1" and "apps/v1" have a version; "", "apps/" and "a/b/c" do not. */
+function apiVersionHasVersion(apiVersion: string): boolean {
+  const parts = apiVersion.split('/');
+  if (parts.length === 1) return parts[0] !== '';
+  return parts.length === 2 && parts[1] !== '';
 }
 
 /** Docker reference grammar (distribution/reference): [host[:port]/]path[:tag][@digest]. */
@@ -163,6 +203,8 @@ function validateSpec(w: Widget): FieldError[] {
     );
   }
   if (spec.replicas !== undefined) {
+    if (!Number.isInteger(spec.replicas))
+      errs.push(invalid('spec.replicas', spec.replicas, 'must be an integer'));
     if (spec.replicas < MIN_REPLICAS)
       errs.push(invalid('spec.replicas', spec.replicas, `must be greater than or equal to ${MIN_REPLICAS}`));
     if (spec.replicas > MAX_REPLICAS)
@@ -188,7 +230,14 @@ export function validateWidgetCreate(w: Widget): FieldError[] {
 
 export function validateWidgetUpdate(w: Widget, old: Widget): FieldError[] {
   const errs = [...validateObjectMeta(w.metadata, true), ...validateSpec(w)];
-  const immutable: Array<keyof ObjectMeta> = ['name', 'namespace', 'uid', 'creationTimestamp'];
+  const immutable: Array<keyof ObjectMeta> = [
+    'name',
+    'namespace',
+    'uid',
+    'creationTimestamp',
+    'deletionTimestamp',
+    'deletionGracePeriodSeconds',
+  ];
   for (const key of immutable) {
     if (w.metadata[key] !== old.metadata[key]) {
       errs.push(invalid(`metadata.${key}`, w.metadata[key] ?? '', 'field is immutable'));
@@ -214,36 +263,34 @@ export function validateWidgetStatus(w: Widget): FieldError[] {
       invalid('status.availableReplicas', status.availableReplicas, 'must be greater than or equal to 0'),
     );
   }
+  // metav1 validation.ValidateConditions: duplicates first, then each condition.
   const seen = new Set<string>();
   (status.conditions ?? []).forEach((c, i) => {
     const p = `status.conditions[${i}]`;
-    if (!c.type) errs.push({ type: 'FieldValueRequired', field: `${p}.type`, detail: '' });
-    else {
-      for (const e of qualifiedNameErrors(c.type)) errs.push(invalid(`${p}.type`, c.type, e));
-      if (seen.has(c.type)) errs.push({ type: 'FieldValueDuplicate', field: `${p}.type`, value: c.type });
-      seen.add(c.type);
-    }
+    const type = c.type ?? '';
+    if (seen.has(type)) errs.push({ type: 'FieldValueDuplicate', field: `${p}.type`, value: type });
+    seen.add(type);
+    for (const e of qualifiedNameErrors(type)) errs.push(invalid(`${p}.type`, type, e));
     if (!['True', 'False', 'Unknown'].includes(c.status)) {
       errs.push({
         type: 'FieldValueNotSupported',
         field: `${p}.status`,
-        value: c.status,
+        value: c.status ?? '',
         detail: 'supported values: "False", "True", "Unknown"',
       });
+    }
+    if (c.observedGeneration !== undefined && c.observedGeneration < 0) {
+      errs.push(
+        invalid(`${p}.observedGeneration`, c.observedGeneration, 'must be greater than or equal to zero'),
+      );
     }
     if (!c.lastTransitionTime)
       errs.push({ type: 'FieldValueRequired', field: `${p}.lastTransitionTime`, detail: 'must be set' });
     else if (Number.isNaN(Date.parse(c.lastTransitionTime))) {
       errs.push(invalid(`${p}.lastTransitionTime`, c.lastTransitionTime, 'must be an RFC 3339 date-time'));
     }
-    if (!c.reason) errs.push({ type: 'FieldValueRequired', field: `${p}.reason`, detail: '' });
+    if (!c.reason) errs.push({ type: 'FieldValueRequired', field: `${p}.reason`, detail: 'must be set' });
     else {
-      if (c.reason.length > 1024)
-        errs.push({
-          type: 'FieldValueTooLong',
-          field: `${p}.reason`,
-          detail: 'may not be more than 1024 bytes',
-        });
       if (!CONDITION_REASON.test(c.reason)) {
         errs.push(
           invalid(
@@ -253,6 +300,13 @@ export function validateWidgetStatus(w: Widget): FieldError[] {
           ),
         );
       }
+      if (c.reason.length > MAX_CONDITION_REASON) {
+        errs.push({
+          type: 'FieldValueTooLong',
+          field: `${p}.reason`,
+          detail: `may not be more than ${MAX_CONDITION_REASON} bytes`,
+        });
+      }
     }
     if ((c.message ?? '').length > MAX_CONDITION_MESSAGE) {
       errs.push({
@@ -260,11 +314,6 @@ export function validateWidgetStatus(w: Widget): FieldError[] {
         field: `${p}.message`,
         detail: `may not be more than ${MAX_CONDITION_MESSAGE} bytes`,
       });
-    }
-    if (c.observedGeneration !== undefined && c.observedGeneration < 0) {
-      errs.push(
-        invalid(`${p}.observedGeneration`, c.observedGeneration, 'must be greater than or equal to zero'),
-      );
     }
   });
   return errs;
