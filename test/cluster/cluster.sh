@@ -119,6 +119,19 @@ EOF
 
 # ---- control plane ----
 
+# Another bed (e.g. from another checkout) holding the ports would make components fail obscurely.
+check_ports_free() {
+  local port
+  for port in $etcd_port 23800 $apiserver_port 10257 10259 10250; do
+    if ss -ltnH "sport = :$port" | grep -q .; then
+      pid_alive etcd && pid_alive kube-apiserver && return 0
+      echo "port $port is already in use (another test cluster running from a different checkout?):" >&2
+      ss -ltnpH "sport = :$port" >&2
+      exit 1
+    fi
+  done
+}
+
 up_control_plane() {
   start etcd etcd --name=bed --data-dir="$state/etcd" \
     --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
@@ -166,6 +179,7 @@ up() {
     kubeconfig "${c%%:*}" "${c##*:}"
   done
   cp "$state/admin.kubeconfig" "$state/kubeconfig"
+  check_ports_free
   up_control_plane
   if [[ -f "$here/node.sh" ]]; then bash "$here/node.sh" up; fi
   log "up in $(( $(date +%s) - t0 ))s"
