@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The test bed's node: containerd (Debian) with CRI, CNI bridge networking (Debian's
 # containernetworking-plugins), kubelet and kube-proxy from the `kube` binary, and the images pods need,
-# built locally (no registry is reachable): a static pause image, a Node.js base image from this
-# machine's Node 20 (with npm and a busybox shell), and the project's image from its Dockerfile. Called by cluster.sh; `up`, `down`, `status`, `images`.
+# built locally by image.sh (no registry is reachable). Called by cluster.sh; `up`, `down`, `status`, `images`.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -15,93 +14,35 @@ node_ip="${CLUSTER_NODE_IP:-172.30.255.1}"
 node_name="${CLUSTER_NODE_NAME:-bed-node}"
 pod_cidr="10.244.0.0/24"
 sock="$state/containerd/containerd.sock"
-images="$here/build/images"
 PAUSE_IMAGE="localhost/pause:bed"
-NODE_BASE_IMAGE="localhost/node-base:20"
-PROJECT_IMAGE="localhost/aggregator-operator:dev"
 
 log() { printf '[node] %s\n' "$*"; }
 # shellcheck source=processes.sh
 source "$here/processes.sh"
 ctr_k8s() { ctr --address "$sock" -n k8s.io "$@"; }
 
-# ---- images ----
-
-build_pause() {
-  local dir="$images/pause-root"
-  [[ -f "$images/pause.tar" && "$images/pause.tar" -nt "$here/pause.c" ]] && return
-  mkdir -p "$dir"
-  gcc -static -Os -o "$dir/pause" "$here/pause.c"
-  python3 "$here/image-tar.py" --out "$images/pause.tar" --tag "$PAUSE_IMAGE" --layer "$dir:/" \
-    --entrypoint '["/pause"]' --user 65535:65535
-}
-
-build_node_base() {
-  local node_bin dir stamp
-  node_bin="$(command -v node)"
-  stamp="$(cat "$node_bin" "$0" | sha256sum | cut -c1-16)"
-  [[ -f "$images/node-base.tar" && "$(cat "$images/node-base.stamp" 2>/dev/null)" == "$stamp" ]] && return
-  dir="$images/node-base-root"
-  rm -rf "$dir"
-  mkdir -p "$dir/usr/bin" "$dir/etc/ssl/certs" "$dir/tmp" "$dir/app"
-  chmod 1777 "$dir/tmp"
-  cp "$node_bin" "$dir/usr/bin/node"
-  # Node's shared libraries, at the paths the dynamic loader expects.
-  ldd "$node_bin" | awk '/=> \// {print $3} /^[ \t]*\/lib/ {print $1}' | while read -r lib; do
-    mkdir -p "$dir$(dirname "$lib")"
-    cp -L "$lib" "$dir$lib"
-  done
-  cp -L /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/"
-  # npm and a shell (busybox), so that the Dockerfile's build stage can run on this base as well.
-  mkdir -p "$dir/bin" "$dir/usr/lib/node_modules"
-  cp /bin/busybox "$dir/bin/busybox"
-  for tool in sh env cat ls mkdir rm cp mv chmod; do ln -sf busybox "$dir/bin/$tool"; done
-  ln -sf ../../bin/env "$dir/usr/bin/env"
-  cp -r /usr/lib/node_modules/npm "$dir/usr/lib/node_modules/npm"
-  ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$dir/usr/bin/npm"
-  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$dir/etc/passwd"
-  printf 'root:x:0:\nnonroot:x:65532:\n' >"$dir/etc/group"
-  python3 "$here/image-tar.py" --out "$images/node-base.tar" --tag "$NODE_BASE_IMAGE" --layer "$dir:/" \
-    --entrypoint '["node"]' --env NODE_ENV=production --env NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
-  echo "$stamp" >"$images/node-base.stamp"
-}
-
-# The project's image, built from the repository's Dockerfile with buildah (daemonless; no Docker engine
-# runs in this VM) on the local node base, then exported for containerd.
-build_project_image() {
-  local stamp
-  stamp="$(cd "$root" && cat Dockerfile .dockerignore package-lock.json $(git ls-files src crds tsconfig*.json | sort) "$images/node-base.stamp" 2>/dev/null | sha256sum | cut -c1-16)"
-  [[ -f "$images/project.tar" && "$(cat "$images/project.stamp" 2>/dev/null)" == "$stamp" ]] && return
-  log "building $PROJECT_IMAGE from the Dockerfile (NODE_IMAGE=$NODE_BASE_IMAGE)"
-  buildah rmi -f "$NODE_BASE_IMAGE" >/dev/null 2>&1 || true
-  buildah pull -q "docker-archive:$images/node-base.tar" >/dev/null
-  buildah bud --quiet --network=host --pull=never --isolation=chroot --layers \
-    --build-arg "NODE_IMAGE=$NODE_BASE_IMAGE" -t "$PROJECT_IMAGE" -f "$root/Dockerfile" "$root" >>"$logs/image-build.log" 2>&1 ||
-    { tail -20 "$logs/image-build.log" >&2; return 1; }
-  rm -f "$images/project.tar"
-  buildah push -q "$PROJECT_IMAGE" "docker-archive:$images/project.tar:$PROJECT_IMAGE" >/dev/null
-  echo "$stamp" >"$images/project.stamp"
-}
-
-import_images() {
-  for tar in pause node-base project; do
-    ctr_k8s images import --no-unpack=false "$images/$tar.tar" >/dev/null
-  done
-  log "images: $(ctr_k8s images ls -q | grep '^localhost/' | tr '\n' ' ')"
-}
-
-images_up() {
-  mkdir -p "$images"
-  build_pause
-  build_node_base
-  build_project_image
-}
-
 # ---- containerd, CNI, kubelet, kube-proxy ----
+
+# Writes stdin to a file only when its content differs: kube-proxy exits when its configuration file is
+# written while it runs ("content of the proxy server's configuration file was updated"), so a repeated `up`
+# must leave unchanged files alone. A component whose file did change is restarted by `up` (see restart_changed).
+changed=()
+write_file() { # path, component
+  local tmp="$1.tmp"
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1" && changed+=("$2"); fi
+}
+
+restart_changed() {
+  local name
+  for name in "${changed[@]}"; do
+    if pid_alive "$name"; then log "configuration of $name changed: restarting it"; stop "$name"; fi
+  done
+}
 
 write_configs() {
   mkdir -p "$state/containerd" "$state/cni/net.d" "$state/kubelet"
-  cat >"$state/containerd/config.toml" <<EOF
+  write_file "$state/containerd/config.toml" containerd <<EOF
 version = 2
 root = "$state/containerd/root"
 state = "$state/containerd/state"
@@ -122,7 +63,7 @@ state = "$state/containerd/state"
     bin_dir = "/usr/lib/cni"
     conf_dir = "$state/cni/net.d"
 EOF
-  cat >"$state/cni/net.d/10-bed.conflist" <<EOF
+  write_file "$state/cni/net.d/10-bed.conflist" - <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "bed",
@@ -136,7 +77,7 @@ EOF
   ]
 }
 EOF
-  cat >"$state/kubelet/config.yaml" <<EOF
+  write_file "$state/kubelet/config.yaml" kubelet <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -146,6 +87,8 @@ authentication:
 authorization: {mode: Webhook}
 cgroupDriver: cgroupfs
 failSwapOn: false
+# This VM is cgroup v1 (/sys/fs/cgroup is tmpfs); say so explicitly, as kubelet 1.35+ would require.
+failCgroupV1: false
 podCIDR: $pod_cidr
 readOnlyPort: 0
 serializeImagePulls: false
@@ -155,7 +98,7 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available:
 syncFrequency: 10s
 fileCheckFrequency: 5s
 EOF
-  cat >"$state/kube-proxy.yaml" <<EOF
+  write_file "$state/kube-proxy.yaml" kube-proxy <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $state/kube-proxy.kubeconfig}
@@ -172,10 +115,11 @@ runtime_up() {
   sysctl -qw net.ipv4.ip_forward=1
   sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
   write_configs
-  images_up
+  restart_changed
+  bash "$here/image.sh" build
   start containerd containerd --config "$state/containerd/config.toml"
   for _ in $(seq 1 100); do ctr --address "$sock" version >/dev/null 2>&1 && break; sleep 0.2; done
-  import_images
+  bash "$here/image.sh" import
 }
 
 up() {
@@ -223,7 +167,7 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  images) mkdir -p "$logs" "$run"; images_up ;;
+  images) bash "$here/image.sh" build ;;
   runtime) runtime_up ;;
   *) echo "usage: $0 up|down|status|images|runtime" >&2; exit 2 ;;
 esac
