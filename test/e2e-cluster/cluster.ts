@@ -13,18 +13,41 @@ export const clusterDir = process.env.CLUSTER_STATE_DIR ?? path.join(root, '.clu
 export const kubeconfigPath = path.join(clusterDir, 'kubeconfig');
 const run = promisify(execFile);
 
+let upAlready = false;
+
+/**
+ * Brings the bed up (builds what is missing, starts what is stopped; about 10 s when warm, up to half an
+ * hour on a cold machine). Progress goes to this process's stderr so a long first build is visible.
+ * Returns the admin kubeconfig path.
+ */
 export function ensureClusterUp(): string {
+  if (upAlready) return kubeconfigPath;
   const result = spawnSync('bash', [path.join(root, 'test/cluster/cluster.sh'), 'up'], {
     encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: 30 * 60 * 1000,
+    stdio: ['ignore', process.stderr.fd, process.stderr.fd],
+    timeout: 40 * 60 * 1000,
   });
   if (result.status !== 0) {
     throw new Error(
-      `cluster up failed (${result.status}):\n${result.stdout}\n${result.stderr}\n${componentLogTails()}`,
+      `test/cluster/cluster.sh up failed (status ${result.status}${result.signal ? `, ${result.signal}` : ''}${result.error ? `, ${result.error.message}` : ''})\n${componentLogTails()}`,
     );
   }
+  upAlready = true;
   return kubeconfigPath;
+}
+
+/** Runs a test body; if it throws, the error carries the tail of every component's log. */
+export function withLogTails(body: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await body();
+    } catch (e) {
+      if (e instanceof Error && !e.message.includes('----- kube-apiserver.log')) {
+        e.message += `\n${componentLogTails()}`;
+      }
+      throw e;
+    }
+  };
 }
 
 export function componentLogTails(lines = 30): string {
