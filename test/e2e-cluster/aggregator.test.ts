@@ -208,7 +208,13 @@ test('kubectl through kube-apiserver: get -A, get -w, scale, explain', async () 
   } finally {
     watch.stop();
   }
-  const explained = await k(['explain', 'widget.spec']);
+  // kube-apiserver aggregates an APIService's OpenAPI v3 document asynchronously (fetched when the
+  // APIService appears and re-fetched periodically), so explain can lag discovery by up to a minute.
+  const explained = await eventually(
+    'kubectl explain widget.spec through the aggregated OpenAPI',
+    () => k(['explain', 'widget.spec']),
+    150000,
+  );
   expect(explained).toMatch(/image\s+<string> -required-/);
 });
 
