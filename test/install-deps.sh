@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite starts for real (etcd, and the test cluster's containerd,
-# runc, CNI plugins, iptables, conntrack; gcc for the pause image; buildah and busybox to build images),
-# when any is missing. Needs root,
+# runc, CNI plugins, iptables, conntrack; gcc for the pause image; buildah and busybox to build images;
+# lua5.1 for the Argo CD health check test), when any is missing. Needs root,
 # as the test cluster itself does; prints what is missing otherwise.
 set -euo pipefail
 packages=(etcd-server containerd runc containernetworking-plugins iptables conntrack openssl gcc libc6-dev python3 curl
-  buildah busybox-static)
+  buildah busybox-static lua5.1)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 ((${#missing[@]})) || exit 0
