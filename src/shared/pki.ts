@@ -20,7 +20,7 @@ export interface CertificateAuthority {
 }
 
 /** Backdating absorbs clock skew between the issuer and the verifiers. */
-const BACKDATE_MS = 5 * 60 * 1000;
+export const BACKDATE_MS = 5 * 60 * 1000;
 
 function newKeyPair() {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

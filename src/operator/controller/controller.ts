@@ -1,0 +1,104 @@
+/**
+ * The AggregatedAPI controller: informers on AggregatedAPIs and on every kind they own (selected by the
+ * managed-by label and mapped back to their owner by the owner label) feed a de-duplicating,
+ * rate-limited work queue that workers drain through the reconciler. Besides the requeue times the
+ * reconciler asks for, every AggregatedAPI is resynced periodically.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { MANAGED_BY, MANAGED_BY_LABEL, OWNER_LABEL } from '../api/aggregated-api';
+import { AGGREGATED_API, OWNED_KINDS } from '../kube/kinds';
+import { startInformer, type RunningInformer } from '../kube/informer';
+import type { KubeRest } from '../kube/rest';
+import type { Reconciler } from '../reconcile/reconciler';
+import type { OperatorMetrics } from './metrics';
+import { WorkQueue } from './workqueue';
+
+export const FULL_RESYNC_MS = 10 * 60_000;
+
+export class Controller {
+  private readonly queue = new WorkQueue({ baseDelayMs: 1000, maxDelayMs: 5 * 60_000 });
+  private informers: RunningInformer[] = [];
+  private resyncTimer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  synced = false;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly rest: KubeRest,
+    private readonly reconciler: Reconciler,
+    private readonly metrics: OperatorMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(workers: number): Promise<void> {
+    const parents = startInformer(
+      this.kc,
+      this.rest,
+      AGGREGATED_API,
+      {},
+      (obj) => obj.metadata?.name && this.enqueue(obj.metadata.name),
+      this.logger,
+    );
+    this.informers.push(parents);
+    for (const kind of OWNED_KINDS) {
+      this.informers.push(
+        startInformer(
+          this.kc,
+          this.rest,
+          kind,
+          { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` },
+          (obj) => {
+            const owner = obj.metadata?.labels?.[OWNER_LABEL];
+            if (owner) this.enqueue(owner);
+          },
+          this.logger,
+        ),
+      );
+    }
+    await Promise.all(this.informers.map((i) => i.synced));
+    this.synced = true;
+    this.logger.info({ kinds: this.informers.length }, 'informers synced');
+    this.resyncTimer = setInterval(() => {
+      for (const obj of parents.list()) if (obj.metadata?.name) this.enqueue(obj.metadata.name);
+    }, FULL_RESYNC_MS);
+    this.resyncTimer.unref();
+    this.running = this.queue.run(
+      workers,
+      async (name) => {
+        const end = this.metrics.reconcileTime.startTimer({ controller: this.metrics.controller });
+        try {
+          const result = await this.reconciler.reconcile(name);
+          this.metrics.reconcileTotal.inc({
+            controller: this.metrics.controller,
+            result: result?.requeueAfterMs !== undefined ? 'requeue_after' : 'success',
+          });
+          return result;
+        } finally {
+          end();
+          this.metrics.queueDepth.set({ name: this.metrics.controller }, this.queue.length);
+        }
+      },
+      (name, err, retryInMs) => {
+        this.metrics.reconcileTotal.inc({ controller: this.metrics.controller, result: 'error' });
+        this.metrics.reconcileErrors.inc({ controller: this.metrics.controller });
+        this.logger.error(
+          { aggregatedAPI: name, err: err instanceof Error ? err.message : String(err), retryInMs },
+          'reconcile failed',
+        );
+      },
+    );
+  }
+
+  private enqueue(name: string): void {
+    this.queue.add(name);
+    this.metrics.queueDepth.set({ name: this.metrics.controller }, this.queue.length);
+  }
+
+  async stop(): Promise<void> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.queue.shutDown();
+    await Promise.all(this.informers.map((i) => i.stop().catch(() => undefined)));
+    await this.running;
+  }
+}

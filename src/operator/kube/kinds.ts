@@ -1,0 +1,43 @@
+/**
+ * The kinds the operator reads and writes, with where each lives in the REST API.
+ */
+import type { ResourceRef } from './rest';
+import { API_VERSION, KIND, PLURAL } from '../api/aggregated-api';
+
+const ref = (apiVersion: string, kind: string, plural: string, namespaced: boolean): ResourceRef => ({
+  apiVersion,
+  kind,
+  plural,
+  namespaced,
+});
+
+export const AGGREGATED_API = ref(API_VERSION, KIND, PLURAL, false);
+export const SECRET = ref('v1', 'Secret', 'secrets', true);
+export const SERVICE_ACCOUNT = ref('v1', 'ServiceAccount', 'serviceaccounts', true);
+export const SERVICE = ref('v1', 'Service', 'services', true);
+export const NAMESPACE = ref('v1', 'Namespace', 'namespaces', false);
+export const POD = ref('v1', 'Pod', 'pods', true);
+export const EVENT = ref('v1', 'Event', 'events', true);
+export const DEPLOYMENT = ref('apps/v1', 'Deployment', 'deployments', true);
+export const POD_DISRUPTION_BUDGET = ref('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true);
+export const CLUSTER_ROLE_BINDING = ref(
+  'rbac.authorization.k8s.io/v1',
+  'ClusterRoleBinding',
+  'clusterrolebindings',
+  false,
+);
+export const ROLE_BINDING = ref('rbac.authorization.k8s.io/v1', 'RoleBinding', 'rolebindings', true);
+export const API_SERVICE = ref('apiregistration.k8s.io/v1', 'APIService', 'apiservices', false);
+export const LEASE = ref('coordination.k8s.io/v1', 'Lease', 'leases', true);
+
+/** Every kind an AggregatedAPI owns, watched so that drift on any of them is repaired at once. */
+export const OWNED_KINDS = [
+  SECRET,
+  SERVICE_ACCOUNT,
+  SERVICE,
+  DEPLOYMENT,
+  POD_DISRUPTION_BUDGET,
+  CLUSTER_ROLE_BINDING,
+  ROLE_BINDING,
+  API_SERVICE,
+];

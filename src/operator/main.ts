@@ -1,0 +1,116 @@
+/**
+ * Entrypoint of the AggregatedAPI operator: credentials (kubeconfig or in-cluster), leader election,
+ * the controller, health and metrics endpoints, and a clean shutdown that releases the lease.
+ *
+ * Flags (environment in brackets):
+ *   --metrics-bind-address=HOST:PORT   /metrics, /healthz, /readyz [default 0.0.0.0:8080]
+ *   --leader-elect=true|false          Lease-based election, needed when running more than one replica
+ *   --leader-election-namespace=NS     [POD_NAMESPACE, else aggregator-operator-system]
+ *   --leader-election-id=NAME          Lease name [aggregator-operator]
+ *   --workers=N                        concurrent reconciles [2]
+ *   --default-image=IMAGE              image for AggregatedAPIs without spec.image [DEFAULT_SERVER_IMAGE,
+ *                                      else the image of the operator's own pod]
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createLogger } from '../shared/logger';
+import { createMetricsRegistry } from '../shared/metrics';
+import { Controller } from './controller/controller';
+import { createOperatorMetrics } from './controller/metrics';
+import { startOperatorHttp } from './http/server';
+import { EventRecorder } from './kube/events';
+import { POD } from './kube/kinds';
+import { LeaderElector } from './kube/leader-election';
+import { KubeRest } from './kube/rest';
+import { Reconciler } from './reconcile/reconciler';
+import { servedFingerprints } from './reconcile/served-certificates';
+
+async function ownImage(rest: KubeRest): Promise<string | undefined> {
+  const { POD_NAME, POD_NAMESPACE } = process.env;
+  if (!POD_NAME || !POD_NAMESPACE) return undefined;
+  const pod = await rest.get<{ spec?: { containers?: { image?: string }[] } }>(POD, POD_NAME, POD_NAMESPACE);
+  return pod.spec?.containers?.[0]?.image;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      'metrics-bind-address': { type: 'string', default: '0.0.0.0:8080' },
+      'leader-elect': { type: 'string', default: 'true' },
+      'leader-election-namespace': {
+        type: 'string',
+        default: process.env.POD_NAMESPACE ?? 'aggregator-operator-system',
+      },
+      'leader-election-id': { type: 'string', default: 'aggregator-operator' },
+      workers: { type: 'string', default: '2' },
+      'default-image': { type: 'string', default: process.env.DEFAULT_SERVER_IMAGE },
+      'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
+    },
+  });
+  const logger = createLogger({ name: 'aggregator-operator', level: values['log-level'] });
+  const [host, portText] = values['metrics-bind-address']!.split(/:(?=\d+$)/);
+  const workers = Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers must be a positive integer');
+
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const rest = new KubeRest(kc);
+  const identity = process.env.POD_NAME ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+  const registry = createMetricsRegistry();
+  const metrics = createOperatorMetrics(registry);
+  const defaultImage = values['default-image'] || (await ownImage(rest).catch(() => undefined));
+  logger.info({ identity, defaultImage }, 'starting');
+
+  const reconciler = new Reconciler(rest, new EventRecorder(rest, identity, logger), metrics, logger, {
+    defaultImage,
+    servedFingerprints,
+  });
+  const controller = new Controller(kc, rest, reconciler, metrics, logger);
+  const elector =
+    values['leader-elect'] === 'true'
+      ? new LeaderElector(
+          rest,
+          { namespace: values['leader-election-namespace']!, name: values['leader-election-id']!, identity },
+          logger,
+        )
+      : undefined;
+  const http = await startOperatorHttp(
+    registry,
+    { ready: () => !elector?.isLeader || controller.synced },
+    host || '0.0.0.0',
+    Number(portText),
+  );
+
+  let stopping = false;
+  const stop = async (signal: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await controller.stop().catch(() => undefined);
+    await elector?.release();
+    http.close();
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM', 0));
+  process.on('SIGINT', () => void stop('SIGINT', 0));
+
+  if (elector) {
+    await elector.acquire(() => {
+      // Another replica may already act: stop at once rather than reconcile beside it.
+      logger.error('leadership lost; exiting');
+      process.exit(1);
+    });
+    metrics.leader.set(1);
+  }
+  if (stopping) return;
+  await controller.start(workers);
+}
+
+main().catch((err) => {
+  process.stderr.write(
+    `aggregator-operator: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,255 @@
+/**
+ * The objects one AggregatedAPI should own, as server-side-apply documents: exactly the fields the
+ * operator has an opinion on, so that fields others set (an HPA's replicas excepted, which the spec
+ * owns) stay theirs and the apply is a no-op when nothing drifted.
+ */
+import { ownedNames, ownerLabels, ownerReference, usesEtcd, type AggregatedAPI } from '../api/aggregated-api';
+import type { KubeObject } from '../kube/rest';
+import type { KeyPair } from './certificates';
+
+export const SERVER_PORT = 8443;
+const SERVING_CERT_DIR = '/var/run/aggregated-api/serving-cert';
+const ETCD_CLIENT_DIR = '/var/run/aggregated-api/etcd-client';
+/** The Widget server's entrypoint in the project image; other images run their own entrypoint. */
+const WIDGET_SERVER_COMMAND = ['node', 'dist/widget-server/main.js'];
+
+export function serviceDnsNames(api: AggregatedAPI): string[] {
+  const { server, namespace } = ownedNames(api);
+  return [
+    server,
+    `${server}.${namespace}`,
+    `${server}.${namespace}.svc`,
+    `${server}.${namespace}.svc.cluster.local`,
+  ];
+}
+
+export function selectorLabels(api: AggregatedAPI): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'aggregated-apiserver',
+    'app.kubernetes.io/instance': api.metadata.name,
+  };
+}
+
+function meta(api: AggregatedAPI, name: string, namespace?: string) {
+  return {
+    name,
+    ...(namespace ? { namespace } : {}),
+    labels: ownerLabels(api),
+    ownerReferences: [ownerReference(api)],
+  };
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+export function caSecret(
+  api: AggregatedAPI,
+  data: Record<string, string>,
+  resourceVersion?: string,
+): KubeObject {
+  const { caSecret: name, namespace } = ownedNames(api);
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { ...meta(api, name, namespace), ...(resourceVersion ? { resourceVersion } : {}) },
+    type: 'Opaque',
+    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
+  };
+}
+
+export function servingSecret(
+  api: AggregatedAPI,
+  serving: KeyPair,
+  caCertPem: string,
+  resourceVersion?: string,
+): KubeObject {
+  const { servingSecret: name, namespace } = ownedNames(api);
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { ...meta(api, name, namespace), ...(resourceVersion ? { resourceVersion } : {}) },
+    type: 'kubernetes.io/tls',
+    data: { 'tls.crt': b64(serving.certPem), 'tls.key': b64(serving.keyPem), 'ca.crt': b64(caCertPem) },
+  };
+}
+
+export function serviceAccount(api: AggregatedAPI): KubeObject {
+  const { server, namespace } = ownedNames(api);
+  return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(api, server, namespace) };
+}
+
+export function authDelegatorBinding(api: AggregatedAPI): KubeObject {
+  const { server, namespace, authDelegator } = ownedNames(api);
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: meta(api, authDelegator),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
+    subjects: [{ kind: 'ServiceAccount', name: server, namespace }],
+  };
+}
+
+export function authReaderBinding(api: AggregatedAPI): KubeObject {
+  const { server, namespace, authReader } = ownedNames(api);
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: meta(api, authReader, 'kube-system'),
+    roleRef: {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'extension-apiserver-authentication-reader',
+    },
+    subjects: [{ kind: 'ServiceAccount', name: server, namespace }],
+  };
+}
+
+export function serverArgs(api: AggregatedAPI, defaultImage: boolean): string[] {
+  const spec = api.spec;
+  const args = [
+    ...(defaultImage ? [`--api-group=${spec.group}`] : []),
+    '--bind-address=0.0.0.0',
+    `--secure-port=${SERVER_PORT}`,
+    `--tls-cert-file=${SERVING_CERT_DIR}/tls.crt`,
+    `--tls-private-key-file=${SERVING_CERT_DIR}/tls.key`,
+    '--delegate-auth=true',
+  ];
+  const etcd = spec.storage?.etcd;
+  if (etcd) {
+    args.push(`--etcd-servers=${etcd.endpoints.join(',')}`);
+    args.push(`--etcd-prefix=${etcd.prefix ?? `/registry/${spec.group}`}`);
+    if (etcd.tlsSecretName) {
+      args.push(
+        `--etcd-cafile=${ETCD_CLIENT_DIR}/ca.crt`,
+        `--etcd-certfile=${ETCD_CLIENT_DIR}/tls.crt`,
+        `--etcd-keyfile=${ETCD_CLIENT_DIR}/tls.key`,
+      );
+    }
+  }
+  return [...args, ...(spec.extraArgs ?? [])];
+}
+
+export function deployment(api: AggregatedAPI, image: string, defaultImage: boolean): KubeObject {
+  const { server, namespace, servingSecret: servingSecretName } = ownedNames(api);
+  const spec = api.spec;
+  const labels = { ...selectorLabels(api), ...ownerLabels(api) };
+  const etcdSecret = spec.storage?.etcd?.tlsSecretName;
+  const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+    httpGet: { path, port: 'https', scheme: 'HTTPS' },
+    periodSeconds,
+    timeoutSeconds: 3,
+    failureThreshold,
+  });
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: meta(api, server, namespace),
+    spec: {
+      replicas: spec.replicas ?? 1,
+      selector: { matchLabels: selectorLabels(api) },
+      // The embedded store lives in the process: never run two at once. With etcd, roll one at a time.
+      strategy: usesEtcd(spec)
+        ? { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } }
+        : { type: 'Recreate' },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: server,
+          automountServiceAccountToken: true,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 65532,
+            runAsGroup: 65532,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+          ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+          ...(spec.priorityClassName ? { priorityClassName: spec.priorityClassName } : {}),
+          affinity: spec.affinity ?? {
+            podAntiAffinity: {
+              preferredDuringSchedulingIgnoredDuringExecution: [
+                {
+                  weight: 100,
+                  podAffinityTerm: {
+                    topologyKey: 'kubernetes.io/hostname',
+                    labelSelector: { matchLabels: selectorLabels(api) },
+                  },
+                },
+              ],
+            },
+          },
+          containers: [
+            {
+              name: 'apiserver',
+              image,
+              imagePullPolicy: spec.imagePullPolicy ?? 'IfNotPresent',
+              ...(defaultImage ? { command: WIDGET_SERVER_COMMAND } : {}),
+              args: serverArgs(api, defaultImage),
+              ports: [{ name: 'https', containerPort: SERVER_PORT, protocol: 'TCP' }],
+              readinessProbe: probe('/readyz', 5, 3),
+              livenessProbe: probe('/livez', 10, 6),
+              ...(spec.resources ? { resources: spec.resources } : {}),
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                capabilities: { drop: ['ALL'] },
+              },
+              volumeMounts: [
+                { name: 'serving-cert', mountPath: SERVING_CERT_DIR, readOnly: true },
+                { name: 'tmp', mountPath: '/tmp' },
+                ...(etcdSecret ? [{ name: 'etcd-client', mountPath: ETCD_CLIENT_DIR, readOnly: true }] : []),
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'serving-cert', secret: { secretName: servingSecretName, defaultMode: 0o440 } },
+            { name: 'tmp', emptyDir: {} },
+            ...(etcdSecret
+              ? [{ name: 'etcd-client', secret: { secretName: etcdSecret, defaultMode: 0o440 } }]
+              : []),
+          ],
+        },
+      },
+    },
+  };
+}
+
+export function service(api: AggregatedAPI): KubeObject {
+  const { server, namespace } = ownedNames(api);
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(api, server, namespace),
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorLabels(api),
+      ports: [{ name: 'https', port: 443, targetPort: 'https', protocol: 'TCP' }],
+    },
+  };
+}
+
+export function podDisruptionBudget(api: AggregatedAPI): KubeObject {
+  const { server, namespace } = ownedNames(api);
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: meta(api, server, namespace),
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(api) } },
+  };
+}
+
+export function apiServices(api: AggregatedAPI, caBundle: string): KubeObject[] {
+  const { server, namespace } = ownedNames(api);
+  return api.spec.versions.map((v) => ({
+    apiVersion: 'apiregistration.k8s.io/v1',
+    kind: 'APIService',
+    metadata: meta(api, `${v.name}.${api.spec.group}`),
+    spec: {
+      group: api.spec.group,
+      version: v.name,
+      groupPriorityMinimum: v.groupPriorityMinimum ?? 1000,
+      versionPriority: v.versionPriority ?? 15,
+      service: { namespace, name: server, port: 443 },
+      caBundle: b64(caBundle),
+    },
+  }));
+}

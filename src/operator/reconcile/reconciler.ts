@@ -1,0 +1,412 @@
+/**
+ * Reconciles one AggregatedAPI: finalizer, certificates, every owned object by server-side apply (so
+ * drift is repaired on every pass), stale APIServices, and the status that reports it all. Level-
+ * triggered: it reads the current state each time (certificate Secrets and APIServices live, never from
+ * a cache, since rotation decisions must not act on stale data) and returns when to look again.
+ */
+import type { Logger } from 'pino';
+import {
+  API_VERSION,
+  certificatePolicy,
+  FINALIZER,
+  KIND,
+  OWNER_LABEL,
+  ownedNames,
+  type AggregatedAPI,
+  type AggregatedAPIStatus,
+  type ApiServiceStatus,
+  type Condition,
+} from '../api/aggregated-api';
+import type { OperatorMetrics } from '../controller/metrics';
+import type { WorkResult } from '../controller/workqueue';
+import type { EventRecorder } from '../kube/events';
+import {
+  AGGREGATED_API,
+  API_SERVICE,
+  CLUSTER_ROLE_BINDING,
+  DEPLOYMENT,
+  NAMESPACE,
+  POD,
+  POD_DISRUPTION_BUDGET,
+  ROLE_BINDING,
+  SECRET,
+  SERVICE,
+  SERVICE_ACCOUNT,
+} from '../kube/kinds';
+import { FIELD_MANAGER, isNotFound, type KubeObject, type KubeRest } from '../kube/rest';
+import { caStateToData, planCertificates, type CertificatePlan } from './certificates';
+import { computeConditions, type DeploymentObservation, type Observation } from './conditions';
+import * as desired from './desired';
+
+export const FINALIZER_FIELD_MANAGER = `${FIELD_MANAGER}-finalizer`;
+/** How often a healthy AggregatedAPI is looked at even when nothing changes. */
+export const RESYNC_MS = 5 * 60_000;
+
+interface Secret extends KubeObject {
+  data?: Record<string, string>;
+}
+interface ApiServiceObject extends KubeObject {
+  spec?: { caBundle?: string };
+  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+}
+interface DeploymentObject extends KubeObject {
+  spec?: { replicas?: number };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    readyReplicas?: number;
+    updatedReplicas?: number;
+    availableReplicas?: number;
+    conditions?: { type: string; status: string; reason?: string; message?: string }[];
+  };
+}
+
+class DegradedError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+    readonly retryAfterMs = 30_000,
+  ) {
+    super(message);
+  }
+}
+
+export interface ReconcilerOptions {
+  /** Image for AggregatedAPIs that name none: the operator's own (the Widget server). */
+  defaultImage?: string;
+  /** Which certificates the replicas serve; injected so the TLS probe can be replaced where pods are unreachable. */
+  servedFingerprints: (pods: KubeObject[], port: number, servername: string) => Promise<string[] | undefined>;
+}
+
+const decode = (data: Record<string, string> | undefined) =>
+  data
+    ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))
+    : undefined;
+
+export class Reconciler {
+  constructor(
+    private readonly rest: KubeRest,
+    private readonly events: EventRecorder,
+    private readonly metrics: OperatorMetrics,
+    private readonly logger: Logger,
+    private readonly options: ReconcilerOptions,
+  ) {}
+
+  async reconcile(name: string): Promise<WorkResult> {
+    const api = await this.rest.getOrUndefined<AggregatedAPI & KubeObject>(AGGREGATED_API, name);
+    if (!api) {
+      this.metrics.forget(name);
+      return;
+    }
+    const log = this.logger.child({ aggregatedAPI: name, generation: api.metadata.generation });
+    if (api.metadata.deletionTimestamp) return this.finalize(api, log);
+    if (!api.metadata.finalizers?.includes(FINALIZER)) await this.setFinalizer(api, true);
+
+    const previousConditions = api.status?.conditions;
+    const observation: Observation = {
+      generation: api.metadata.generation ?? 0,
+      deployment: {
+        exists: false,
+        desiredReplicas: api.spec.replicas ?? 1,
+        readyReplicas: 0,
+        updatedReplicas: 0,
+        observedLatest: false,
+      },
+      apiServices: [],
+    };
+    const status: AggregatedAPIStatus = { observedGeneration: api.metadata.generation };
+    let requeueAfterMs = RESYNC_MS;
+    let failure: unknown;
+    try {
+      const result = await this.converge(api, observation, status, log);
+      requeueAfterMs = result.requeueAfterMs;
+    } catch (e) {
+      if (e instanceof DegradedError) {
+        observation.degraded = { reason: e.reason, message: e.message };
+        requeueAfterMs = e.retryAfterMs;
+      } else {
+        observation.degraded = {
+          reason: 'ReconcileError',
+          message: e instanceof Error ? e.message : String(e),
+        };
+        failure = e;
+      }
+    }
+    status.conditions = computeConditions(observation, previousConditions, new Date());
+    status.apiServices = observation.apiServices;
+    status.replicas = observation.deployment.desiredReplicas;
+    status.readyReplicas = observation.deployment.readyReplicas;
+    await this.writeStatus(api, status);
+    await this.recordTransitions(api, previousConditions, status.conditions);
+    const isReady = status.conditions.find((c) => c.type === 'Ready')?.status === 'True';
+    this.metrics.ready.set({ aggregatedapi: name }, isReady ? 1 : 0);
+    if (failure) throw failure;
+    if (!isReady) requeueAfterMs = Math.min(requeueAfterMs, 5_000);
+    return { requeueAfterMs };
+  }
+
+  private async converge(
+    api: AggregatedAPI & KubeObject,
+    obs: Observation,
+    status: AggregatedAPIStatus,
+    log: Logger,
+  ): Promise<{ requeueAfterMs: number }> {
+    const names = ownedNames(api);
+    const namespace = await this.rest.getOrUndefined(NAMESPACE, names.namespace);
+    if (!namespace) {
+      throw new DegradedError(
+        'NamespaceNotFound',
+        `namespace ${names.namespace} does not exist; create it first`,
+        10_000,
+      );
+    }
+    let policy;
+    try {
+      policy = certificatePolicy(api.spec);
+    } catch (e) {
+      throw new DegradedError('InvalidSpec', (e as Error).message);
+    }
+    const image = api.spec.image ?? this.options.defaultImage;
+    if (!image) {
+      throw new DegradedError(
+        'NoImage',
+        'spec.image is not set and the operator does not know its own image',
+      );
+    }
+
+    // APIServices: refuse to take over one that another owner registered.
+    const existingApiServices = new Map<string, ApiServiceObject | undefined>();
+    for (const apiServiceName of names.apiServices) {
+      const current = await this.rest.getOrUndefined<ApiServiceObject>(API_SERVICE, apiServiceName);
+      if (current && !current.metadata?.ownerReferences?.some((o) => o.uid === api.metadata.uid)) {
+        throw new DegradedError(
+          'APIServiceConflict',
+          `APIService ${apiServiceName} exists and is not owned by this AggregatedAPI; delete it or choose another group`,
+        );
+      }
+      existingApiServices.set(apiServiceName, current);
+    }
+
+    // Certificates.
+    const caSecret = await this.rest.getOrUndefined<Secret>(SECRET, names.caSecret, names.namespace);
+    const servingSecret = await this.rest.getOrUndefined<Secret>(
+      SECRET,
+      names.servingSecret,
+      names.namespace,
+    );
+    const pods = await this.rest.list(POD, {
+      namespace: names.namespace,
+      labelSelector: Object.entries(desired.selectorLabels(api))
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    });
+    const dnsNames = desired.serviceDnsNames(api);
+    const plan = planCertificates({
+      now: new Date(),
+      policy,
+      caData: decode(caSecret?.data),
+      servingData: decode(servingSecret?.data),
+      dnsNames,
+      publishedBundles: names.apiServices.map((n) => {
+        const b = existingApiServices.get(n)?.spec?.caBundle;
+        return b ? Buffer.from(b, 'base64').toString('utf8') : undefined;
+      }),
+      servedFingerprints: await this.options.servedFingerprints(pods.items, desired.SERVER_PORT, dnsNames[2]),
+    });
+    await this.rest.apply(
+      SECRET,
+      desired.caSecret(
+        api,
+        caStateToData(plan.ca),
+        plan.caChanged ? caSecret?.metadata?.resourceVersion : undefined,
+      ),
+    );
+    await this.rest.apply(
+      SECRET,
+      desired.servingSecret(
+        api,
+        plan.serving,
+        plan.ca.active.certPem,
+        plan.servingChanged ? servingSecret?.metadata?.resourceVersion : undefined,
+      ),
+    );
+    for (const e of plan.events) await this.events.record(api, e.type, e.reason, e.message);
+    if (plan.events.length)
+      log.info({ events: plan.events.map((e) => e.reason), step: plan.pendingStep }, 'certificates changed');
+    status.caNotAfter = plan.caNotAfter.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    status.servingCertificateNotAfter = plan.servingNotAfter.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    this.metrics.setCertificateNotAfter(api.metadata.name, 'ca', plan.caNotAfter);
+    this.metrics.setCertificateNotAfter(api.metadata.name, 'serving', plan.servingNotAfter);
+    obs.certificates = {
+      ok: true,
+      message: `CA valid until ${status.caNotAfter}, serving certificate until ${status.servingCertificateNotAfter}`,
+    };
+    obs.rotationStep = plan.pendingStep;
+
+    // Identity and RBAC, then the server, then the APIServices that route to it.
+    await this.rest.apply(SERVICE_ACCOUNT, desired.serviceAccount(api));
+    await this.rest.apply(CLUSTER_ROLE_BINDING, desired.authDelegatorBinding(api));
+    await this.rest.apply(ROLE_BINDING, desired.authReaderBinding(api));
+    await this.rest.apply(SERVICE, desired.service(api));
+    const deployment = await this.rest.apply<DeploymentObject>(
+      DEPLOYMENT,
+      desired.deployment(api, image, !api.spec.image),
+    );
+    obs.deployment = observeDeployment(deployment);
+    await this.rest.apply(POD_DISRUPTION_BUDGET, desired.podDisruptionBudget(api));
+    for (const apiService of desired.apiServices(api, plan.bundle)) {
+      const applied = await this.rest.apply<ApiServiceObject>(API_SERVICE, apiService);
+      obs.apiServices.push(observeApiService(applied));
+    }
+    await this.deleteStaleApiServices(api, new Set(names.apiServices), log);
+    for (const s of obs.apiServices) {
+      this.metrics.apiServiceAvailable.set(
+        { aggregatedapi: api.metadata.name, apiservice: s.name },
+        s.available === 'True' ? 1 : 0,
+      );
+    }
+    return { requeueAfterMs: nextCertificateCheck(plan, policy.renewBeforeMs, policy.caRenewBeforeMs) };
+  }
+
+  private async deleteStaleApiServices(
+    api: AggregatedAPI & KubeObject,
+    keep: Set<string>,
+    log: Logger,
+  ): Promise<void> {
+    const owned = await this.rest.list(API_SERVICE, { labelSelector: `${OWNER_LABEL}=${api.metadata.name}` });
+    for (const s of owned.items) {
+      const n = s.metadata?.name ?? '';
+      if (keep.has(n) || !s.metadata?.ownerReferences?.some((o) => o.uid === api.metadata.uid)) continue;
+      log.info({ apiService: n }, 'deleting APIService of a version no longer in spec');
+      await this.rest.delete(API_SERVICE, n, undefined, { uid: s.metadata?.uid });
+      await this.events.record(
+        api,
+        'Normal',
+        'APIServiceDeleted',
+        `deleted APIService ${n}: its version left spec.versions`,
+      );
+    }
+  }
+
+  /** Deletion: APIServices first (a dangling unavailable one blocks namespace deletion cluster-wide). */
+  private async finalize(api: AggregatedAPI & KubeObject, log: Logger): Promise<WorkResult> {
+    if (!api.metadata.finalizers?.includes(FINALIZER)) return;
+    const owned = await this.rest.list(API_SERVICE, { labelSelector: `${OWNER_LABEL}=${api.metadata.name}` });
+    const ours = owned.items.filter((s) =>
+      s.metadata?.ownerReferences?.some((o) => o.uid === api.metadata.uid),
+    );
+    for (const s of ours) {
+      if (!s.metadata?.deletionTimestamp) {
+        log.info({ apiService: s.metadata?.name }, 'deleting APIService before the AggregatedAPI');
+        await this.rest.delete(API_SERVICE, s.metadata!.name!, undefined, { uid: s.metadata?.uid });
+      }
+    }
+    if (ours.length > 0) {
+      const remaining = await this.rest.list(API_SERVICE, {
+        labelSelector: `${OWNER_LABEL}=${api.metadata.name}`,
+      });
+      if (remaining.items.some((s) => s.metadata?.ownerReferences?.some((o) => o.uid === api.metadata.uid))) {
+        return { requeueAfterMs: 1000 };
+      }
+    }
+    await this.setFinalizer(api, false);
+    this.metrics.forget(api.metadata.name);
+    log.info('APIServices removed; the garbage collector removes the rest');
+    return;
+  }
+
+  private async setFinalizer(api: AggregatedAPI, present: boolean): Promise<void> {
+    try {
+      await this.rest.apply(
+        AGGREGATED_API,
+        {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          metadata: {
+            name: api.metadata.name,
+            uid: api.metadata.uid,
+            ...(present ? { finalizers: [FINALIZER] } : {}),
+          },
+        },
+        { fieldManager: FINALIZER_FIELD_MANAGER },
+      );
+    } catch (e) {
+      if (!present && isNotFound(e)) return;
+      throw e;
+    }
+  }
+
+  private async writeStatus(api: AggregatedAPI, status: AggregatedAPIStatus): Promise<void> {
+    try {
+      await this.rest.apply(
+        AGGREGATED_API,
+        {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          metadata: { name: api.metadata.name, uid: api.metadata.uid },
+          status,
+        },
+        { subresource: 'status' },
+      );
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+  }
+
+  private async recordTransitions(
+    api: AggregatedAPI & KubeObject,
+    before: Condition[] | undefined,
+    after: Condition[],
+  ) {
+    for (const c of after) {
+      const old = before?.find((b) => b.type === c.type);
+      if (old && old.status === c.status && old.reason === c.reason) continue;
+      if (!old && c.status !== 'True' && c.type !== 'Ready') continue;
+      const bad =
+        (c.type === 'Degraded' && c.status === 'True') ||
+        (c.type !== 'Degraded' && c.type !== 'Progressing' && c.status === 'False');
+      await this.events.record(
+        api,
+        bad ? 'Warning' : 'Normal',
+        c.reason,
+        `${c.type}=${c.status}: ${c.message}`,
+      );
+    }
+  }
+}
+
+function observeDeployment(d: DeploymentObject): DeploymentObservation {
+  const s = d.status ?? {};
+  const failing = s.conditions?.find(
+    (c) =>
+      (c.type === 'Progressing' && c.status === 'False') ||
+      (c.type === 'ReplicaFailure' && c.status === 'True'),
+  );
+  return {
+    exists: true,
+    desiredReplicas: d.spec?.replicas ?? 1,
+    readyReplicas: s.readyReplicas ?? 0,
+    updatedReplicas: s.updatedReplicas ?? 0,
+    observedLatest: (s.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0),
+    failure: failing ? { reason: failing.reason ?? failing.type, message: failing.message ?? '' } : undefined,
+  };
+}
+
+function observeApiService(s: ApiServiceObject): ApiServiceStatus {
+  const available = s.status?.conditions?.find((c) => c.type === 'Available');
+  return {
+    name: s.metadata?.name ?? '',
+    available: available?.status ?? 'Unknown',
+    reason: available?.reason ?? 'Pending',
+    message: available?.message ?? 'the aggregator has not checked this APIService yet',
+  };
+}
+
+/** When the next certificate step is due: soon while a rotation is under way, else at a renew point. */
+function nextCertificateCheck(plan: CertificatePlan, renewBeforeMs: number, caRenewBeforeMs: number): number {
+  if (plan.pendingStep) return 2_000;
+  const now = Date.now();
+  const servingDue = plan.servingNotAfter.getTime() - renewBeforeMs - now;
+  const caDue = plan.caNotAfter.getTime() - caRenewBeforeMs - now;
+  return Math.max(1_000, Math.min(RESYNC_MS, servingDue + 500, caDue + 500));
+}
