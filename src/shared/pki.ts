@@ -22,6 +22,14 @@ export interface CertificateAuthority {
 /** Backdating absorbs clock skew between the issuer and the verifiers. */
 export const BACKDATE_MS = 5 * 60 * 1000;
 
+/**
+ * Names are encoded as UTF8String: node-forge defaults to PrintableString, which Go's x509 rejects for
+ * characters such as '@', '_' or ':' (common in user and CA names).
+ */
+function utf8(name: string, value: string): forge.pki.CertificateField {
+  return { name, value, valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class };
+}
+
 function newKeyPair() {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
@@ -58,7 +66,7 @@ function finish(cert: forge.pki.Certificate, signer: forge.pki.PrivateKey, keyPe
 export function createCA(opts: { commonName: string; validityMs: number; now?: Date }): IssuedCert {
   const { keyPem, forgeKey, forgePublic } = newKeyPair();
   const cert = baseCert(forgePublic, opts.validityMs, opts.now);
-  const subject = [{ name: 'commonName', value: opts.commonName }];
+  const subject = [utf8('commonName', opts.commonName)];
   cert.setSubject(subject);
   cert.setIssuer(subject);
   cert.setExtensions([
@@ -101,7 +109,7 @@ export function issueServingCert(
   ];
   return issue(
     ca,
-    [{ name: 'commonName', value: opts.commonName }],
+    [utf8('commonName', opts.commonName)],
     [
       { name: 'extKeyUsage', serverAuth: true },
       { name: 'subjectAltName', altNames },
@@ -116,8 +124,8 @@ export function issueClientCert(
   opts: { commonName: string; organizations: string[]; validityMs: number; now?: Date },
 ): IssuedCert {
   const subject: forge.pki.CertificateField[] = [
-    ...opts.organizations.map((value) => ({ name: 'organizationName', value })),
-    { name: 'commonName', value: opts.commonName },
+    ...opts.organizations.map((value) => utf8('organizationName', value)),
+    utf8('commonName', opts.commonName),
   ];
   return issue(ca, subject, [{ name: 'extKeyUsage', clientAuth: true }], opts.validityMs, opts.now);
 }

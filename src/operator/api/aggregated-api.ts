@@ -3,6 +3,7 @@
  * the defaults the CRD also applies (so an object written before a CRD upgrade reads the same), Go-style
  * duration parsing for the certificate policy, and the names of everything one AggregatedAPI owns.
  */
+import type { Condition } from '../../shared/condition';
 
 export const GROUP = 'aggregation.example.com';
 export const VERSION = 'v1alpha1';
@@ -44,14 +45,7 @@ export interface AggregatedAPISpec {
   extraArgs?: string[];
 }
 
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  observedGeneration?: number;
-  lastTransitionTime: string;
-  reason: string;
-  message: string;
-}
+export type { Condition };
 
 export interface ApiServiceStatus {
   name: string;

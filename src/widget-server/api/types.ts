@@ -2,6 +2,7 @@
  * The Widget API's Go-style types (custom.example.com/v1) and the metav1 shapes the server speaks.
  * Everything about what a Widget *is* lives under api/; how it is stored or served lives elsewhere.
  */
+import type { Condition } from '../../shared/condition';
 
 export const DEFAULT_GROUP = 'custom.example.com';
 export const VERSION = 'v1';
@@ -80,14 +81,7 @@ export interface ListMeta {
   remainingItemCount?: number;
 }
 
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  observedGeneration?: number;
-  lastTransitionTime: string;
-  reason: string;
-  message: string;
-}
+export type { Condition };
 
 export interface WidgetSpec {
   replicas?: number;
