@@ -32,10 +32,10 @@ export class TlsReloader {
 
   /** Reads and validates the initial pair; throws when it is unusable (the server cannot start). */
   async load(): Promise<ServingPair> {
-    const pair = await this.read();
-    if (!pair) throw new Error(`${this.certFile} and ${this.keyFile} are not a matching certificate and key`);
-    this.current = pair;
-    return pair;
+    const result = await this.read();
+    if ('problem' in result) throw new Error(result.problem);
+    this.current = result;
+    return result;
   }
 
   start(): void {
@@ -59,16 +59,16 @@ export class TlsReloader {
     if (this.poll) clearInterval(this.poll);
   }
 
-  private async read(): Promise<ServingPair | undefined> {
+  private async read(): Promise<ServingPair | { problem: string }> {
+    let cert: string, key: string;
     try {
-      const [cert, key] = await Promise.all([
-        readFile(this.certFile, 'utf8'),
-        readFile(this.keyFile, 'utf8'),
-      ]);
-      return certMatchesKey(cert, key) ? { cert, key } : undefined;
-    } catch {
-      return undefined;
+      [cert, key] = await Promise.all([readFile(this.certFile, 'utf8'), readFile(this.keyFile, 'utf8')]);
+    } catch (err) {
+      return { problem: `cannot read the serving certificate or key: ${(err as Error).message}` };
     }
+    return certMatchesKey(cert, key)
+      ? { cert, key }
+      : { problem: `${this.certFile} and ${this.keyFile} are not a matching certificate and key` };
   }
 
   /** Re-reads the pair; concurrent triggers collapse into one more check. */
@@ -82,10 +82,10 @@ export class TlsReloader {
       do {
         this.pending = false;
         const pair = await this.read();
-        if (!pair) {
+        if ('problem' in pair) {
           this.logger.warn(
-            { certFile: this.certFile },
-            'serving certificate and key do not match or are unreadable; keeping the current pair',
+            { certFile: this.certFile, problem: pair.problem },
+            'keeping the current serving pair',
           );
           continue;
         }
