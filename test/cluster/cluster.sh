@@ -47,6 +47,16 @@ ensure_network() {
   fi
   ip link set kubebed0 up
   ip addr replace "$node_ip/32" dev kubebed0
+  # A ClusterIP that kube-proxy has not programmed yet (a Service created a moment ago) would otherwise
+  # follow the default route out of the VM, where this network's egress proxy accepts any address on
+  # :443 and answers 404, and kube-apiserver keeps that connection alive. kube-proxy DNATs programmed
+  # ClusterIPs in the nat table before the filter table sees them, so only unprogrammed ones are refused
+  # here, as kube-proxy itself refuses Services without endpoints.
+  local chain rule
+  for chain in OUTPUT FORWARD; do
+    rule=(-d "$service_cidr" -m comment --comment "kubebed: unprogrammed ClusterIP" -j REJECT)
+    iptables -C "$chain" "${rule[@]}" 2>/dev/null || iptables -I "$chain" 1 "${rule[@]}"
+  done
 }
 
 # ---- PKI (openssl) ----
@@ -192,6 +202,9 @@ down() {
   if [[ "${1:-}" == "--purge" ]]; then
     rm -rf "$state"
     ip link del kubebed0 2>/dev/null || true
+    for chain in OUTPUT FORWARD; do
+      iptables -D "$chain" -d "$service_cidr" -m comment --comment "kubebed: unprogrammed ClusterIP" -j REJECT 2>/dev/null || true
+    done
     log "state removed"
   fi
 }
