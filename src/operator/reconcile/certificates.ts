@@ -156,7 +156,7 @@ export function planCertificates(input: CertificateInputs): CertificatePlan {
 
   const newCA = () =>
     createCA({
-      commonName: `aggregator-operator-ca@${Math.floor(now.getTime() / 1000)}`,
+      commonName: `${input.dnsNames[0]}-ca-${Math.floor(now.getTime() / 1000)}`,
       validityMs: policy.caValidityMs,
       now,
     });

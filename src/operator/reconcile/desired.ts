@@ -128,7 +128,20 @@ export function serverArgs(api: AggregatedAPI, defaultImage: boolean): string[] 
   return [...args, ...(spec.extraArgs ?? [])];
 }
 
-export function deployment(api: AggregatedAPI, image: string, defaultImage: boolean): KubeObject {
+/** Pod template annotation with the ServiceAccount's uid (see deployment()). */
+export const SERVICE_ACCOUNT_UID_ANNOTATION = 'aggregation.example.com/serviceaccount-uid';
+
+/**
+ * `serviceAccountUid`: a recreated ServiceAccount invalidates the tokens of pods started under the old
+ * one (tokens are bound to its uid) and delegated auth then fails with 401; recording the uid in the pod
+ * template rolls the pods onto fresh tokens when it changes.
+ */
+export function deployment(
+  api: AggregatedAPI,
+  image: string,
+  defaultImage: boolean,
+  serviceAccountUid?: string,
+): KubeObject {
   const { server, namespace, servingSecret: servingSecretName } = ownedNames(api);
   const spec = api.spec;
   const labels = { ...selectorLabels(api), ...ownerLabels(api) };
@@ -151,7 +164,12 @@ export function deployment(api: AggregatedAPI, image: string, defaultImage: bool
         ? { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } }
         : { type: 'Recreate' },
       template: {
-        metadata: { labels },
+        metadata: {
+          labels,
+          ...(serviceAccountUid
+            ? { annotations: { [SERVICE_ACCOUNT_UID_ANNOTATION]: serviceAccountUid } }
+            : {}),
+        },
         spec: {
           serviceAccountName: server,
           automountServiceAccountToken: true,
@@ -159,6 +177,8 @@ export function deployment(api: AggregatedAPI, image: string, defaultImage: bool
             runAsNonRoot: true,
             runAsUser: 65532,
             runAsGroup: 65532,
+            // Secret volumes are root-owned with mode 0440; fsGroup makes them readable to the server.
+            fsGroup: 65532,
             seccompProfile: { type: 'RuntimeDefault' },
           },
           ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
@@ -250,6 +270,8 @@ export function apiServices(api: AggregatedAPI, caBundle: string): KubeObject[] 
       versionPriority: v.versionPriority ?? 15,
       service: { namespace, name: server, port: 443 },
       caBundle: b64(caBundle),
+      // Owned explicitly, so that an edit turning verification off is reverted, not kept beside the bundle.
+      insecureSkipTLSVerify: false,
     },
   }));
 }

@@ -244,13 +244,13 @@ export class Reconciler {
     obs.rotationStep = plan.pendingStep;
 
     // Identity and RBAC, then the server, then the APIServices that route to it.
-    await this.rest.apply(SERVICE_ACCOUNT, desired.serviceAccount(api));
+    const serviceAccount = await this.rest.apply(SERVICE_ACCOUNT, desired.serviceAccount(api));
     await this.rest.apply(CLUSTER_ROLE_BINDING, desired.authDelegatorBinding(api));
     await this.rest.apply(ROLE_BINDING, desired.authReaderBinding(api));
     await this.rest.apply(SERVICE, desired.service(api));
     const deployment = await this.rest.apply<DeploymentObject>(
       DEPLOYMENT,
-      desired.deployment(api, image, !api.spec.image),
+      desired.deployment(api, image, !api.spec.image, serviceAccount.metadata?.uid),
     );
     obs.deployment = observeDeployment(deployment);
     await this.rest.apply(POD_DISRUPTION_BUDGET, desired.podDisruptionBudget(api));
