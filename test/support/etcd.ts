@@ -1,5 +1,5 @@
 /**
- * Starts a real etcd (Debian's etcd-server package) on free loopback ports with a throw-away data dir.
+ * Starts a real etcd (Debian's etcd-server package) on free ports with a throw-away data dir.
  * There is no fallback: if etcd is missing the tests that need it fail with a clear message.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -13,11 +13,11 @@ export interface EtcdProcess {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+async function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, host, () => {
       const { port } = srv.address() as net.AddressInfo;
       srv.close(() => resolve(port));
     });
@@ -30,12 +30,14 @@ function etcdBinary(): string {
   return found;
 }
 
-export async function startEtcd(): Promise<EtcdProcess> {
+/** `host`: the address to serve clients on (default loopback; the test cluster's node address for pods). */
+export async function startEtcd(opts: { host?: string } = {}): Promise<EtcdProcess> {
   const bin = etcdBinary();
+  const host = opts.host ?? '127.0.0.1';
   const dir = await mkdtemp(path.join(os.tmpdir(), 'etcd-test-'));
-  const clientPort = await freePort();
-  const peerPort = await freePort();
-  const endpoint = `http://127.0.0.1:${clientPort}`;
+  const clientPort = await freePort(host);
+  const peerPort = await freePort('127.0.0.1');
+  const endpoint = `http://${host}:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const child: ChildProcess = spawn(
     bin,

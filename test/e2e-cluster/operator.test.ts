@@ -1,0 +1,418 @@
+/**
+ * The operator end to end on the local cluster: installed with `kubectl apply -k config/local` (two
+ * replicas, leader election), it turns AggregatedAPI objects into working aggregated APIs. Covered: the
+ * sample reaching Ready and serving widgets through kube-apiserver, drift repair of every owned kind,
+ * serving-certificate and CA rotations under continuous load with zero failed requests (the leader killed
+ * in the middle of the CA rotation, the standby finishing it), two AggregatedAPIs side by side, invalid
+ * specs refused by kube-apiserver, and deletion (APIServices first, the rest garbage-collected).
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeRest } from '../../src/operator/kube/rest';
+import { startEtcd, type EtcdProcess } from '../support/etcd';
+import { ensureClusterUp, eventually, k, kubeconfigPath } from './cluster';
+
+jest.setTimeout(20 * 60 * 1000);
+
+const root = path.resolve(__dirname, '../..');
+const OPERATOR_NS = 'aggregator-operator-system';
+/** The test cluster's node address (test/cluster/cluster.sh), which pods reach. */
+const NODE_IP = process.env.CLUSTER_NODE_IP ?? '172.30.255.1';
+const suffix = randomBytes(3).toString('hex');
+const json = async (args: string[]) => JSON.parse(await k([...args, '-o', 'json']));
+
+interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+
+async function conditions(name: string): Promise<Record<string, Condition>> {
+  const api = await json(['get', 'aggregatedapi', name]);
+  return Object.fromEntries((api.status?.conditions ?? []).map((c: Condition) => [c.type, c]));
+}
+
+async function waitReady(name: string, timeout = '300s'): Promise<void> {
+  await k(['wait', '--for=condition=Ready', `aggregatedapi/${name}`, `--timeout=${timeout}`]);
+}
+
+function aggregatedApi(name: string, group: string, namespace: string, extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: 'aggregation.example.com/v1alpha1',
+    kind: 'AggregatedAPI',
+    metadata: { name },
+    spec: { group, versions: [{ name: 'v1' }], namespace, storage: { embedded: {} }, ...extra },
+  };
+}
+
+async function applyObjects(...objects: object[]): Promise<string> {
+  return k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+}
+
+async function events(
+  name: string,
+): Promise<{ reason: string; message: string; type: string; reportingInstance?: string }[]> {
+  const list = await json([
+    'get',
+    'events',
+    '-n',
+    'default',
+    '--field-selector',
+    `involvedObject.name=${name}`,
+  ]);
+  return list.items;
+}
+
+async function leader(): Promise<string> {
+  return (
+    await k([
+      '-n',
+      OPERATOR_NS,
+      'get',
+      'lease',
+      'aggregator-operator',
+      '-o',
+      'jsonpath={.spec.holderIdentity}',
+    ])
+  ).trim();
+}
+
+let etcd: EtcdProcess;
+
+beforeAll(async () => {
+  ensureClusterUp();
+  etcd = await startEtcd({ host: NODE_IP });
+  // The bed imported a freshly built image under the same tag: restart the operator onto it.
+  await k(['apply', '-k', path.join(root, 'config/local')]);
+  await k([
+    'wait',
+    '--for=condition=Established',
+    'crd/aggregatedapis.aggregation.example.com',
+    '--timeout=60s',
+  ]);
+  await k(['-n', OPERATOR_NS, 'rollout', 'restart', 'deployment/aggregator-operator']);
+  await k(['-n', OPERATOR_NS, 'rollout', 'status', 'deployment/aggregator-operator', '--timeout=300s']);
+  await eventually(
+    'an operator replica to lead',
+    async () => (await leader()).startsWith('aggregator-operator-'),
+    60_000,
+  );
+});
+
+afterAll(async () => {
+  await k(['delete', 'aggregatedapis', '--all', '--wait=true', '--timeout=120s']).catch(() => undefined);
+  await k([
+    'delete',
+    'namespace',
+    'widgets-system',
+    `rotor-${suffix}`,
+    '--wait=false',
+    '--ignore-not-found',
+  ]).catch(() => undefined);
+  await etcd?.stop();
+});
+
+test('invalid specs are refused by kube-apiserver with clear messages', async () => {
+  const cases: [object, RegExp][] = [
+    [aggregatedApi('Bad_Name', 'a.example.com', 'default'), /metadata.name|a lowercase RFC 1123/],
+    [aggregatedApi(`x${'a'.repeat(60)}`, 'a.example.com', 'default'), /at most 53 characters/],
+    [aggregatedApi('nodot', 'nodot', 'default'), /spec.group/],
+    [aggregatedApi('embedded2', 'a.example.com', 'default', { replicas: 2 }), /one replica only/],
+    [
+      aggregatedApi('renew', 'a.example.com', 'default', {
+        certificates: { caDuration: '10h', servingCertificateDuration: '1h', renewBefore: '2h' },
+      }),
+      /renewBefore must be shorter/,
+    ],
+    [
+      aggregatedApi('longserving', 'a.example.com', 'default', {
+        certificates: { caDuration: '1h', servingCertificateDuration: '2h', renewBefore: '30m' },
+      }),
+      /must not exceed certificates.caDuration/,
+    ],
+    [
+      aggregatedApi('badversion', 'a.example.com', 'default', { versions: [{ name: 'one' }] }),
+      /spec.versions\[0\].name/,
+    ],
+    [
+      aggregatedApi('twostores', 'a.example.com', 'default', {
+        storage: { embedded: {}, etcd: { endpoints: ['https://etcd:2379'] } },
+      }),
+      /exactly one of storage.etcd and storage.embedded/,
+    ],
+  ];
+  for (const [object, message] of cases) {
+    await expect(applyObjects(object)).rejects.toThrow(message);
+  }
+  expect(JSON.parse(await k(['get', 'aggregatedapis', '-o', 'json'])).items).toEqual([]);
+});
+
+test('the sample becomes Ready and serves widgets through kube-apiserver', async () => {
+  await k(['apply', '-f', path.join(root, 'config/samples/aggregatedapi.yaml')]);
+  await waitReady('widgets');
+  const c = await conditions('widgets');
+  expect(c.Available).toMatchObject({ status: 'True', reason: 'APIServicesAvailable' });
+  expect(c.CertificatesReady.status).toBe('True');
+  expect(c.Degraded.status).toBe('False');
+  const api = await json(['get', 'aggregatedapi', 'widgets']);
+  expect(api.metadata.finalizers).toContain('aggregation.example.com/cleanup-apiservices');
+  expect(api.status).toMatchObject({ observedGeneration: api.metadata.generation, readyReplicas: 1 });
+  expect(api.status.apiServices).toEqual([
+    expect.objectContaining({ name: 'v1.custom.example.com', available: 'True' }),
+  ]);
+  const table = await k(['get', 'aggregatedapis']);
+  expect(table).toMatch(/NAME\s+GROUP\s+VERSIONS\s+READY\s+AVAILABLE REPLICAS\s+CERT EXPIRY\s+AGE/);
+  expect(table).toMatch(/widgets\s+custom.example.com\s+v1\s+True\s+1/);
+  await k(['apply', '-f', path.join(root, 'config/samples/widget.yaml'), '-n', 'default']);
+  expect(await k(['get', 'widget', 'sample', '-n', 'default', '-o', 'jsonpath={.spec.color}'])).toBe('green');
+  await k(['scale', 'widget', 'sample', '-n', 'default', '--replicas=3']);
+  expect(await k(['get', 'widget', 'sample', '-n', 'default', '-o', 'jsonpath={.spec.replicas}'])).toBe('3');
+  // The owned objects, with their security settings.
+  const dep = await json(['-n', 'widgets-system', 'get', 'deployment', 'widgets-apiserver']);
+  const container = dep.spec.template.spec.containers[0];
+  expect(container.args).toEqual(
+    expect.arrayContaining(['--api-group=custom.example.com', '--delegate-auth=true']),
+  );
+  expect(container.securityContext).toMatchObject({
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+  });
+  expect(container.readinessProbe.httpGet).toMatchObject({ path: '/readyz', scheme: 'HTTPS' });
+  const sans = (
+    await k(['-n', 'widgets-system', 'get', 'secret', 'widgets-serving-cert', '-o', 'jsonpath={.type}'])
+  ).trim();
+  expect(sans).toBe('kubernetes.io/tls');
+  await k(['delete', 'widget', 'sample', '-n', 'default']);
+});
+
+test('drift on every owned kind is repaired', async () => {
+  const ns = 'widgets-system';
+  const uidOf = async (args: string[]) => (await k([...args, '-o', 'jsonpath={.metadata.uid}'])).trim();
+  const owned: string[][] = [
+    ['-n', ns, 'deployment', 'widgets-apiserver'],
+    ['-n', ns, 'service', 'widgets-apiserver'],
+    ['-n', ns, 'serviceaccount', 'widgets-apiserver'],
+    ['-n', ns, 'poddisruptionbudget', 'widgets-apiserver'],
+    ['-n', ns, 'secret', 'widgets-serving-cert'],
+    ['clusterrolebinding', 'aggregatedapi:widgets:auth-delegator'],
+    ['-n', 'kube-system', 'rolebinding', 'aggregatedapi:widgets:auth-reader'],
+    ['apiservice', 'v1.custom.example.com'],
+  ];
+  for (const ref of owned) {
+    const kindArgs = ref.slice(0, -2).concat(['get', ...ref.slice(-2)]);
+    const before = await uidOf(kindArgs);
+    await k([...ref.slice(0, -2), 'delete', ...ref.slice(-2), '--wait=true']);
+    await eventually(
+      `${ref.join(' ')} recreated`,
+      async () => {
+        const after = await uidOf(kindArgs).catch(() => '');
+        return after !== '' && after !== before;
+      },
+      60_000,
+    );
+  }
+  // Edits are reverted too.
+  await k([
+    'patch',
+    'apiservice',
+    'v1.custom.example.com',
+    '--type=merge',
+    '-p',
+    '{"spec":{"caBundle":null,"insecureSkipTLSVerify":true}}',
+  ]);
+  await k([
+    '-n',
+    ns,
+    'patch',
+    'service',
+    'widgets-apiserver',
+    '--type=json',
+    '-p',
+    '[{"op":"replace","path":"/spec/ports/0/targetPort","value":9999}]',
+  ]);
+  await eventually(
+    'APIService and Service edits reverted',
+    async () => {
+      const s = await json(['get', 'apiservice', 'v1.custom.example.com']);
+      const svc = await json(['-n', ns, 'get', 'service', 'widgets-apiserver']);
+      return !!s.spec.caBundle && !s.spec.insecureSkipTLSVerify && svc.spec.ports[0].targetPort === 'https';
+    },
+    60_000,
+  );
+  await waitReady('widgets');
+  expect(await k(['get', 'widgets', '-A', '-o', 'name'])).toBeDefined();
+});
+
+test('certificates rotate under continuous load without a failed request; a killed leader hands over mid-rotation', async () => {
+  const name = `rotor-${suffix}`;
+  const group = 'rotation.example.com';
+  // Two replicas share a real etcd, served on the node's address so that pods reach it.
+  await applyObjects(
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name } },
+    aggregatedApi(name, group, name, {
+      replicas: 2,
+      storage: { etcd: { endpoints: [etcd.endpoint] } },
+      certificates: { caDuration: '4m', servingCertificateDuration: '80s', renewBefore: '40s' },
+    }),
+  );
+  await waitReady(name);
+  await eventually(
+    'both replicas ready',
+    async () => (await json(['get', 'aggregatedapi', name])).status.readyReplicas === 2,
+  );
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  const rest = new KubeRest(kc);
+  const base = `/apis/${group}/v1/namespaces/default/widgets`;
+  const counts = { ok: 0, failed: 0 };
+  const failures: string[] = [];
+  let running = true;
+  const load = async (worker: number) => {
+    let i = 0;
+    while (running) {
+      const widget = `load-${worker}-${i++}`;
+      for (const call of [
+        () => rest.request('GET', `/apis/${group}/v1`),
+        () =>
+          rest.request('POST', base, {
+            body: {
+              apiVersion: `${group}/v1`,
+              kind: 'Widget',
+              metadata: { name: widget },
+              spec: { image: 'nginx:1' },
+            },
+          }),
+        () => rest.request('GET', `${base}/${widget}`),
+        () => rest.request('DELETE', `${base}/${widget}`),
+      ]) {
+        try {
+          await call();
+          counts.ok++;
+        } catch (e) {
+          counts.failed++;
+          if (failures.length < 20) failures.push(`${new Date().toISOString()} ${String(e)}`);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const workers = [0, 1, 2, 3].map(load);
+  const servingExpiries = new Set<string>();
+  let killedLeader: string | undefined;
+  let newLeader: string | undefined;
+  try {
+    await eventually(
+      'three serving renewals, a CA rotation with the previous CA retired, and a leader handover',
+      async () => {
+        const api = await json(['get', 'aggregatedapi', name]);
+        if (api.status?.servingCertificateNotAfter)
+          servingExpiries.add(api.status.servingCertificateNotAfter);
+        const reasons = (await events(name)).map((e) => e.reason);
+        if (!killedLeader && reasons.includes('CARotationStarted')) {
+          killedLeader = await leader();
+          await k(['-n', OPERATOR_NS, 'delete', 'pod', killedLeader, '--grace-period=0', '--force']);
+        }
+        if (killedLeader && !newLeader) {
+          const now = await leader();
+          if (now && now !== killedLeader) newLeader = now;
+        }
+        return (
+          reasons.filter((r) => r === 'ServingCertificateRenewed').length >= 3 &&
+          reasons.includes('CAPromoted') &&
+          reasons.includes('PreviousCARetired') &&
+          newLeader !== undefined
+        );
+      },
+      8 * 60_000,
+    );
+  } finally {
+    running = false;
+    await Promise.all(workers);
+  }
+  const all = await events(name);
+  const reasons = all.map((e) => e.reason);
+  // The standby, not the killed leader, finished the CA rotation.
+  expect(all.find((e) => e.reason === 'CAPromoted')?.reportingInstance).toBe(newLeader);
+  process.stderr.write(
+    `rotation under load: ${counts.ok} requests succeeded, ${counts.failed} failed; ` +
+      `${reasons.filter((r) => r === 'ServingCertificateRenewed').length} serving renewals, ` +
+      `${reasons.filter((r) => r === 'CAPromoted').length} CA rotation(s); leader ${killedLeader} -> ${newLeader}\n`,
+  );
+  expect(failures).toEqual([]);
+  expect(counts.failed).toBe(0);
+  expect(counts.ok).toBeGreaterThan(500);
+  expect(servingExpiries.size).toBeGreaterThanOrEqual(3);
+  const api = await json(['get', 'aggregatedapi', name]);
+  const bundle = Buffer.from(
+    (await json(['get', 'apiservice', `v1.${group}`])).spec.caBundle,
+    'base64',
+  ).toString();
+  expect(bundle.match(/BEGIN CERTIFICATE/g)?.length).toBe(1); // previous CA retired
+  expect(api.status.conditions.find((c: Condition) => c.type === 'Ready').status).toBe('True');
+});
+
+test('two AggregatedAPIs for different groups run side by side', async () => {
+  await waitReady('widgets');
+  await waitReady(`rotor-${suffix}`);
+  const groups = JSON.parse(await k(['get', '--raw', '/apis'])).groups.map((g: { name: string }) => g.name);
+  expect(groups).toEqual(expect.arrayContaining(['custom.example.com', 'rotation.example.com']));
+  expect(await k(['api-resources', '--api-group=rotation.example.com', '-o', 'name'])).toContain(
+    'widgets.rotation.example.com',
+  );
+  const table = await k(['get', 'aggregatedapis', '--no-headers']);
+  expect(table.trim().split('\n')).toHaveLength(2);
+});
+
+test('deleting an AggregatedAPI removes its APIServices first, then everything it owns; namespaces still delete', async () => {
+  const start = Date.now();
+  await k(['delete', 'aggregatedapi', 'widgets', '--wait=false']);
+  let apiServiceGoneAt = 0;
+  let parentGoneAt = 0;
+  await eventually(
+    'the AggregatedAPI and its APIService gone',
+    async () => {
+      const [svc, parent] = await Promise.all([
+        k(['get', 'apiservice', 'v1.custom.example.com', '--ignore-not-found', '-o', 'name']),
+        k(['get', 'aggregatedapi', 'widgets', '--ignore-not-found', '-o', 'name']),
+      ]);
+      if (!svc.trim() && !apiServiceGoneAt) apiServiceGoneAt = Date.now();
+      if (!parent.trim() && !parentGoneAt) parentGoneAt = Date.now();
+      return apiServiceGoneAt && parentGoneAt;
+    },
+    60_000,
+  );
+  expect(apiServiceGoneAt).toBeLessThanOrEqual(parentGoneAt);
+  await eventually(
+    'owned objects garbage-collected',
+    async () => {
+      const left = await k([
+        'get',
+        'deployment,service,secret,serviceaccount,poddisruptionbudget',
+        '-n',
+        'widgets-system',
+        '-l',
+        'aggregation.example.com/aggregatedapi=widgets',
+        '-o',
+        'name',
+      ]);
+      const rbac = await k([
+        'get',
+        'clusterrolebinding',
+        'aggregatedapi:widgets:auth-delegator',
+        '--ignore-not-found',
+        '-o',
+        'name',
+      ]);
+      return !left.trim() && !rbac.trim();
+    },
+    120_000,
+  );
+  const other = `after-${suffix}`;
+  await k(['create', 'namespace', other]);
+  await k(['delete', 'namespace', other, '--timeout=90s']);
+  process.stderr.write(
+    `deletion: APIService gone after ${apiServiceGoneAt - start} ms, AggregatedAPI after ${parentGoneAt - start} ms\n`,
+  );
+});
