@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeRest } from '../../src/operator/kube/rest';
+import { createCA, issueServingCert, verifyCertSignedBy } from '../../src/shared/pki';
 import { startEtcd, type EtcdProcess } from '../support/etcd';
 import { ensureClusterUp, eventually, k, kubeconfigPath } from './cluster';
 
@@ -146,7 +147,11 @@ test('invalid specs are refused by kube-apiserver with clear messages', async ()
   for (const [object, message] of cases) {
     await expect(applyObjects(object)).rejects.toThrow(message);
   }
-  expect(JSON.parse(await k(['get', 'aggregatedapis', '-o', 'json'])).items).toEqual([]);
+  const stored = JSON.parse(await k(['get', 'aggregatedapis', '-o', 'json'])).items.map(
+    (o: { metadata: { name: string } }) => o.metadata.name,
+  );
+  const refused = cases.map(([o]) => (o as { metadata: { name: string } }).metadata.name);
+  expect(stored.filter((n: string) => refused.includes(n))).toEqual([]);
 });
 
 test('the sample becomes Ready and serves widgets through kube-apiserver', async () => {
@@ -213,6 +218,35 @@ test('drift on every owned kind is repaired', async () => {
       60_000,
     );
   }
+  // A serving certificate the published bundle does not verify is replaced.
+  const stranger = createCA({ commonName: 'stranger', validityMs: 3_600_000 });
+  const forged = issueServingCert(stranger, {
+    commonName: 'widgets-apiserver.widgets-system.svc',
+    dnsNames: ['widgets-apiserver.widgets-system.svc'],
+    ipAddresses: [],
+    validityMs: 3_600_000,
+  });
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  await k([
+    '-n',
+    ns,
+    'patch',
+    'secret',
+    'widgets-serving-cert',
+    '--type=merge',
+    '-p',
+    JSON.stringify({ data: { 'tls.crt': b64(forged.certPem), 'tls.key': b64(forged.keyPem) } }),
+  ]);
+  await eventually(
+    'the forged serving certificate replaced by one the published bundle verifies',
+    async () => {
+      const secret = await json(['-n', ns, 'get', 'secret', 'widgets-serving-cert']);
+      const bundle = (await json(['get', 'apiservice', 'v1.custom.example.com'])).spec.caBundle;
+      const cert = Buffer.from(secret.data['tls.crt'], 'base64').toString();
+      return verifyCertSignedBy(cert, Buffer.from(bundle, 'base64').toString());
+    },
+    60_000,
+  );
   // Edits are reverted too.
   await k([
     'patch',
@@ -351,6 +385,54 @@ test('certificates rotate under continuous load without a failed request; a kill
   ).toString();
   expect(bundle.match(/BEGIN CERTIFICATE/g)?.length).toBe(1); // previous CA retired
   expect(api.status.conditions.find((c: Condition) => c.type === 'Ready').status).toBe('True');
+});
+
+test('what the operator cannot fix is reported as Degraded with a reason, and nothing foreign is touched', async () => {
+  await applyObjects(aggregatedApi('homeless', 'homeless.example.com', `missing-${suffix}`));
+  await eventually(
+    'Degraded NamespaceNotFound',
+    async () => {
+      const c = await conditions('homeless');
+      return (
+        c.Degraded?.status === 'True' &&
+        c.Degraded.reason === 'NamespaceNotFound' &&
+        c.Ready.status === 'False'
+      );
+    },
+    60_000,
+  );
+  // An APIService registered by someone else is never taken over.
+  const foreign = {
+    apiVersion: 'apiregistration.k8s.io/v1',
+    kind: 'APIService',
+    metadata: { name: 'v1.taken.example.com' },
+    spec: {
+      group: 'taken.example.com',
+      version: 'v1',
+      groupPriorityMinimum: 100,
+      versionPriority: 10,
+      service: { namespace: 'default', name: 'someone-else', port: 443 },
+      insecureSkipTLSVerify: true,
+    },
+  };
+  await applyObjects(foreign);
+  await applyObjects(aggregatedApi('taker', 'taken.example.com', 'default'));
+  try {
+    await eventually(
+      'Degraded APIServiceConflict',
+      async () => {
+        const c = await conditions('taker');
+        return c.Degraded?.status === 'True' && c.Degraded.reason === 'APIServiceConflict';
+      },
+      60_000,
+    );
+    const after = await json(['get', 'apiservice', 'v1.taken.example.com']);
+    expect(after.spec.service.name).toBe('someone-else');
+    expect(after.metadata.ownerReferences).toBeUndefined();
+  } finally {
+    await k(['delete', 'aggregatedapi', 'taker', 'homeless', '--timeout=60s']);
+    await k(['delete', 'apiservice', 'v1.taken.example.com']);
+  }
 });
 
 test('two AggregatedAPIs for different groups run side by side', async () => {
