@@ -3,7 +3,10 @@
  * There is no fallback: if etcd is missing the tests that need it fail with a clear message.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,14 +33,49 @@ function etcdBinary(): string {
   return found;
 }
 
-/** `host`: the address to serve clients on (default loopback; the test cluster's node address for pods). */
-export async function startEtcd(opts: { host?: string } = {}): Promise<EtcdProcess> {
+/**
+ * PEM files for TLS: etcd serves certFile/keyFile and requires client certificates signed by caFile;
+ * the health check presents clientCertFile/clientKeyFile.
+ */
+export interface EtcdTls {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  clientCertFile: string;
+  clientKeyFile: string;
+}
+
+function healthy(endpoint: string, tls?: EtcdTls): Promise<boolean> {
+  return new Promise((resolve) => {
+    const url = new URL('/health', endpoint);
+    const options = tls
+      ? {
+          ca: readFileSync(tls.caFile),
+          cert: readFileSync(tls.clientCertFile),
+          key: readFileSync(tls.clientKeyFile),
+        }
+      : {};
+    const req = (url.protocol === 'https:' ? https : http).get(url, { ...options, timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve(res.statusCode === 200 && body.includes('"health":"true"')));
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/**
+ * `host`: the address to serve clients on (default loopback; the test cluster's node address for pods).
+ * `tls`: serve clients over TLS with client-certificate authentication (the server uses certFile too).
+ */
+export async function startEtcd(opts: { host?: string; tls?: EtcdTls } = {}): Promise<EtcdProcess> {
   const bin = etcdBinary();
   const host = opts.host ?? '127.0.0.1';
   const dir = await mkdtemp(path.join(os.tmpdir(), 'etcd-test-'));
   const clientPort = await freePort(host);
   const peerPort = await freePort('127.0.0.1');
-  const endpoint = `http://${host}:${clientPort}`;
+  const endpoint = `${opts.tls ? 'https' : 'http'}://${host}:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const child: ChildProcess = spawn(
     bin,
@@ -51,6 +89,14 @@ export async function startEtcd(opts: { host?: string } = {}): Promise<EtcdProce
       `--initial-cluster=test=${peer}`,
       '--log-level=error',
       '--logger=zap',
+      ...(opts.tls
+        ? [
+            `--cert-file=${opts.tls.certFile}`,
+            `--key-file=${opts.tls.keyFile}`,
+            `--trusted-ca-file=${opts.tls.caFile}`,
+            '--client-cert-auth=true',
+          ]
+        : []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -59,12 +105,7 @@ export async function startEtcd(opts: { host?: string } = {}): Promise<EtcdProce
   const deadline = Date.now() + 20000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`etcd exited with ${child.exitCode}: ${stderr}`);
-    try {
-      const res = await fetch(`${endpoint}/health`);
-      if (res.ok && ((await res.json()) as { health?: string }).health === 'true') break;
-    } catch {
-      // not listening yet
-    }
+    if (await healthy(endpoint, opts.tls)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`etcd did not become healthy in 20s: ${stderr}`);
