@@ -1,0 +1,146 @@
+/**
+ * The objects one AggregatedAPI owns, as applied: names, the Service's DNS names, server flags for each
+ * storage, the pod's security settings and probes, the APIService per version with its bundle, and
+ * owner references and labels that map every object back to its AggregatedAPI.
+ */
+import type { AggregatedAPI } from '../../../src/operator/api/aggregated-api';
+import * as desired from '../../../src/operator/reconcile/desired';
+
+const api = (spec: Partial<AggregatedAPI['spec']> = {}): AggregatedAPI => ({
+  apiVersion: 'aggregation.example.com/v1alpha1',
+  kind: 'AggregatedAPI',
+  metadata: { name: 'things', uid: 'uid-1', generation: 1 },
+  spec: {
+    group: 'things.example.com',
+    versions: [{ name: 'v1' }, { name: 'v2beta1', versionPriority: 9 }],
+    namespace: 'ns',
+    ...spec,
+  },
+});
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const podSpec = (d: any) => d.spec.template.spec;
+
+test('the Service names the serving certificate must carry', () => {
+  expect(desired.serviceDnsNames(api())).toEqual([
+    'things-apiserver',
+    'things-apiserver.ns',
+    'things-apiserver.ns.svc',
+    'things-apiserver.ns.svc.cluster.local',
+  ]);
+});
+
+test('the default image runs the Widget server for the group; another image keeps its entrypoint', () => {
+  const own = podSpec(desired.deployment(api(), 'repo/op:1', true)).containers[0];
+  expect(own.command).toEqual(['node', 'dist/widget-server/main.js']);
+  expect(own.args).toEqual(
+    expect.arrayContaining(['--api-group=things.example.com', '--delegate-auth=true', '--secure-port=8443']),
+  );
+  const other = podSpec(desired.deployment(api({ image: 'x/y:2' }), 'x/y:2', false)).containers[0];
+  expect(other.command).toBeUndefined();
+  expect(other.args.some((a: string) => a.startsWith('--api-group'))).toBe(false);
+});
+
+test('etcd storage: endpoints, default prefix, client TLS from the Secret; rolling one at a time', () => {
+  const d = desired.deployment(
+    api({
+      replicas: 3,
+      storage: { etcd: { endpoints: ['https://e1:2379', 'https://e2:2379'], tlsSecretName: 'etcd-tls' } },
+    }),
+    'img',
+    true,
+  );
+  const c = podSpec(d).containers[0];
+  expect(c.args).toEqual(
+    expect.arrayContaining([
+      '--etcd-servers=https://e1:2379,https://e2:2379',
+      '--etcd-prefix=/registry/things.example.com',
+      '--etcd-cafile=/var/run/aggregated-api/etcd-client/ca.crt',
+    ]),
+  );
+  expect(podSpec(d).volumes).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({
+        name: 'etcd-client',
+        secret: expect.objectContaining({ secretName: 'etcd-tls' }),
+      }),
+    ]),
+  );
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  expect((d as any).spec.strategy).toEqual({
+    type: 'RollingUpdate',
+    rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+  });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  expect((desired.deployment(api(), 'img', true) as any).spec.strategy).toEqual({ type: 'Recreate' });
+});
+
+test('the pod is locked down and probed over HTTPS; a new ServiceAccount uid rolls it', () => {
+  const d = desired.deployment(api(), 'img', true, 'sa-uid-2');
+  const spec = podSpec(d);
+  expect(spec.securityContext).toMatchObject({
+    runAsNonRoot: true,
+    fsGroup: 65532,
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
+  expect(spec.containers[0].securityContext).toEqual({
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: { drop: ['ALL'] },
+  });
+  expect(spec.containers[0].readinessProbe.httpGet).toEqual({
+    path: '/readyz',
+    port: 'https',
+    scheme: 'HTTPS',
+  });
+  expect(spec.containers[0].livenessProbe.httpGet).toEqual({
+    path: '/livez',
+    port: 'https',
+    scheme: 'HTTPS',
+  });
+  expect(spec.affinity.podAntiAffinity).toBeDefined();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  expect((d as any).spec.template.metadata.annotations).toEqual({
+    [desired.SERVICE_ACCOUNT_UID_ANNOTATION]: 'sa-uid-2',
+  });
+  const custom = podSpec(desired.deployment(api({ affinity: { nodeAffinity: {} } }), 'img', true));
+  expect(custom.affinity).toEqual({ nodeAffinity: {} });
+});
+
+test('one APIService per version, verifying TLS with the bundle, owned and labelled', () => {
+  const services = desired.apiServices(api(), 'BUNDLE');
+  expect(services.map((s) => s.metadata?.name)).toEqual([
+    'v1.things.example.com',
+    'v2beta1.things.example.com',
+  ]);
+  expect(services[1]).toMatchObject({
+    spec: {
+      group: 'things.example.com',
+      version: 'v2beta1',
+      groupPriorityMinimum: 1000,
+      versionPriority: 9,
+      service: { namespace: 'ns', name: 'things-apiserver', port: 443 },
+      caBundle: Buffer.from('BUNDLE').toString('base64'),
+      insecureSkipTLSVerify: false,
+    },
+    metadata: {
+      labels: {
+        'app.kubernetes.io/managed-by': 'aggregator-operator',
+        'aggregation.example.com/aggregatedapi': 'things',
+      },
+      ownerReferences: [{ kind: 'AggregatedAPI', name: 'things', uid: 'uid-1', controller: true }],
+    },
+  });
+});
+
+test('RBAC binds the ServiceAccount to delegated auth only', () => {
+  expect(desired.authDelegatorBinding(api())).toMatchObject({
+    metadata: { name: 'aggregatedapi:things:auth-delegator' },
+    roleRef: { kind: 'ClusterRole', name: 'system:auth-delegator' },
+    subjects: [{ kind: 'ServiceAccount', name: 'things-apiserver', namespace: 'ns' }],
+  });
+  expect(desired.authReaderBinding(api())).toMatchObject({
+    metadata: { name: 'aggregatedapi:things:auth-reader', namespace: 'kube-system' },
+    roleRef: { kind: 'Role', name: 'extension-apiserver-authentication-reader' },
+  });
+});
