@@ -13,6 +13,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import { ApiError, serviceUnavailable, unauthorized } from '../../shared/status-errors';
+import { describeReviewFailure } from './review-failure';
 
 export interface UserInfo {
   name: string;
@@ -238,7 +239,7 @@ export class DelegatingAuthenticator {
       // The reviewer being down is not the client's fault, and never a pass.
       throw e instanceof ApiError
         ? e
-        : serviceUnavailable(`token review is unavailable: ${(e as Error).message}`);
+        : serviceUnavailable(`token review is unavailable: ${describeReviewFailure(e)}`);
     }
     this.tokenCache.set(token, { user });
     if (!user) throw unauthorized();

@@ -9,6 +9,7 @@ import { LRUCache } from 'lru-cache';
 import { ApiError, forbidden, serviceUnavailable } from '../../shared/status-errors';
 import type { RequestInfo } from '../http/request-info';
 import type { UserInfo } from './authentication';
+import { describeReviewFailure } from './review-failure';
 
 export const ALWAYS_ALLOW_PATHS = ['/healthz', '/readyz', '/livez'];
 export const ALWAYS_ALLOW_GROUPS = ['system:masters'];
@@ -87,7 +88,7 @@ export class DelegatingAuthorizer {
       try {
         decision = await this.reviewer.review(attributes);
       } catch (e) {
-        throw serviceUnavailable(`authorization is unavailable: ${(e as Error).message}`);
+        throw serviceUnavailable(`authorization is unavailable: ${describeReviewFailure(e)}`);
       }
       this.cache.set(key, decision, { ttl: decision.allowed ? ALLOW_TTL_MS : DENY_TTL_MS });
     }
