@@ -57,7 +57,9 @@ async function main(): Promise<void> {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   const rest = new KubeRest(kc);
-  const identity = process.env.POD_NAME ?? `${hostname()}_${randomBytes(4).toString('hex')}`;
+  // Unique per process, as client-go does: a restarted container must not take the lease its previous
+  // process held for granted.
+  const identity = `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`;
   const registry = createMetricsRegistry();
   const metrics = createOperatorMetrics(registry);
   const defaultImage = values['default-image'] || (await ownImage(rest).catch(() => undefined));
