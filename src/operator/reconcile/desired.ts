@@ -41,19 +41,25 @@ function meta(api: AggregatedAPI, name: string, namespace?: string) {
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
-export function caSecret(
+/** A Secret with `data` given as text; `resourceVersion` makes the apply fail if it changed meanwhile. */
+function secret(
   api: AggregatedAPI,
+  name: string,
+  type: string,
   data: Record<string, string>,
   resourceVersion?: string,
 ): KubeObject {
-  const { caSecret: name, namespace } = ownedNames(api);
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { ...meta(api, name, namespace), ...(resourceVersion ? { resourceVersion } : {}) },
-    type: 'Opaque',
+    metadata: { ...meta(api, name, api.spec.namespace), ...(resourceVersion ? { resourceVersion } : {}) },
+    type,
     data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
   };
+}
+
+export function caSecret(api: AggregatedAPI, data: Record<string, string>, resourceVersion?: string) {
+  return secret(api, ownedNames(api).caSecret, 'Opaque', data, resourceVersion);
 }
 
 export function servingSecret(
@@ -61,15 +67,9 @@ export function servingSecret(
   serving: KeyPair,
   caCertPem: string,
   resourceVersion?: string,
-): KubeObject {
-  const { servingSecret: name, namespace } = ownedNames(api);
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { ...meta(api, name, namespace), ...(resourceVersion ? { resourceVersion } : {}) },
-    type: 'kubernetes.io/tls',
-    data: { 'tls.crt': b64(serving.certPem), 'tls.key': b64(serving.keyPem), 'ca.crt': b64(caCertPem) },
-  };
+) {
+  const data = { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'ca.crt': caCertPem };
+  return secret(api, ownedNames(api).servingSecret, 'kubernetes.io/tls', data, resourceVersion);
 }
 
 export function serviceAccount(api: AggregatedAPI): KubeObject {
