@@ -9,7 +9,7 @@ state="${CLUSTER_STATE_DIR:-$root/.cluster}"
 export KUBECONFIG="$state/kubeconfig"
 step() { printf '\n[quickstart] %s\n' "$*"; }
 
-step "local cluster (first run builds Kubernetes: ~15 min on 2 cores)"
+step "local cluster (the first run compiles Kubernetes: about 4 minutes on 2 cores)"
 bash "$here/cluster.sh" up
 step "operator (kubectl apply -k config/local)"
 kubectl apply -k "$root/config/local"
