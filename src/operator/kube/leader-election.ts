@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { LEASE } from './kinds';
-import { isConflict, isNotFound, type KubeObject, type KubeRest } from './rest';
+import { isConflict, isNotFound, resourcePath, type KubeObject, type KubeRest } from './rest';
 
 export interface LeaderElectionConfig {
   namespace: string;
@@ -110,7 +110,7 @@ export class LeaderElector {
       const expired = Date.now() - this.observed.at > (spec.leaseDurationSeconds ?? 15) * 1000;
       if (holder && holder !== identity && !expired) return false;
       const takingOver = holder !== identity;
-      await this.rest.request('PUT', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`, {
+      await this.rest.request('PUT', resourcePath(LEASE, namespace, name), {
         body: {
           ...lease,
           spec: {
@@ -138,7 +138,7 @@ export class LeaderElector {
     try {
       const lease = await this.rest.get<Lease>(LEASE, name, namespace);
       if (lease.spec?.holderIdentity !== identity) return;
-      await this.rest.request('PUT', `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`, {
+      await this.rest.request('PUT', resourcePath(LEASE, namespace, name), {
         body: {
           ...lease,
           spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime() },

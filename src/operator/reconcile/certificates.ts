@@ -154,12 +154,14 @@ export function planCertificates(input: CertificateInputs): CertificatePlan {
   if (previous.length !== splitPemBundle(caData[PREVIOUS_CA_KEY] ?? '').length) caChanged = true;
   if (!!caData[NEXT_CA_CERT_KEY] !== !!next) caChanged = true;
 
-  const newCA = () =>
-    createCA({
+  const newCA = (): KeyPair => {
+    const { certPem, keyPem } = createCA({
       commonName: `${input.dnsNames[0]}-ca-${Math.floor(now.getTime() / 1000)}`,
       validityMs: policy.caValidityMs,
       now,
     });
+    return { certPem, keyPem };
+  };
 
   if (!active) {
     // No usable CA (first reconcile, deleted Secret, expired or corrupt): start a new one, and keep
@@ -169,8 +171,7 @@ export function planCertificates(input: CertificateInputs): CertificatePlan {
       active = next;
       next = undefined;
     } else {
-      const ca = newCA();
-      active = { certPem: ca.certPem, keyPem: ca.keyPem };
+      active = newCA();
     }
     previous = [...previous, ...published].filter((pem) => fingerprint(pem) !== fingerprint(active!.certPem));
     caChanged = true;
@@ -184,8 +185,7 @@ export function planCertificates(input: CertificateInputs): CertificatePlan {
   }
 
   if (!next && remainingMs(active.certPem, now) < policy.caRenewBeforeMs) {
-    const ca = newCA();
-    next = { certPem: ca.certPem, keyPem: ca.keyPem };
+    next = newCA();
     caChanged = true;
     events.push({
       type: 'Normal',
@@ -253,7 +253,6 @@ export function planCertificates(input: CertificateInputs): CertificatePlan {
     !servingChanged &&
     input.servedFingerprints !== undefined &&
     input.servedFingerprints.every((fp) => fp === currentFingerprint);
-  let pendingStep: CertificatePlan['pendingStep'];
   if (previous.length > 0 && rolledOut) {
     previous = [];
     caChanged = true;
@@ -263,11 +262,13 @@ export function planCertificates(input: CertificateInputs): CertificatePlan {
       message: 'every replica serves a certificate from the active CA; the previous CA left the bundle',
     });
   }
-  if (next) pendingStep = 'PublishingNextCA';
-  else if (!rolledOut) pendingStep = 'RollingOutServingCertificate';
-  if (previous.length > 0 && !pendingStep) pendingStep = 'RetiringPreviousCA';
-  if (previous.length > 0 && pendingStep === 'RollingOutServingCertificate')
-    pendingStep = 'RetiringPreviousCA';
+  const pendingStep: CertificatePlan['pendingStep'] = next
+    ? 'PublishingNextCA'
+    : previous.length > 0
+      ? 'RetiringPreviousCA'
+      : rolledOut
+        ? undefined
+        : 'RollingOutServingCertificate';
 
   const ca: CaState = {
     active,

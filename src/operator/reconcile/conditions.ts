@@ -9,6 +9,7 @@
  *   Degraded           True when the operator cannot converge (conflict, missing namespace, errors)
  *   Ready              all of the above are as they should be and at least one replica is ready
  */
+import { rfc3339Seconds } from '../../shared/time';
 import type { ApiServiceStatus, Condition } from '../api/aggregated-api';
 
 export interface DeploymentObservation {
@@ -41,8 +42,7 @@ function merge(
 ): Condition[] {
   return desired.map((d) => {
     const old = existing?.find((c) => c.type === d.type);
-    const lastTransitionTime =
-      old && old.status === d.status ? old.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const lastTransitionTime = old && old.status === d.status ? old.lastTransitionTime : rfc3339Seconds(now);
     return { ...d, observedGeneration: generation, lastTransitionTime };
   });
 }

@@ -5,6 +5,7 @@
  * a cache, since rotation decisions must not act on stale data) and returns when to look again.
  */
 import type { Logger } from 'pino';
+import { rfc3339Seconds } from '../../shared/time';
 import {
   API_VERSION,
   certificatePolicy,
@@ -178,7 +179,7 @@ export class Reconciler {
     const existingApiServices = new Map<string, ApiServiceObject | undefined>();
     for (const apiServiceName of names.apiServices) {
       const current = await this.rest.getOrUndefined<ApiServiceObject>(API_SERVICE, apiServiceName);
-      if (current && !current.metadata?.ownerReferences?.some((o) => o.uid === api.metadata.uid)) {
+      if (current && !isOwnedBy(current, api)) {
         throw new DegradedError(
           'APIServiceConflict',
           `APIService ${apiServiceName} exists and is not owned by this AggregatedAPI; delete it or choose another group`,
@@ -233,8 +234,8 @@ export class Reconciler {
     for (const e of plan.events) await this.events.record(api, e.type, e.reason, e.message);
     if (plan.events.length)
       log.info({ events: plan.events.map((e) => e.reason), step: plan.pendingStep }, 'certificates changed');
-    status.caNotAfter = plan.caNotAfter.toISOString().replace(/\.\d{3}Z$/, 'Z');
-    status.servingCertificateNotAfter = plan.servingNotAfter.toISOString().replace(/\.\d{3}Z$/, 'Z');
+    status.caNotAfter = rfc3339Seconds(plan.caNotAfter);
+    status.servingCertificateNotAfter = rfc3339Seconds(plan.servingNotAfter);
     this.metrics.setCertificateNotAfter(api.metadata.name, 'ca', plan.caNotAfter);
     this.metrics.setCertificateNotAfter(api.metadata.name, 'serving', plan.servingNotAfter);
     obs.certificates = {
@@ -273,10 +274,9 @@ export class Reconciler {
     keep: Set<string>,
     log: Logger,
   ): Promise<void> {
-    const owned = await this.rest.list(API_SERVICE, { labelSelector: `${OWNER_LABEL}=${api.metadata.name}` });
-    for (const s of owned.items) {
+    for (const s of await this.ownedApiServices(api)) {
       const n = s.metadata?.name ?? '';
-      if (keep.has(n) || !s.metadata?.ownerReferences?.some((o) => o.uid === api.metadata.uid)) continue;
+      if (keep.has(n)) continue;
       log.info({ apiService: n }, 'deleting APIService of a version no longer in spec');
       await this.rest.delete(API_SERVICE, n, undefined, { uid: s.metadata?.uid });
       await this.events.record(
@@ -291,28 +291,26 @@ export class Reconciler {
   /** Deletion: APIServices first (a dangling unavailable one blocks namespace deletion cluster-wide). */
   private async finalize(api: AggregatedAPI & KubeObject, log: Logger): Promise<WorkResult> {
     if (!api.metadata.finalizers?.includes(FINALIZER)) return;
-    const owned = await this.rest.list(API_SERVICE, { labelSelector: `${OWNER_LABEL}=${api.metadata.name}` });
-    const ours = owned.items.filter((s) =>
-      s.metadata?.ownerReferences?.some((o) => o.uid === api.metadata.uid),
-    );
+    const ours = await this.ownedApiServices(api);
     for (const s of ours) {
       if (!s.metadata?.deletionTimestamp) {
         log.info({ apiService: s.metadata?.name }, 'deleting APIService before the AggregatedAPI');
         await this.rest.delete(API_SERVICE, s.metadata!.name!, undefined, { uid: s.metadata?.uid });
       }
     }
-    if (ours.length > 0) {
-      const remaining = await this.rest.list(API_SERVICE, {
-        labelSelector: `${OWNER_LABEL}=${api.metadata.name}`,
-      });
-      if (remaining.items.some((s) => s.metadata?.ownerReferences?.some((o) => o.uid === api.metadata.uid))) {
-        return { requeueAfterMs: 1000 };
-      }
-    }
+    if (ours.length > 0 && (await this.ownedApiServices(api)).length > 0) return { requeueAfterMs: 1000 };
     await this.setFinalizer(api, false);
     this.metrics.forget(api.metadata.name);
     log.info('APIServices removed; the garbage collector removes the rest');
     return;
+  }
+
+  /** The APIServices this AggregatedAPI owns: labelled for it and carrying its uid (not a namesake's). */
+  private async ownedApiServices(api: AggregatedAPI): Promise<KubeObject[]> {
+    const labelled = await this.rest.list(API_SERVICE, {
+      labelSelector: `${OWNER_LABEL}=${api.metadata.name}`,
+    });
+    return labelled.items.filter((s) => isOwnedBy(s, api));
   }
 
   private async setFinalizer(api: AggregatedAPI, present: boolean): Promise<void> {
@@ -373,6 +371,10 @@ export class Reconciler {
       );
     }
   }
+}
+
+function isOwnedBy(object: KubeObject, api: AggregatedAPI): boolean {
+  return !!object.metadata?.ownerReferences?.some((o) => o.uid === api.metadata.uid);
 }
 
 function observeDeployment(d: DeploymentObject): DeploymentObservation {

@@ -64,6 +64,7 @@ import {
   type ListQuery,
 } from './list-options';
 import { applyPatchDocument, parsePatchBody, type PatchType } from './patch';
+import { rfc3339Seconds } from '../../shared/time';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -110,10 +111,6 @@ const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
 const MAX_UPDATE_ATTEMPTS = 8;
 /** Characters kube-apiserver uses for generateName suffixes (no vowels, no confusable digits). */
 const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
-
-function rfc3339Seconds(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
 
 export class WidgetRegistry {
   readonly identity: ApiIdentity;
