@@ -44,6 +44,7 @@ export function createOperatorMetrics(registry: Registry, controller = 'aggregat
       }
     },
   });
+  const apiServicesOf = new Map<string, Set<string>>();
   const apiServiceAvailable = new Gauge({
     name: 'aggregator_operator_apiservice_available',
     help: 'Whether an APIService of an AggregatedAPI reports Available=True (1) or not (0)',
@@ -72,13 +73,25 @@ export function createOperatorMetrics(registry: Registry, controller = 'aggregat
       notAfter.set(`${aggregatedapi}/${certificate}`, { aggregatedapi, certificate, at: at.getTime() });
     },
     apiServiceAvailable,
+    /** Sets the availability of an AggregatedAPI's APIServices, dropping those it no longer has. */
+    setApiServicesAvailable(aggregatedapi: string, available: Map<string, boolean>): void {
+      for (const apiservice of apiServicesOf.get(aggregatedapi) ?? []) {
+        if (!available.has(apiservice)) apiServiceAvailable.remove({ aggregatedapi, apiservice });
+      }
+      for (const [apiservice, up] of available)
+        apiServiceAvailable.set({ aggregatedapi, apiservice }, up ? 1 : 0);
+      apiServicesOf.set(aggregatedapi, new Set(available.keys()));
+    },
     ready,
     leader,
     /** Drops every series of a deleted AggregatedAPI. */
     forget(name: string): void {
       for (const key of [...notAfter.keys()]) if (key.startsWith(`${name}/`)) notAfter.delete(key);
       ready.remove({ aggregatedapi: name });
-      apiServiceAvailable.reset();
+      for (const apiservice of apiServicesOf.get(name) ?? []) {
+        apiServiceAvailable.remove({ aggregatedapi: name, apiservice });
+      }
+      apiServicesOf.delete(name);
     },
   };
 }

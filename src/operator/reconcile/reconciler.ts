@@ -260,12 +260,10 @@ export class Reconciler {
       obs.apiServices.push(observeApiService(applied));
     }
     await this.deleteStaleApiServices(api, new Set(names.apiServices), log);
-    for (const s of obs.apiServices) {
-      this.metrics.apiServiceAvailable.set(
-        { aggregatedapi: api.metadata.name, apiservice: s.name },
-        s.available === 'True' ? 1 : 0,
-      );
-    }
+    this.metrics.setApiServicesAvailable(
+      api.metadata.name,
+      new Map(obs.apiServices.map((s) => [s.name, s.available === 'True'])),
+    );
     return { requeueAfterMs: nextCertificateCheck(plan, policy.renewBeforeMs, policy.caRenewBeforeMs) };
   }
 
