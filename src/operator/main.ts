@@ -7,6 +7,9 @@
  *   --leader-elect=true|false          Lease-based election, needed when running more than one replica
  *   --leader-election-namespace=NS     [POD_NAMESPACE, else aggregator-operator-system]
  *   --leader-election-id=NAME          Lease name [aggregator-operator]
+ *   --leader-elect-lease-duration=D    how long standbys wait after the last renew they saw [15s]
+ *   --leader-elect-renew-deadline=D    the leader stops when it has not renewed for this long [10s]
+ *   --leader-elect-retry-period=D      between Lease attempts [2s]; lease > deadline > 1.2 × retry
  *   --workers=N                        concurrent reconciles [2]
  *   --default-image=IMAGE              image for AggregatedAPIs without spec.image [DEFAULT_SERVER_IMAGE,
  *                                      else the image of the operator's own pod]
@@ -15,6 +18,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
+import { parseDuration } from './api/aggregated-api';
 import { createLogger } from '../shared/logger';
 import { createMetricsRegistry } from '../shared/metrics';
 import { Controller } from './controller/controller';
@@ -44,6 +48,9 @@ async function main(): Promise<void> {
         default: process.env.POD_NAMESPACE ?? 'aggregator-operator-system',
       },
       'leader-election-id': { type: 'string', default: 'aggregator-operator' },
+      'leader-elect-lease-duration': { type: 'string', default: '15s' },
+      'leader-elect-renew-deadline': { type: 'string', default: '10s' },
+      'leader-elect-retry-period': { type: 'string', default: '2s' },
       workers: { type: 'string', default: '2' },
       'default-image': { type: 'string', default: process.env.DEFAULT_SERVER_IMAGE },
       'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
@@ -56,7 +63,10 @@ async function main(): Promise<void> {
 
   const kc = new KubeConfig();
   kc.loadFromDefault();
-  const rest = new KubeRest(kc);
+  // Every write of the controller and its events goes through `rest`, refused once this replica is not
+  // the leader (checked against the clock, not only when the loss is handled); the elector has its own.
+  let elector: LeaderElector | undefined;
+  const rest = new KubeRest(kc, { mayWrite: () => !elector || elector.isLeader });
   // Unique per process, as client-go does: a restarted container must not take the lease its previous
   // process held for granted.
   const identity = `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`;
@@ -70,14 +80,20 @@ async function main(): Promise<void> {
     servedFingerprints,
   });
   const controller = new Controller(kc, rest, reconciler, metrics, logger);
-  const elector =
-    values['leader-elect'] === 'true'
-      ? new LeaderElector(
-          rest,
-          { namespace: values['leader-election-namespace']!, name: values['leader-election-id']!, identity },
-          logger,
-        )
-      : undefined;
+  if (values['leader-elect'] === 'true') {
+    elector = new LeaderElector(
+      new KubeRest(kc),
+      {
+        namespace: values['leader-election-namespace']!,
+        name: values['leader-election-id']!,
+        identity,
+        leaseDurationMs: parseDuration(values['leader-elect-lease-duration']!),
+        renewDeadlineMs: parseDuration(values['leader-elect-renew-deadline']!),
+        retryPeriodMs: parseDuration(values['leader-elect-retry-period']!),
+      },
+      logger,
+    );
+  }
   const http = await startOperatorHttp(
     registry,
     { ready: () => !elector?.isLeader || controller.synced },
@@ -100,7 +116,7 @@ async function main(): Promise<void> {
 
   if (elector) {
     await elector.acquire(() => {
-      // Another replica may already act: stop at once rather than reconcile beside it.
+      // Another replica may act from leaseDuration after our last renew: stop at once, before it does.
       logger.error('leadership lost; exiting');
       process.exit(1);
     });

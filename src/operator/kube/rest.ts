@@ -65,21 +65,40 @@ export function resourcePath(ref: ResourceRef, namespace?: string, name?: string
   return `${prefix}${ns}/${ref.plural}${name ? `/${encodeURIComponent(name)}` : ''}`;
 }
 
+export interface RequestOptions {
+  body?: unknown;
+  contentType?: string;
+  query?: Record<string, string | undefined>;
+  /** Aborts the call (also one already sent, or hung): the caller's deadline, e.g. the renew deadline. */
+  signal?: AbortSignal;
+}
+
+export interface KubeRestOptions {
+  /**
+   * Asked before every write; false refuses it without sending. A replica that is no longer the
+   * leader must not write even when the event loop ran late and its loss has not been handled yet.
+   */
+  mayWrite?: () => boolean;
+}
+
 export class KubeRest {
   private server: URL;
 
-  constructor(private readonly kc: KubeConfig) {
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly opts: KubeRestOptions = {},
+  ) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('kubeconfig has no current cluster');
     this.server = new URL(cluster.server);
   }
 
-  async request<T>(
-    method: string,
-    path: string,
-    opts: { body?: unknown; contentType?: string; query?: Record<string, string | undefined> } = {},
-  ): Promise<T> {
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
     const url = new URL(path, this.server);
+    if (method !== 'GET' && this.opts.mayWrite && !this.opts.mayWrite()) {
+      throw new Error(`${method} ${url.pathname}: refused, this replica is not the leader`);
+    }
+    opts.signal?.throwIfAborted();
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
     const options: https.RequestOptions = {
@@ -95,6 +114,7 @@ export class KubeRest {
           : {}),
       },
       timeout: REQUEST_TIMEOUT_MS,
+      signal: opts.signal,
     };
     await this.kc.applyToHTTPSOptions(options);
     const transport = url.protocol === 'https:' ? https : http;
