@@ -18,6 +18,7 @@ import { MemoryStorage } from './storage/memory';
 import type { Storage } from './storage/storage';
 import { Compactor } from './storage/compactor';
 import { ensureStandaloneCredentials, type StandaloneCredentials } from './standalone';
+import { createAdmission } from './admission/setup';
 
 export interface RunningWidgetServer {
   address: AddressInfo;
@@ -55,8 +56,11 @@ export async function startWidgetServer(
   logger: Logger,
 ): Promise<RunningWidgetServer> {
   const storage = createStorage(config);
+  // NamespaceLifecycle when behind kube-apiserver; standalone, an empty chain and a loud warning.
+  const admission = createAdmission(config, logger);
   const registry = new WidgetRegistry(storage, {
     identity: { group: config.group, version: config.version },
+    admission: admission.chain,
   });
   const metricsRegistry = createMetricsRegistry();
   const apiMetrics = createApiServerMetrics(metricsRegistry);
@@ -125,6 +129,7 @@ export async function startWidgetServer(
       'authentication-config': () => {
         if (!auth.ready()) throw new Error('authentication configuration not loaded yet');
       },
+      ...admission.readinessChecks,
     },
     livenessChecks: {},
   });
@@ -166,6 +171,7 @@ export async function startWidgetServer(
         compactor.stop();
         reloader?.stop();
         auth.stop();
+        admission.stop();
         await serving.shutdown(() => registry.stopAllWatches());
         await storage.close();
       })();

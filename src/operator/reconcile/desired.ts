@@ -88,6 +88,28 @@ export function authDelegatorBinding(api: AggregatedAPI): KubeObject {
   };
 }
 
+/**
+ * The ClusterRole, installed with the operator (config/rbac), of what a server's admission reads from the
+ * cluster: namespaces (get, list, watch) for NamespaceLifecycle. No built-in role is that narrow (`view`
+ * reads most namespaced objects), and a shared role lets the operator hold only `bind` on it.
+ */
+export const ADMISSION_READER_CLUSTER_ROLE = 'aggregator-operator:aggregated-apiserver-admission';
+
+export function admissionReaderBinding(api: AggregatedAPI): KubeObject {
+  const { server, namespace } = ownedNames(api);
+  return {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: meta(api, `aggregatedapi:${api.metadata.name}:admission`),
+    roleRef: {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: ADMISSION_READER_CLUSTER_ROLE,
+    },
+    subjects: [{ kind: 'ServiceAccount', name: server, namespace }],
+  };
+}
+
 export function authReaderBinding(api: AggregatedAPI): KubeObject {
   const { server, namespace, authReader } = ownedNames(api);
   return {

@@ -247,6 +247,7 @@ export class Reconciler {
     // Identity and RBAC, then the server, then the APIServices that route to it.
     const serviceAccount = await this.rest.apply(SERVICE_ACCOUNT, desired.serviceAccount(api));
     await this.rest.apply(CLUSTER_ROLE_BINDING, desired.authDelegatorBinding(api));
+    await this.rest.apply(CLUSTER_ROLE_BINDING, desired.admissionReaderBinding(api));
     await this.rest.apply(ROLE_BINDING, desired.authReaderBinding(api));
     await this.rest.apply(SERVICE, desired.service(api));
     const deployment = await this.rest.apply<DeploymentObject>(

@@ -65,6 +65,8 @@ import {
 } from './list-options';
 import { applyPatchDocument, parsePatchBody, type PatchType } from './patch';
 import { rfc3339Seconds } from '../../shared/time';
+import { AdmissionChain, type AdmissionAttributes, type Operation } from '../admission/admission';
+import type { UserInfo } from '../auth/authentication';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
@@ -72,6 +74,8 @@ export interface WriteOptions {
   dryRun: boolean;
   fieldValidation: FieldValidation;
   fieldManager?: string;
+  /** The requesting user, handed to admission plugins (admission.Attributes.GetUserInfo). */
+  user?: UserInfo;
 }
 
 export interface WriteResult<T> {
@@ -102,6 +106,8 @@ export interface RegistryOptions {
   now?: () => Date;
   /** How often a watch with allowWatchBookmarks gets a BOOKMARK (kube-apiserver: about once a minute). */
   bookmarkIntervalMs?: number;
+  /** Admission plugins run on every write, after decoding and before storage (none by default). */
+  admission?: AdmissionChain;
 }
 
 const FINALIZER_ORPHAN = 'orphan';
@@ -118,6 +124,7 @@ export class WidgetRegistry {
   private readonly now: () => Date;
   private readonly bookmarkIntervalMs: number;
   private readonly activeWatches = new Set<() => void>();
+  private readonly admission: AdmissionChain;
 
   constructor(
     private readonly storage: Storage,
@@ -127,6 +134,7 @@ export class WidgetRegistry {
     this.groupResource = { group: options.identity.group, resource: RESOURCE };
     this.now = options.now ?? (() => new Date());
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 60_000;
+    this.admission = options.admission ?? new AdmissionChain();
   }
 
   get apiVersion(): string {
@@ -405,6 +413,33 @@ export class WidgetRegistry {
     w.metadata.namespace = namespace;
   }
 
+  /** What admission plugins see of a write to a widget or one of its subresources. */
+  private admissionAttributes(
+    operation: Operation,
+    namespace: string,
+    name: string,
+    opts: WriteOptions,
+    objects: { object?: Widget | Scale; oldObject?: Widget | Scale },
+    subresource?: 'status' | 'scale',
+  ): AdmissionAttributes {
+    const { group, version } = this.identity;
+    return {
+      operation,
+      kind:
+        subresource === 'scale'
+          ? { group: 'autoscaling', version: 'v1', kind: 'Scale' }
+          : { group, version, kind: KIND },
+      resource: { group, version, resource: RESOURCE },
+      subresource: subresource ?? '',
+      namespace,
+      name,
+      object: objects.object as unknown as Record<string, unknown> | undefined,
+      oldObject: objects.oldObject as unknown as Record<string, unknown> | undefined,
+      dryRun: opts.dryRun,
+      userInfo: opts.user,
+    };
+  }
+
   private generateName(prefix: string): string {
     let suffix = '';
     for (let i = 0; i < 5; i++) suffix += NAME_SUFFIX_ALPHABET[randomInt(NAME_SUFFIX_ALPHABET.length)];
@@ -417,6 +452,14 @@ export class WidgetRegistry {
       fieldValidation: opts.fieldValidation,
     });
     this.checkNamespace(widget, namespace);
+    // Mutating admission sees the decoded, defaulted object before the create strategy runs, so its
+    // refusals come before validation's (a create into a missing namespace is 404 whatever the body),
+    // as in kube-apiserver's create handler; dry runs are admitted too.
+    applyWidgetDefaults(widget);
+    const attributes = this.admissionAttributes('CREATE', namespace, widget.metadata.name ?? '', opts, {
+      object: widget,
+    });
+    await this.admission.admit(attributes);
     const meta = widget.metadata;
     if (!meta.name && meta.generateName) meta.name = this.generateName(meta.generateName);
     const now = rfc3339Seconds(this.now());
@@ -433,6 +476,8 @@ export class WidgetRegistry {
     applyWidgetDefaults(widget);
     const errors = validateWidgetCreate(widget);
     if (errors.length) throw this.invalid(meta.name ?? meta.generateName ?? '', errors);
+    // Validating admission sees the object as it will be stored (name generated), before the write.
+    await this.admission.validate({ ...attributes, name: meta.name ?? '' });
 
     if (opts.dryRun) {
       const exists = await this.storage.get(this.keyFor(namespace, meta.name!));
@@ -453,12 +498,14 @@ export class WidgetRegistry {
   /**
    * The read-modify-write loop every update, patch, scale and graceful delete goes through
    * (GuaranteedUpdate): `mutate` gets the current object and returns the desired one; storage
-   * conflicts re-run it on fresh state unless the caller pinned a resourceVersion.
+   * conflicts re-run it on fresh state unless the caller pinned a resourceVersion. Admission (UPDATE)
+   * runs on each attempt's result, before the no-op check and the write.
    */
   private async guaranteedUpdate(
     namespace: string,
     name: string,
     opts: WriteOptions,
+    subresource: 'status' | 'scale' | undefined,
     mutate: (current: Widget) => { next: Widget; warnings?: string[]; pinnedResourceVersion?: boolean },
   ): Promise<WriteResult<Widget> & { deleted: boolean }> {
     const key = this.keyFor(namespace, name);
@@ -467,6 +514,23 @@ export class WidgetRegistry {
       if (!kv) throw notFound(this.groupResource, name);
       const current = this.fromKeyValue(kv);
       const { next, warnings = [], pinnedResourceVersion = false } = mutate(current);
+      // As GuaranteedUpdate's tryUpdate in kube-apiserver: dry runs and no-op writes are admitted too.
+      // The scale subresource is admitted as the Scale clients send; mapping a mutating plugin's change
+      // of that Scale back onto the Widget is for when such a plugin exists (issue 13).
+      const scale = subresource === 'scale';
+      await this.admission.run(
+        this.admissionAttributes(
+          'UPDATE',
+          namespace,
+          name,
+          opts,
+          {
+            object: scale ? widgetToScale(next) : next,
+            oldObject: scale ? widgetToScale(current) : current,
+          },
+          subresource,
+        ),
+      );
       const stored = this.toStored(next);
       if (jsonEqual(stored, kv.value)) {
         return { object: current, warnings, deleted: false };
@@ -579,7 +643,7 @@ export class WidgetRegistry {
         },
       ]);
     }
-    const result = await this.guaranteedUpdate(namespace, name, opts, (current) => {
+    const result = await this.guaranteedUpdate(namespace, name, opts, subresource, (current) => {
       this.checkResourceVersion(requestedRv, current, name);
       return {
         next: this.prepareUpdate(structuredClone(widget), current, subresource),
@@ -598,7 +662,7 @@ export class WidgetRegistry {
     subresource?: 'status',
   ): Promise<WriteResult<Widget>> {
     const patch = parsePatchBody(rawPatch, type);
-    const result = await this.guaranteedUpdate(namespace, name, opts, (current) => {
+    const result = await this.guaranteedUpdate(namespace, name, opts, subresource, (current) => {
       const patched = applyPatchDocument(
         current as unknown as JsonObject,
         type,
@@ -655,7 +719,7 @@ export class WidgetRegistry {
     opts: WriteOptions,
     toScale: (current: Scale) => Scale,
   ) {
-    return this.guaranteedUpdate(namespace, name, opts, (current) => {
+    return this.guaranteedUpdate(namespace, name, opts, 'scale', (current) => {
       const scale = toScale(widgetToScale(current));
       if (scale.metadata.name !== undefined && scale.metadata.name !== name) {
         throw badRequest(
@@ -755,6 +819,11 @@ export class WidgetRegistry {
       if (!kv) throw notFound(this.groupResource, name);
       const current = this.fromKeyValue(kv);
       this.checkPreconditions(current, options, name);
+      // Delete admission sees the object being deleted as oldObject, after the preconditions, as
+      // kube-apiserver's deleteValidation; collection deletes admit each item here too.
+      await this.admission.run(
+        this.admissionAttributes('DELETE', namespace, name, opts, { oldObject: current }),
+      );
       const finalizers = this.gcFinalizers(current.metadata.finalizers ?? [], options);
       try {
         if (finalizers.length === 0) {

@@ -3,6 +3,9 @@
  * storage, the pod's security settings and probes, the APIService per version with its bundle, and
  * owner references and labels that map every object back to its AggregatedAPI.
  */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
 import type { AggregatedAPI } from '../../../src/operator/api/aggregated-api';
 import * as desired from '../../../src/operator/reconcile/desired';
 
@@ -133,7 +136,7 @@ test('one APIService per version, verifying TLS with the bundle, owned and label
   });
 });
 
-test('RBAC binds the ServiceAccount to delegated auth only', () => {
+test('RBAC binds the ServiceAccount to delegated auth and the admission reader only', () => {
   expect(desired.authDelegatorBinding(api())).toMatchObject({
     metadata: { name: 'aggregatedapi:things:auth-delegator' },
     roleRef: { kind: 'ClusterRole', name: 'system:auth-delegator' },
@@ -142,5 +145,45 @@ test('RBAC binds the ServiceAccount to delegated auth only', () => {
   expect(desired.authReaderBinding(api())).toMatchObject({
     metadata: { name: 'aggregatedapi:things:auth-reader', namespace: 'kube-system' },
     roleRef: { kind: 'Role', name: 'extension-apiserver-authentication-reader' },
+  });
+  expect(desired.admissionReaderBinding(api())).toMatchObject({
+    kind: 'ClusterRoleBinding',
+    metadata: {
+      name: 'aggregatedapi:things:admission',
+      labels: { 'aggregation.example.com/aggregatedapi': 'things' },
+      ownerReferences: [{ kind: 'AggregatedAPI', name: 'things', uid: 'uid-1' }],
+    },
+    roleRef: { kind: 'ClusterRole', name: 'aggregator-operator:aggregated-apiserver-admission' },
+    subjects: [{ kind: 'ServiceAccount', name: 'things-apiserver', namespace: 'ns' }],
+  });
+});
+
+test('the admission reader ClusterRole the operator binds is installed with it, and only bind is held', () => {
+  const rbacDir = path.join(__dirname, '../../../config/rbac');
+  const docs = readdirSync(rbacDir)
+    .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+    .flatMap((f) => parseAllDocuments(readFileSync(path.join(rbacDir, f), 'utf8')).map((d) => d.toJS()));
+  const role = docs.find(
+    (d) => d.kind === 'ClusterRole' && d.metadata.name === desired.ADMISSION_READER_CLUSTER_ROLE,
+  );
+  // Least privilege: reading namespaces, nothing else.
+  expect(role.rules).toEqual([
+    { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+  ]);
+  const kustomization = parseAllDocuments(
+    readFileSync(path.join(rbacDir, 'kustomization.yaml'), 'utf8'),
+  )[0].toJS();
+  expect(kustomization.resources).toContain('aggregated_apiserver_role.yaml');
+  const operatorRole = docs.find(
+    (d) => d.kind === 'ClusterRole' && d.metadata.name === 'aggregator-operator',
+  );
+  const bind = operatorRole.rules.find((r: { resources: string[]; verbs: string[] }) =>
+    r.resources.includes('clusterroles'),
+  );
+  expect(bind).toEqual({
+    apiGroups: ['rbac.authorization.k8s.io'],
+    resources: ['clusterroles'],
+    verbs: ['bind'],
+    resourceNames: expect.arrayContaining([desired.ADMISSION_READER_CLUSTER_ROLE]),
   });
 });

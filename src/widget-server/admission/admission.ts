@@ -1,0 +1,102 @@
+/**
+ * The admission seam of the Widget server, shaped like k8s.io/apiserver pkg/admission: the attributes a
+ * plugin sees for one request, plugins that mutate (`admit`) and/or validate (`validate`), and the chain
+ * the registry calls between decoding and the storage write. As in kube-apiserver, every mutating plugin
+ * runs (in order) before any validating plugin, the first error stops the request, and plugins run on
+ * dry runs too (a plugin with side effects must look at `dryRun`).
+ */
+import { ApiError, type GroupResource } from '../../shared/status-errors';
+import type { UserInfo } from '../auth/authentication';
+
+export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
+
+/** group/version/kind of the object admitted (autoscaling/v1 Scale for the scale subresource). */
+export interface GroupVersionKind {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+/** group/version/resource of the request, the subresource apart as in admission.Attributes. */
+export interface GroupVersionResource {
+  group: string;
+  version: string;
+  resource: string;
+}
+
+export interface AdmissionAttributes {
+  operation: Operation;
+  kind: GroupVersionKind;
+  resource: GroupVersionResource;
+  /** '' for the main resource. */
+  subresource: string;
+  /** '' for cluster-scoped requests. */
+  namespace: string;
+  /** '' when the name is not known yet (a create with generateName, before the name is generated). */
+  name: string;
+  /** The new object (CREATE, UPDATE); mutating plugins change it in place. Undefined on DELETE. */
+  object?: Record<string, unknown>;
+  /** The current object (UPDATE, DELETE). */
+  oldObject?: Record<string, unknown>;
+  dryRun: boolean;
+  /** The authenticated user, when the caller knows it. */
+  userInfo?: UserInfo;
+}
+
+/**
+ * One admission plugin. `handles` filters by operation, as admission.Handler does; a plugin implements
+ * `admit` (mutating), `validate` (validating), or both. Refusals are thrown ApiErrors (Status answers).
+ */
+export interface AdmissionPlugin {
+  readonly name: string;
+  handles(operation: Operation): boolean;
+  admit?(attributes: AdmissionAttributes): Promise<void>;
+  validate?(attributes: AdmissionAttributes): Promise<void>;
+}
+
+/** Runs plugins in the order given: `admit` for the mutating phase, `validate` for the validating one. */
+export class AdmissionChain {
+  constructor(readonly plugins: readonly AdmissionPlugin[] = []) {}
+
+  get names(): string[] {
+    return this.plugins.map((p) => p.name);
+  }
+
+  async admit(attributes: AdmissionAttributes): Promise<void> {
+    for (const plugin of this.plugins) {
+      if (plugin.admit && plugin.handles(attributes.operation)) await plugin.admit(attributes);
+    }
+  }
+
+  async validate(attributes: AdmissionAttributes): Promise<void> {
+    for (const plugin of this.plugins) {
+      if (plugin.validate && plugin.handles(attributes.operation)) await plugin.validate(attributes);
+    }
+  }
+
+  /** Both phases, mutating first: what the registry calls where kube-apiserver runs both back to back. */
+  async run(attributes: AdmissionAttributes): Promise<void> {
+    await this.admit(attributes);
+    await this.validate(attributes);
+  }
+}
+
+/**
+ * The name admission errors report (admission.extractResourceName): the request's name, else the
+ * object's name or generateName (a create before name generation), else "Unknown".
+ */
+export function admissionName(attributes: AdmissionAttributes): string {
+  if (attributes.name) return attributes.name;
+  const meta = attributes.object?.metadata as { name?: string; generateName?: string } | undefined;
+  return meta?.name || meta?.generateName || 'Unknown';
+}
+
+/** admission.NewForbidden: `<resource>.<group> "<name>" is forbidden: <why>`, 403 Forbidden. */
+export function admissionForbidden(attributes: AdmissionAttributes, why: string): ApiError {
+  const gr: GroupResource = { group: attributes.resource.group, resource: attributes.resource.resource };
+  const name = admissionName(attributes);
+  const qualified = gr.group ? `${gr.resource}.${gr.group}` : gr.resource;
+  const details: NonNullable<ApiError['details']> = { name, kind: gr.resource };
+  if (gr.group) details.group = gr.group;
+  return new ApiError(403, 'Forbidden', `${qualified} "${name}" is forbidden: ${why}`, details);
+}
