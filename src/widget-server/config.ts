@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_GROUP, VERSION } from './api/types';
 import { DEFAULT_MAX_BODY_BYTES } from './http/body';
+import { DEFAULT_INPUT_LIMITS } from './api/limits';
 
 export interface WidgetServerConfig {
   group: string;
@@ -22,6 +23,11 @@ export interface WidgetServerConfig {
   /** Where a standalone run keeps its generated certificates and kubeconfig. */
   localDir: string;
   maxRequestBodyBytes: number;
+  /** Request-body decoding and patch bounds (api/limits.ts); the patched-object limit is maxRequestBodyBytes. */
+  maxNestingDepth: number;
+  maxJsonPatchOperations: number;
+  jsonPatchMaxCopyBytes: number;
+  maxYamlAliasCount: number;
   shutdownGraceSeconds: number;
   /** etcd history compaction interval; 0 disables it (another apiserver compacts). */
   compactionIntervalSeconds: number;
@@ -66,6 +72,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'etcd-keyfile': { type: 'string' },
       'local-dir': { type: 'string', default: '.local' },
       'max-request-body-bytes': { type: 'string', default: String(DEFAULT_MAX_BODY_BYTES) },
+      'max-nesting-depth': { type: 'string', default: String(DEFAULT_INPUT_LIMITS.maxNestingDepth) },
+      'max-json-patch-operations': {
+        type: 'string',
+        default: String(DEFAULT_INPUT_LIMITS.maxJsonPatchOperations),
+      },
+      'json-patch-max-copy-bytes': {
+        type: 'string',
+        default: String(DEFAULT_INPUT_LIMITS.jsonPatchMaxCopyBytes),
+      },
+      'max-yaml-alias-count': { type: 'string', default: String(DEFAULT_INPUT_LIMITS.maxYamlAliasCount) },
       'shutdown-grace-seconds': { type: 'string', default: '30' },
       'etcd-compaction-interval-seconds': { type: 'string', default: '300' },
       'log-level': { type: 'string', default: env.LOG_LEVEL ?? 'info' },
@@ -97,6 +113,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (!Number.isInteger(maxRequestBodyBytes) || maxRequestBodyBytes <= 0) {
     throw new Error('--max-request-body-bytes must be a positive integer');
   }
+  const positive = (flag: string): number => {
+    const n = Number(values[flag as keyof typeof values]);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${flag} must be a positive integer`);
+    return n;
+  };
   const etcdServers = values['etcd-servers']!.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
@@ -114,6 +135,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     etcdKeyFile: values['etcd-keyfile'],
     localDir: values['local-dir']!,
     maxRequestBodyBytes,
+    maxNestingDepth: positive('max-nesting-depth'),
+    maxJsonPatchOperations: positive('max-json-patch-operations'),
+    jsonPatchMaxCopyBytes: positive('json-patch-max-copy-bytes'),
+    maxYamlAliasCount: positive('max-yaml-alias-count'),
     shutdownGraceSeconds: Number(values['shutdown-grace-seconds']),
     compactionIntervalSeconds: Number(values['etcd-compaction-interval-seconds']),
     logLevel: values['log-level']!,

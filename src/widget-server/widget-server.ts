@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApiServerMetrics, createMetricsRegistry } from '../shared/metrics';
 import type { WidgetServerConfig } from './config';
+import { configureInputLimits } from './api/limits';
 import { createApp, type RequestMetrics } from './http/app';
 import { HttpsServing } from './http/server';
 import { TlsReloader } from './http/tls-reloader';
@@ -55,6 +56,13 @@ export async function startWidgetServer(
   config: WidgetServerConfig,
   logger: Logger,
 ): Promise<RunningWidgetServer> {
+  configureInputLimits({
+    maxNestingDepth: config.maxNestingDepth,
+    maxJsonPatchOperations: config.maxJsonPatchOperations,
+    jsonPatchMaxCopyBytes: config.jsonPatchMaxCopyBytes,
+    maxObjectBytes: config.maxRequestBodyBytes,
+    maxYamlAliasCount: config.maxYamlAliasCount,
+  });
   const storage = createStorage(config);
   // NamespaceLifecycle when behind kube-apiserver; standalone, an empty chain and a loud warning.
   const admission = createAdmission(config, logger);

@@ -5,6 +5,7 @@
  * The schema below is the one source of the Widget's field set for decoding.
  */
 import { badRequest } from '../../shared/status-errors';
+import { duplicateFieldsOf } from './json-bounded';
 import { apiVersionOf, KIND, type ApiIdentity, type DeleteOptions, type Scale, type Widget } from './types';
 
 type Scalar = 'string' | 'int32' | 'int64' | 'bool' | 'any';
@@ -110,6 +111,18 @@ function goType(schema: Schema): string {
   }
 }
 
+/**
+ * Sets an own property even for the key `__proto__` (plain assignment would replace the prototype and
+ * drop the value, so a `__proto__` label would vanish before validation could refuse it).
+ */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  } else {
+    target[key] = value;
+  }
+}
+
 interface DecodeState {
   unknown: string[];
   typeError?: string;
@@ -151,8 +164,13 @@ function walk(
       if (typeof value !== 'object' || Array.isArray(value)) return fail();
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        // encoding/json stores a null map element as the element type's zero value.
+        if (v === null && schema.values.kind === 'scalar' && schema.values.type === 'string') {
+          setOwn(out, k, '');
+          continue;
+        }
         const decoded = walk(v, schema.values, `${path}.${k}`, goPath, state);
-        if (decoded !== undefined) out[k] = decoded;
+        if (decoded !== undefined) setOwn(out, k, decoded);
       }
       return out;
     }
@@ -167,7 +185,8 @@ function walk(
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         const fieldPath = path ? `${path}.${k}` : k;
-        const field = schema.fields[k];
+        // Own properties only: `__proto__` or `constructor` must be unknown fields, not Object's members.
+        const field = Object.hasOwn(schema.fields, k) ? schema.fields[k] : undefined;
         if (!field) {
           state.unknown.push(fieldPath);
           continue;
@@ -179,7 +198,7 @@ function walk(
           { struct: schema.goName, fields: [...goPath.fields, k] },
           state,
         );
-        if (decoded !== undefined) out[k] = decoded;
+        if (decoded !== undefined) setOwn(out, k, decoded);
       }
       return out;
     }
@@ -227,7 +246,11 @@ function decodeWith(
   const value = walk(body, schema, '', { struct: kind, fields: [] }, state) as Record<string, unknown>;
   if (state.typeError)
     throw badRequest(`${kind} in version "${version}" cannot be handled as a ${kind}: ${state.typeError}`);
-  const messages = state.unknown.map((p) => `unknown field "${p}"`);
+  // sigs.k8s.io/json's strict errors: duplicate and unknown fields by path.
+  const messages = [
+    ...duplicateFieldsOf(body).map((p) => `duplicate field "${p}"`),
+    ...state.unknown.map((p) => `unknown field "${p}"`),
+  ];
   if (messages.length && mode === 'Strict') {
     throw badRequest(
       `${kind} in version "${version}" cannot be handled as a ${kind}: strict decoding error: ${messages.join(', ')}`,

@@ -7,6 +7,7 @@
  * maintained JavaScript implementation of Kubernetes' strategic merge patch.
  */
 import { badRequest } from '../../shared/status-errors';
+import { setOwn } from './decode';
 
 type Json = Record<string, unknown>;
 type ListStrategy = { kind: 'map'; key: string } | { kind: 'set' };
@@ -18,8 +19,14 @@ const LIST_STRATEGIES: Record<string, ListStrategy> = {
   'status.conditions': { kind: 'map', key: 'type' },
 };
 
+const strategyFor = (path: string): ListStrategy | undefined =>
+  Object.prototype.hasOwnProperty.call(LIST_STRATEGIES, path) ? LIST_STRATEGIES[path] : undefined;
+
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const clone = <T>(v: T): T => structuredClone(v);
+/** Own properties only: a `__proto__` key in a patch is data, never the object's prototype. */
+const ownValue = (o: Json, key: string): unknown =>
+  Object.prototype.hasOwnProperty.call(o, key) ? o[key] : undefined;
 
 export function strategicMergePatch(original: Json, patch: Json): Json {
   if (!isObject(patch)) throw badRequest('invalid JSON document');
@@ -35,7 +42,7 @@ function badPatchType(directive: unknown, m: Json): never {
 }
 
 function mergeMap(original: Json, patch: Json, path: string): Json {
-  const directive = patch.$patch;
+  const directive = ownValue(patch, '$patch');
   if (directive !== undefined) {
     if (directive === 'replace') {
       const { $patch: _ignored, ...rest } = patch;
@@ -46,7 +53,7 @@ function mergeMap(original: Json, patch: Json, path: string): Json {
   }
   let result: Json = { ...original };
 
-  const retainKeys = patch.$retainKeys;
+  const retainKeys = ownValue(patch, '$retainKeys');
   if (retainKeys !== undefined) {
     if (!Array.isArray(retainKeys) || retainKeys.some((k) => typeof k !== 'string'))
       throw badRequest('invalid patch format of retainKeys');
@@ -64,11 +71,11 @@ function mergeMap(original: Json, patch: Json, path: string): Json {
     const field = key.slice(DELETE_FROM_PRIMITIVE_LIST.length);
     if (!field || !Array.isArray(value) || value.some((v) => isObject(v) || Array.isArray(v)))
       throw badRequest('invalid patch format of primitive list');
-    const current = result[field];
+    const current = ownValue(result, field);
     if (!Array.isArray(current)) continue;
     const remove = new Set(value.map((v) => JSON.stringify(v)));
     const kept = current.filter((v) => !remove.has(JSON.stringify(v)));
-    if (kept.length) result[field] = kept;
+    if (kept.length) setOwn(result, field, kept);
     else delete result[field];
   }
 
@@ -88,13 +95,13 @@ function mergeMap(original: Json, patch: Json, path: string): Json {
       delete result[key];
       continue;
     }
-    const current = result[key];
+    const current = ownValue(result, key);
     if (isObject(value)) {
-      result[key] = mergeMap(isObject(current) ? current : {}, value, childPath);
+      setOwn(result, key, mergeMap(isObject(current) ? current : {}, value, childPath));
     } else if (Array.isArray(value)) {
-      result[key] = mergeList(Array.isArray(current) ? current : [], value, childPath);
+      setOwn(result, key, mergeList(Array.isArray(current) ? current : [], value, childPath));
     } else {
-      result[key] = clone(value);
+      setOwn(result, key, clone(value));
     }
   }
 
@@ -104,11 +111,11 @@ function mergeMap(original: Json, patch: Json, path: string): Json {
     const field = key.slice(SET_ELEMENT_ORDER.length);
     if (!field || !Array.isArray(order)) throw badRequest('invalid patch format of setElementOrder list');
     const childPath = path ? `${path}.${field}` : field;
-    const strategy = LIST_STRATEGIES[childPath];
+    const strategy = strategyFor(childPath);
     if (strategy?.kind === 'map' && order.some((o) => !isObject(o) || o[strategy.key] === undefined))
       throw badRequest('invalid patch format of setElementOrder list');
-    const current = result[field];
-    if (Array.isArray(current)) result[field] = applyOrder(current, order, strategy);
+    const current = ownValue(result, field);
+    if (Array.isArray(current)) setOwn(result, field, applyOrder(current, order, strategy));
   }
   return result;
 }
@@ -119,7 +126,7 @@ function stripDirectives(v: unknown): Json {
 }
 
 function mergeList(original: unknown[], patch: unknown[], path: string): unknown[] {
-  const strategy = LIST_STRATEGIES[path];
+  const strategy = strategyFor(path);
   const directiveOf = (p: unknown) => (isObject(p) ? p.$patch : undefined);
   const replace = patch.some((p) => directiveOf(p) === 'replace');
   if (!strategy || replace) {

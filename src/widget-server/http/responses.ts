@@ -8,13 +8,20 @@ import { toStatus, type Status } from '../../shared/status-errors';
 import { partialObjectMetadata, partialObjectMetadataList, widgetTable } from '../api/table';
 import type { Widget, WidgetList } from '../api/types';
 import type { OutputForm } from './negotiation';
+import { boundedWarnings, warningHeaderValue } from '../api/warnings';
 
-export function warningHeaderValue(text: string): string {
-  return `299 - ${JSON.stringify(text)}`;
-}
+export { warningHeaderValue };
 
+/**
+ * Sets the response's Warning headers once, deduplicated and bounded (api/warnings.ts). Appending one
+ * header per warning was quadratic: express's res.append copies and re-validates every earlier value.
+ */
 export function addWarnings(res: Response, warnings: string[]): void {
-  for (const w of warnings) res.append('Warning', warningHeaderValue(w));
+  if (!warnings.length) return;
+  const existing = res.getHeader('Warning');
+  const earlier = existing === undefined ? [] : ([] as string[]).concat(existing as string | string[]);
+  const values = boundedWarnings(warnings);
+  if (values.length) res.setHeader('Warning', [...earlier, ...values]);
 }
 
 export function writeDocument(res: Response, code: number, doc: unknown, form?: OutputForm): void {

@@ -1,11 +1,16 @@
 /**
  * Applies the PATCH media types the Widget server accepts to a JSON object: RFC 6902 JSON patch
- * (fast-json-patch), RFC 7386 JSON merge patch, and Kubernetes strategic merge patch (api/). Server-side
- * apply is answered with 415 so clients fall back, as kube-apiserver's clients already do for servers
- * without it.
+ * (api/json-patch.ts), RFC 7386 JSON merge patch, and Kubernetes strategic merge patch (api/), with
+ * kube-apiserver's bounds: nesting depth of the patch body, at most maxJSONPatchOperations operations
+ * (413), the accumulated size of `copy` operations (422, checked while applying), and the size of the
+ * patched object (413). Server-side apply is answered with 415 so clients fall back, as
+ * kube-apiserver's clients already do for servers without it.
  */
-import { applyPatch, JsonPatchError, type Operation, validate } from 'fast-json-patch';
-import { badRequest, invalid, unsupportedMediaType } from '../../shared/status-errors';
+import { ApiError, badRequest, unsupportedMediaType } from '../../shared/status-errors';
+import { setOwn } from '../api/decode';
+import { exceedsDepth, parseJsonBounded } from '../api/json-bounded';
+import { applyJsonPatch, JsonPatchApplyError } from '../api/json-patch';
+import { inputLimits } from '../api/limits';
 import { strategicMergePatch } from '../api/strategic-merge-patch';
 import type { JsonObject } from '../storage/storage';
 
@@ -29,23 +34,35 @@ function isPlainObject(v: unknown): v is JsonObject {
 
 /**
  * RFC 7386. Hand-written because it is a dozen lines and the npm packages for it are unmaintained;
- * kube-apiserver's own implementation (evanphx/json-patch MergePatch) has the same semantics.
+ * kube-apiserver's own implementation (evanphx/json-patch MergePatch) has the same semantics. Reads
+ * and writes own properties only, so a `__proto__` key is data, never the prototype.
  */
 export function jsonMergePatch(target: unknown, patch: unknown): unknown {
   if (!isPlainObject(patch)) return structuredClone(patch);
   const result: JsonObject = isPlainObject(target) ? { ...target } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete result[key];
-    else result[key] = jsonMergePatch(result[key], value);
+    else {
+      const current = Object.prototype.hasOwnProperty.call(result, key) ? result[key] : undefined;
+      setOwn(result, key, jsonMergePatch(current, value));
+    }
   }
   return result;
 }
 
-/** Parses a patch body; malformed JSON is the client's error (400), as in kube-apiserver. */
+/** k8s.io/apimachinery errors.NewRequestEntityTooLargeError. */
+function entityTooLarge(detail: string): ApiError {
+  return new ApiError(413, 'RequestEntityTooLarge', `Request entity too large: ${detail}`);
+}
+
+/**
+ * Parses a patch body; malformed JSON or nesting deeper than the limit is the client's error (400),
+ * as in kube-apiserver, and so is a JSON patch longer than maxJSONPatchOperations (413).
+ */
 export function parsePatchBody(raw: string, type: PatchType): unknown {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw);
+    parsed = parseJsonBounded(raw, { maxDepth: inputLimits().maxNestingDepth }).value;
   } catch (e) {
     throw badRequest(`error decoding patch: ${(e as Error).message}`);
   }
@@ -53,41 +70,61 @@ export function parsePatchBody(raw: string, type: PatchType): unknown {
     if (!Array.isArray(parsed)) {
       throw badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
     }
+    const bad = parsed.find((op) => !isPlainObject(op));
+    if (bad !== undefined) {
+      const what = Array.isArray(bad) ? 'array' : bad === null ? 'null' : typeof bad;
+      throw badRequest(`json: cannot unmarshal ${what} into Go value of type jsonpatch.Operation`);
+    }
+    const max = inputLimits().maxJsonPatchOperations;
+    if (parsed.length > max) {
+      throw entityTooLarge(`The allowed maximum operations in a JSON patch is ${max}, got ${parsed.length}`);
+    }
   } else if (!isPlainObject(parsed)) {
     throw badRequest('json: cannot unmarshal non-object patch into Go value of type map[string]interface {}');
   }
   return parsed;
 }
 
-/** Applies a parsed patch to a copy of `original`; failures to apply are 422 on the `patch` field. */
-export function applyPatchDocument(
-  original: JsonObject,
-  type: PatchType,
-  patch: unknown,
-  group: string,
-  kind: string,
-  name: string,
-): JsonObject {
+/**
+ * Applies a parsed patch to a copy of `original`. A JSON patch operation that does not apply is 422
+ * with kube-apiserver's generic message and the library's error as the cause
+ * (errors.NewGenericServerResponse(422, ...)), never the document.
+ */
+export function applyPatchDocument(original: JsonObject, type: PatchType, patch: unknown): JsonObject {
+  const limits = inputLimits();
   let result: unknown;
   if (type === JSON_PATCH) {
-    const operations = patch as Operation[];
-    const problem = validate(operations, original);
-    if (problem) throw patchInvalid(group, kind, name, problem.message);
     try {
-      result = applyPatch(structuredClone(original), operations, false, true, true).newDocument;
+      result = applyJsonPatch(structuredClone(original), patch as Record<string, unknown>[], {
+        accumulatedCopySizeLimit: limits.jsonPatchMaxCopyBytes,
+      });
     } catch (e) {
-      const message = e instanceof JsonPatchError ? e.message.split('\n')[0] : String(e);
-      throw patchInvalid(group, kind, name, message);
+      if (e instanceof JsonPatchApplyError) throw patchRejected(e.message);
+      throw e;
     }
   } else if (type === MERGE_PATCH) {
     result = jsonMergePatch(original, patch);
   } else {
     result = strategicMergePatch(structuredClone(original), patch as JsonObject);
   }
-  if (!isPlainObject(result)) throw patchInvalid(group, kind, name, 'patch did not produce an object');
+  // Operations can nest values inside each other (an `add` of a deep value under a deep path, a
+  // `copy` into itself); nothing recursive may see the result before this check.
+  if (exceedsDepth(result, limits.maxNestingDepth)) {
+    throw patchRejected(`the patched object nests deeper than ${limits.maxNestingDepth} levels`);
+  }
+  if (!isPlainObject(result)) throw patchRejected('patch did not produce an object');
   return result;
 }
 
-function patchInvalid(group: string, kind: string, name: string, detail: string) {
-  return invalid(group, kind, name, [{ type: 'FieldValueInvalid', field: 'patch', detail }]);
+/** The stored-object limit after a patch: the JSON size of what would be stored. */
+export function checkPatchedSize(obj: unknown): void {
+  const limit = inputLimits().maxObjectBytes;
+  const size = Buffer.byteLength(JSON.stringify(obj));
+  if (size > limit) throw entityTooLarge(`limit is ${limit}`);
+}
+
+function patchRejected(cause: string): ApiError {
+  return new ApiError(422, 'Invalid', 'the server rejected our request due to an error in our request', {
+    causes: [{ reason: 'UnexpectedServerResponse', message: cause }],
+  });
 }

@@ -63,7 +63,7 @@ import {
   parseResourceVersion,
   type ListQuery,
 } from './list-options';
-import { applyPatchDocument, parsePatchBody, type PatchType } from './patch';
+import { applyPatchDocument, checkPatchedSize, parsePatchBody, type PatchType } from './patch';
 import { rfc3339Seconds } from '../../shared/time';
 import { AdmissionChain, type AdmissionAttributes, type Operation } from '../admission/admission';
 import type { UserInfo } from '../auth/authentication';
@@ -663,14 +663,7 @@ export class WidgetRegistry {
   ): Promise<WriteResult<Widget>> {
     const patch = parsePatchBody(rawPatch, type);
     const result = await this.guaranteedUpdate(namespace, name, opts, subresource, (current) => {
-      const patched = applyPatchDocument(
-        current as unknown as JsonObject,
-        type,
-        patch,
-        this.identity.group,
-        KIND,
-        name,
-      );
+      const patched = applyPatchDocument(current as unknown as JsonObject, type, patch);
       const { widget, warnings } = decodeWidget(patched, {
         identity: this.identity,
         fieldValidation: opts.fieldValidation,
@@ -698,11 +691,10 @@ export class WidgetRegistry {
       }
       widget.metadata.namespace = namespace;
       const pinned = this.checkResourceVersion(widget.metadata.resourceVersion, current, name);
-      return {
-        next: this.prepareUpdate(widget, current, subresource),
-        warnings,
-        pinnedResourceVersion: pinned,
-      };
+      const next = this.prepareUpdate(widget, current, subresource);
+      // A patch may grow the object past what any request body could create.
+      checkPatchedSize(next);
+      return { next, warnings, pinnedResourceVersion: pinned };
     });
     return { object: result.object, warnings: result.warnings };
   }
@@ -760,14 +752,7 @@ export class WidgetRegistry {
     const patch = parsePatchBody(rawPatch, type);
     let warnings: string[] = [];
     const result = await this.scaleUpdate(namespace, name, opts, (current) => {
-      const patched = applyPatchDocument(
-        current as unknown as JsonObject,
-        type,
-        patch,
-        'autoscaling',
-        'Scale',
-        name,
-      );
+      const patched = applyPatchDocument(current as unknown as JsonObject, type, patch);
       const decoded = decodeScale(patched, { fieldValidation: opts.fieldValidation });
       warnings = decoded.warnings;
       return decoded.scale;
