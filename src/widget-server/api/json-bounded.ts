@@ -37,20 +37,29 @@ export class JsonSyntaxError extends Error {}
 
 interface Frame {
   array: boolean;
-  path: string;
+  /** Array frames: the index of the element being read. */
   index: number;
+  /** Object frames: keys seen so far (created on the first key), and the key whose value comes next. */
   keys?: Set<string>;
-  /** The key whose value comes next (objects). */
   key?: string;
+  /** Where this container sits, for naming a duplicate's path only when one is found. */
+  parent?: Frame;
+  at?: string | number;
 }
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
-function childPath(parent: Frame | undefined, key: string | undefined): string {
-  if (!parent) return '';
-  if (parent.array) return `${parent.path}[${parent.index}]`;
-  return parent.path ? `${parent.path}.${key}` : (key ?? '');
+/** `spec.items[1].name`: the path of `key` inside `frame`, as sigs.k8s.io/json names fields. */
+function pathOf(frame: Frame, key: string): string {
+  const parts: (string | number)[] = [key];
+  for (let f: Frame | undefined = frame; f?.parent; f = f.parent) parts.push(f.at!);
+  let path = '';
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const part = parts[i];
+    path += typeof part === 'number' ? `[${part}]` : path ? `.${part}` : part;
+  }
+  return path;
 }
 
 /**
@@ -97,10 +106,10 @@ export function scanJson(text: string, maxDepth: number, findDuplicates: boolean
         // [
         if (stack.length >= maxDepth) throw new NestingTooDeepError(maxDepth, text[i]);
         const parent = stack[stack.length - 1];
-        const frame: Frame = { array: c === 0x5b, path: '', index: 0 };
-        if (findDuplicates) {
-          frame.path = childPath(parent, parent?.key);
-          if (!frame.array) frame.keys = new Set();
+        const frame: Frame = { array: c === 0x5b, index: 0 };
+        if (findDuplicates && parent) {
+          frame.parent = parent;
+          frame.at = parent.array ? parent.index : parent.key;
         }
         stack.push(frame);
         break;
@@ -119,8 +128,9 @@ export function scanJson(text: string, maxDepth: number, findDuplicates: boolean
         // : — the string just read was a key
         const top = stack[stack.length - 1];
         if (findDuplicates && top && !top.array && lastString !== undefined) {
-          if (top.keys!.has(lastString)) duplicates.push(childPath(top, lastString));
-          else top.keys!.add(lastString);
+          top.keys ??= new Set();
+          if (top.keys.has(lastString)) duplicates.push(pathOf(top, lastString));
+          else top.keys.add(lastString);
           top.key = lastString;
         }
         break;
