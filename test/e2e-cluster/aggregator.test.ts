@@ -62,6 +62,24 @@ beforeAll(async () => {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
       subjects: [{ kind: 'ServiceAccount', name: 'widget-api', namespace: system }],
     },
+    // NamespaceLifecycle admission reads namespaces (the server's /readyz waits for that informer).
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: `widget-api-${suffix}:namespace-reader` },
+      rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `widget-api-${suffix}:namespace-reader` },
+      roleRef: {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: `widget-api-${suffix}:namespace-reader`,
+      },
+      subjects: [{ kind: 'ServiceAccount', name: 'widget-api', namespace: system }],
+    },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',
@@ -150,6 +168,11 @@ afterAll(async () => {
     `widget-api-${suffix}:system:auth-delegator`,
     '--ignore-not-found',
   ]).catch(() => undefined);
+  for (const kind of ['clusterrolebinding', 'clusterrole']) {
+    await k(['delete', kind, `widget-api-${suffix}:namespace-reader`, '--ignore-not-found']).catch(
+      () => undefined,
+    );
+  }
   await k([
     '-n',
     'kube-system',

@@ -1,0 +1,234 @@
+/**
+ * NamespaceLifecycle end to end: widgets created through kube-apiserver (kubectl and the client library
+ * with the admin kubeconfig) into the sample AggregatedAPI `widgets`, whose server runs the image built
+ * from this checkout. A missing namespace is 404 with kube-apiserver's Status and nothing is stored (dry
+ * run too); a terminating namespace (held by a widget with a finalizer) is 403 NamespaceTerminating, while
+ * the held widget can still be updated; a namespace created a moment before accepts the create.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { ensureClusterUp, eventually, k, withLogTails } from './cluster';
+
+jest.setTimeout(20 * 60 * 1000);
+
+const root = path.resolve(__dirname, '../..');
+const OPERATOR_NS = 'aggregator-operator-system';
+const SERVER_NS = 'widgets-system';
+const GROUP = 'custom.example.com';
+const suffix = randomBytes(3).toString('hex');
+const missing = `nl-missing-${suffix}`;
+const terminating = `nl-terminating-${suffix}`;
+const fresh = `nl-fresh-${suffix}`;
+const HOLD = 'example.com/hold';
+
+let api: CustomObjectsApi;
+
+const widget = (name: string, namespace: string, extra: Record<string, unknown> = {}) => ({
+  apiVersion: `${GROUP}/v1`,
+  kind: 'Widget',
+  metadata: { name, namespace, ...extra },
+  spec: { image: 'nginx:1.27', replicas: 1 },
+});
+
+/** POSTs a widget through kube-apiserver; resolves the Status of a refusal, or undefined on success. */
+async function create(
+  namespace: string,
+  body: object,
+  dryRun = false,
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    await api.createNamespacedCustomObject({
+      group: GROUP,
+      version: 'v1',
+      namespace,
+      plural: 'widgets',
+      body,
+      dryRun: dryRun ? 'All' : undefined,
+    });
+    return undefined;
+  } catch (e) {
+    const body = (e as { body?: unknown }).body;
+    if (typeof body !== 'string') throw e;
+    return JSON.parse(body) as Record<string, unknown>;
+  }
+}
+
+async function widgetsIn(namespace: string): Promise<string[]> {
+  const list = JSON.parse(await k(['get', 'widgets', '-n', namespace, '-o', 'json'])) as {
+    items: { metadata: { name: string } }[];
+  };
+  return list.items.map((w) => w.metadata.name);
+}
+
+async function kubectlError(args: string[], input?: string): Promise<string> {
+  return k(args, input).then(
+    (out) => `unexpected success: ${out}`,
+    (e: { stderr?: string }) => e.stderr ?? String(e),
+  );
+}
+
+beforeAll(async () => {
+  const kubeconfig = ensureClusterUp();
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  api = kc.makeApiClient(CustomObjectsApi);
+  // The operator's RBAC (the admission reader role it binds) and its image as built from this checkout.
+  await k(['apply', '-k', path.join(root, 'config/local')]);
+  await k([
+    'wait',
+    '--for=condition=Established',
+    'crd/aggregatedapis.aggregation.example.com',
+    '--timeout=60s',
+  ]);
+  await k(['-n', OPERATOR_NS, 'rollout', 'restart', 'deployment/aggregator-operator']);
+  await k(['-n', OPERATOR_NS, 'rollout', 'status', 'deployment/aggregator-operator', '--timeout=300s']);
+  await k(['apply', '-f', path.join(root, 'config/samples/aggregatedapi.yaml')]);
+  await eventually(
+    'the operator to bind the server to the admission reader role',
+    async () => k(['get', 'clusterrolebinding', 'aggregatedapi:widgets:admission', '-o', 'name']),
+    180_000,
+  );
+  // The server's pod onto the rebuilt image, then Ready: its /readyz includes the namespace informer's sync.
+  await k(['-n', SERVER_NS, 'rollout', 'restart', 'deployment/widgets-apiserver']);
+  await k(['-n', SERVER_NS, 'rollout', 'status', 'deployment/widgets-apiserver', '--timeout=300s']);
+  await k(['wait', '--for=condition=Ready', 'aggregatedapi/widgets', '--timeout=300s']);
+  await eventually('widgets to be served through kube-apiserver', async () => widgetsIn('default'), 120_000);
+});
+
+afterAll(async () => {
+  await k([
+    '-n',
+    terminating,
+    'patch',
+    'widget',
+    'held',
+    '--type=merge',
+    '-p',
+    '{"metadata":{"finalizers":null}}',
+  ]).catch(() => undefined);
+  for (const ns of [terminating, fresh]) {
+    await k(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined);
+  }
+});
+
+test(
+  'the server reports the namespace informer in /readyz',
+  withLogTails(async () => {
+    const verbose = await k([
+      'get',
+      '--raw',
+      `/api/v1/namespaces/${SERVER_NS}/services/https:widgets-apiserver:443/proxy/readyz?verbose`,
+    ]);
+    expect(verbose).toContain('[+]informer-sync ok');
+  }),
+);
+
+test(
+  'a create into a missing namespace is 404 NotFound for the namespace, and nothing is stored (dry run too)',
+  withLogTails(async () => {
+    const expected = {
+      kind: 'Status',
+      apiVersion: 'v1',
+      status: 'Failure',
+      message: `namespaces "${missing}" not found`,
+      reason: 'NotFound',
+      details: { name: missing, kind: 'namespaces' },
+      code: 404,
+    };
+    expect(await create(missing, widget('w1', missing))).toMatchObject(expected);
+    expect(await create(missing, widget('w1', missing), true)).toMatchObject(expected);
+    expect(await kubectlError(['create', '-f', '-'], JSON.stringify(widget('w2', missing)))).toContain(
+      `Error from server (NotFound): error when creating "STDIN": namespaces "${missing}" not found`,
+    );
+    expect(
+      await kubectlError(['create', '--dry-run=server', '-f', '-'], JSON.stringify(widget('w3', missing))),
+    ).toContain(`namespaces "${missing}" not found`);
+    expect(await widgetsIn(missing)).toEqual([]);
+  }),
+);
+
+test(
+  'a namespace created a moment ago accepts the create at once',
+  withLogTails(async () => {
+    await k(['create', 'namespace', fresh]);
+    expect(await create(fresh, widget('w1', fresh))).toBeUndefined();
+    expect(await widgetsIn(fresh)).toEqual(['w1']);
+  }),
+);
+
+test(
+  'a create into a terminating namespace is 403 NamespaceTerminating; the held widget can still be updated',
+  withLogTails(async () => {
+    await k(['create', 'namespace', terminating]);
+    expect(await create(terminating, widget('held', terminating, { finalizers: [HOLD] }))).toBeUndefined();
+    await k(['delete', 'namespace', terminating, '--wait=false']);
+    // The namespace controller deletes the widget, which its finalizer holds: the namespace stays Terminating.
+    await eventually(
+      'the held widget to be marked for deletion',
+      async () =>
+        (
+          await k([
+            '-n',
+            terminating,
+            'get',
+            'widget',
+            'held',
+            '-o',
+            'jsonpath={.metadata.deletionTimestamp}',
+          ])
+        ).trim(),
+      120_000,
+    );
+    expect((await k(['get', 'namespace', terminating, '-o', 'jsonpath={.status.phase}'])).trim()).toBe(
+      'Terminating',
+    );
+    // Dry runs have no effect: they show when the server's informer has seen the phase (milliseconds).
+    await eventually(
+      'the server to see the namespace terminating',
+      async () => (await create(terminating, widget('probe', terminating), true))?.code === 403,
+      30_000,
+    );
+    const status = await create(terminating, widget('w2', terminating));
+    expect(status).toMatchObject({
+      kind: 'Status',
+      status: 'Failure',
+      reason: 'Forbidden',
+      code: 403,
+      message: `widgets.${GROUP} "w2" is forbidden: unable to create new content in namespace ${terminating} because it is being terminated`,
+      details: {
+        name: 'w2',
+        group: GROUP,
+        kind: 'widgets',
+        causes: [
+          {
+            reason: 'NamespaceTerminating',
+            message: `namespace ${terminating} is being terminated`,
+            field: 'metadata.namespace',
+          },
+        ],
+      },
+    });
+    expect(await kubectlError(['create', '-f', '-'], JSON.stringify(widget('w3', terminating)))).toContain(
+      `unable to create new content in namespace ${terminating} because it is being terminated`,
+    );
+    expect(await widgetsIn(terminating)).toEqual(['held']);
+    // Updates are allowed in a terminating namespace: lifting the finalizer lets the namespace go.
+    await k([
+      '-n',
+      terminating,
+      'patch',
+      'widget',
+      'held',
+      '--type=merge',
+      '-p',
+      '{"metadata":{"finalizers":null}}',
+    ]);
+    await eventually(
+      'the terminating namespace to be gone',
+      async () =>
+        (await k(['get', 'namespace', terminating, '--ignore-not-found', '-o', 'name'])).trim() === '',
+      180_000,
+    );
+  }),
+);

@@ -1,0 +1,59 @@
+/**
+ * Which admission chain the server builds: standalone, none, and a warning at startup that namespaces
+ * are not checked; behind kube-apiserver, NamespaceLifecycle first, with the informer's sync as the
+ * `informer-sync` readiness check (failing while kube-apiserver cannot be listed).
+ */
+import { Writable } from 'node:stream';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { createAdmission } from '../../../src/widget-server/admission/setup';
+import { parseConfig } from '../../../src/widget-server/config';
+
+function capturingLogger(): { logger: pino.Logger; lines: () => Array<Record<string, unknown>> } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  });
+  return {
+    logger: pino({ level: 'info' }, stream),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+test('standalone: no admission plugins, and a loud warning that namespaces are not checked', () => {
+  const { logger, lines } = capturingLogger();
+  const admission = createAdmission(parseConfig(['--delegate-auth=false'], {}), logger);
+  expect(admission.chain.names).toEqual([]);
+  expect(admission.readinessChecks).toEqual({});
+  const warning = lines().find((l) => l.level === 40);
+  expect(String(warning?.msg)).toMatch(/^NAMESPACES ARE NOT CHECKED: .*NamespaceLifecycle/);
+  admission.stop();
+});
+
+test('behind kube-apiserver: NamespaceLifecycle first, not ready until the namespace informer lists', () => {
+  const { logger } = capturingLogger();
+  const kc = new KubeConfig();
+  // Nothing listens on port 1: the informer cannot list, so the readiness check keeps failing.
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'x' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  const admission = createAdmission(parseConfig(['--delegate-auth=true'], {}), logger, kc);
+  try {
+    expect(admission.chain.names).toEqual(['NamespaceLifecycle']);
+    expect(Object.keys(admission.readinessChecks)).toEqual(['informer-sync']);
+    expect(() => admission.readinessChecks['informer-sync']()).toThrow(/not started yet/);
+  } finally {
+    admission.stop();
+  }
+});
