@@ -148,6 +148,31 @@ describe.each<StoreKind>(['memory', 'etcd'])('object-body decoding bounds on the
     expect(warningsOf(ignore)).toEqual([]);
   });
 
+  it('reports YAML keys set twice as YAMLToJSONStrict does, by line', async () => {
+    const yaml = (name: string) =>
+      `apiVersion: custom.example.com/v1\nkind: Widget\nmetadata:\n  name: ${name}\nspec:\n` +
+      `  image: nginx\n  replicas: 1\n  bogus: 1\n  replicas: 3\n`;
+    const post = (query: string, name: string) =>
+      api.request('POST', `${base}${query}`, { rawBody: yaml(name), contentType: 'application/yaml' });
+    const strict = await post('?fieldValidation=Strict', 'ydup-s');
+    expect(strict.status).toBe(400);
+    expect(strict.json.message).toBe(
+      'Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.bogus", ' +
+        'error converting YAML to JSON: yaml: unmarshal errors:\n  line 9: key "replicas" already set in map',
+    );
+    await expectAbsent('ydup-s');
+    const warn = await post('', 'ydup-w');
+    expect(warn.status).toBe(201);
+    expect(warningsOf(warn)).toEqual([
+      'unknown field "spec.bogus"',
+      'line 9: key "replicas" already set in map',
+    ]);
+    expect(warn.json.spec.replicas).toBe(3);
+    const ignore = await post('?fieldValidation=Ignore', 'ydup-i');
+    expect(ignore.status).toBe(201);
+    expect(warningsOf(ignore)).toEqual([]);
+  });
+
   it('sends non-ASCII field names in warnings escaped (QuoteToASCII) instead of failing', async () => {
     const res = await api.post(`${base}?dryRun=All`, widget('utf8', { 'größe-日本': 1 }));
     expect(res.status).toBe(201);

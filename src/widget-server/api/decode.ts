@@ -5,7 +5,7 @@
  * The schema below is the one source of the Widget's field set for decoding.
  */
 import { badRequest } from '../../shared/status-errors';
-import { duplicateFieldsOf } from './json-bounded';
+import { strictFindingsOf } from './json-bounded';
 import { apiVersionOf, KIND, type ApiIdentity, type DeleteOptions, type Scale, type Widget } from './types';
 
 type Scalar = 'string' | 'int32' | 'int64' | 'bool' | 'any';
@@ -246,17 +246,18 @@ function decodeWith(
   const value = walk(body, schema, '', { struct: kind, fields: [] }, state) as Record<string, unknown>;
   if (state.typeError)
     throw badRequest(`${kind} in version "${version}" cannot be handled as a ${kind}: ${state.typeError}`);
-  // sigs.k8s.io/json's strict errors: duplicate and unknown fields by path.
-  const messages = [
-    ...duplicateFieldsOf(body).map((p) => `duplicate field "${p}"`),
-    ...state.unknown.map((p) => `unknown field "${p}"`),
-  ];
-  if (messages.length && mode === 'Strict') {
+  // kube-apiserver's strict decoding errors: JSON duplicate fields (sigs.k8s.io/json), unknown fields
+  // by path, then YAML keys set twice (YAMLToJSONStrict).
+  const unknown = state.unknown.map((p) => `unknown field "${p}"`);
+  const found = strictFindingsOf(body);
+  const merge = (own: string[]) => (found.afterUnknownFields ? [...unknown, ...own] : [...own, ...unknown]);
+  const errors = merge(found.errors);
+  if (errors.length && mode === 'Strict') {
     throw badRequest(
-      `${kind} in version "${version}" cannot be handled as a ${kind}: strict decoding error: ${messages.join(', ')}`,
+      `${kind} in version "${version}" cannot be handled as a ${kind}: strict decoding error: ${errors.join(', ')}`,
     );
   }
-  return { value, warnings: mode === 'Warn' ? messages : [] };
+  return { value, warnings: mode === 'Warn' ? merge(found.warnings) : [] };
 }
 
 export function decodeWidget(

@@ -13,14 +13,28 @@
  */
 
 /**
- * Duplicate keys of a decoded JSON body, by path, carried on the body itself (a non-enumerable symbol
- * property: invisible to serialization and iteration) from the HTTP layer to strict field validation.
+ * Strictness findings of the body decoder that field validation reports (kube-apiserver collects them
+ * as strict decoding errors): JSON duplicate fields, YAML keys set twice. Carried on the decoded body
+ * itself, as a non-enumerable symbol property (invisible to serialization and iteration), from the HTTP
+ * layer to decodeWidget. `errors` make up the Strict-mode message, `warnings` the Warn-mode headers.
  */
-export const DUPLICATE_FIELDS: unique symbol = Symbol('duplicateFields');
+export const STRICT_FINDINGS: unique symbol = Symbol('strictFindings');
 
-export function duplicateFieldsOf(body: unknown): string[] {
-  if (typeof body !== 'object' || body === null) return [];
-  return (body as { [DUPLICATE_FIELDS]?: string[] })[DUPLICATE_FIELDS] ?? [];
+export interface StrictFindings {
+  errors: string[];
+  warnings: string[];
+  /** YAML's come after the unknown fields (a second pass in kube), JSON's before. */
+  afterUnknownFields?: boolean;
+}
+
+export function attachStrictFindings(body: unknown, findings: StrictFindings): void {
+  if (!findings.errors.length || typeof body !== 'object' || body === null) return;
+  Object.defineProperty(body, STRICT_FINDINGS, { value: findings, enumerable: false });
+}
+
+export function strictFindingsOf(body: unknown): StrictFindings {
+  if (typeof body !== 'object' || body === null) return { errors: [], warnings: [] };
+  return (body as { [STRICT_FINDINGS]?: StrictFindings })[STRICT_FINDINGS] ?? { errors: [], warnings: [] };
 }
 
 export class NestingTooDeepError extends Error {

@@ -6,9 +6,9 @@
  * brackets), YAML alias expansion, and duplicate JSON keys are recorded for strict field validation.
  */
 import type { Request } from 'express';
-import { parseDocument } from 'yaml';
+import { isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { badRequest, requestEntityTooLarge, unsupportedMediaType } from '../../shared/status-errors';
-import { DUPLICATE_FIELDS, exceedsDepth, parseJsonBounded } from '../api/json-bounded';
+import { attachStrictFindings, exceedsDepth, parseJsonBounded } from '../api/json-bounded';
 import { inputLimits } from '../api/limits';
 
 /** kube-apiserver's default --max-request-body-bytes is 3 MiB; our objects are far smaller. */
@@ -49,9 +49,9 @@ export function decodeJsonText(raw: string, prefix: string, findDuplicates = fal
       maxDepth: inputLimits().maxNestingDepth,
       findDuplicates,
     });
-    if (duplicates.length && typeof value === 'object' && value !== null) {
-      Object.defineProperty(value, DUPLICATE_FIELDS, { value: duplicates, enumerable: false });
-    }
+    // sigs.k8s.io/json's strict error for each: duplicate field "spec.replicas".
+    const messages = duplicates.map((p) => `duplicate field "${p}"`);
+    attachStrictFindings(value, { errors: messages, warnings: messages });
     return value;
   } catch (e) {
     throw badRequest(`${prefix}: ${(e as Error).message}`);
@@ -107,8 +107,15 @@ function decodeYaml(raw: string): unknown {
   // resolveKnownTags=false: !!set, !!omap, !!pairs stay a mapping / a sequence of mappings, as
   // sigs.k8s.io/yaml (goyaml v2) decodes them, instead of becoming JS Set/Map objects that serialize
   // as {}.
-  const doc = parseDocument(raw, { uniqueKeys: true, prettyErrors: false, resolveKnownTags: false });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(raw, {
+    uniqueKeys: false,
+    prettyErrors: false,
+    resolveKnownTags: false,
+    lineCounter,
+  });
   if (doc.errors.length) throw fail(doc.errors[0].message);
+  const keysSetTwice = duplicateYamlKeys(doc, lineCounter);
   const tooDeep = () => fail(`yaml: exceeded max depth of ${limits.maxNestingDepth}`);
   let value: unknown;
   try {
@@ -121,7 +128,41 @@ function decodeYaml(raw: string): unknown {
   }
   // Aliases nest anchored values inside each other, which the text estimate cannot see.
   if (exceedsDepth(value, limits.maxNestingDepth)) throw tooDeep();
+  if (keysSetTwice.length) {
+    // YAMLToJSONStrict's error (strict decoding), one warning per line (parseYAMLWarnings).
+    attachStrictFindings(value, {
+      errors: [`error converting YAML to JSON: yaml: unmarshal errors:\n  ${keysSetTwice.join('\n  ')}`],
+      warnings: keysSetTwice,
+      afterUnknownFields: true,
+    });
+  }
   return value;
+}
+
+/**
+ * Keys given twice in one mapping, as goyaml v2's strict mode reports them: `line 5: key "replicas"
+ * already set in map`. Without Strict the last value wins, as in YAMLToJSON. The walk is recursive
+ * only to the depth already checked.
+ */
+function duplicateYamlKeys(doc: Document, lineCounter: LineCounter): string[] {
+  const found: string[] = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<string>();
+      for (const { key } of map.items) {
+        if (!isScalar(key)) continue;
+        const id = `${typeof key.value}:${String(key.value)}`;
+        if (!seen.has(id)) {
+          seen.add(id);
+          continue;
+        }
+        const line = key.range ? lineCounter.linePos(key.range[0]).line : 0;
+        const shown = typeof key.value === 'string' ? JSON.stringify(key.value) : String(key.value);
+        found.push(`line ${line}: key ${shown} already set in map`);
+      }
+    },
+  });
+  return found;
 }
 
 /** Decodes an object body by Content-Type; an empty body is `undefined` (valid only for DELETE). */
