@@ -63,11 +63,25 @@ export function createApiServerMetrics(registry: Registry) {
     labelNames: ['verb', 'group', 'version', 'resource', 'scope'],
     registers: [registry],
   });
+  const droppedRequests = new Counter({
+    name: 'apiserver_dropped_requests_total',
+    help: "Number of requests dropped with 'Too many requests' error response.",
+    labelNames: ['request_kind'],
+    registers: [registry],
+  });
+  const terminatedWatchers = new Counter({
+    name: 'apiserver_terminated_watchers_total',
+    help: 'Counter of watchers closed due to unresponsiveness broken by resource type.',
+    labelNames: ['group', 'resource'],
+    registers: [registry],
+  });
   return {
     requestTotal,
     requestDuration,
     currentInflightRequests,
     longrunningRequests,
+    droppedRequests,
+    terminatedWatchers,
     observeRequest(o: RequestObservation): void {
       const labels = {
         verb: o.verb,

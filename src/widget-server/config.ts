@@ -7,6 +7,15 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_GROUP, VERSION } from './api/types';
 import { DEFAULT_MAX_BODY_BYTES } from './http/body';
 import { DEFAULT_INPUT_LIMITS } from './api/limits';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_READ_HEADER_TIMEOUT_MS,
+  DEFAULT_READ_TIMEOUT_MS,
+} from './http/server';
+import { parseDuration } from './http/timeouts';
+import { DEFAULT_MAX_WATCH_PENDING_BYTES } from './http/watch-stream';
 
 export interface WidgetServerConfig {
   group: string;
@@ -43,6 +52,37 @@ export interface WidgetServerConfig {
   requestHeaderUidHeaders: string[];
   requestHeaderGroupHeaders: string[];
   requestHeaderExtraHeadersPrefix: string[];
+  /** Limits on requests and connections (README "Limits"); durations in milliseconds. */
+  requestTimeoutMs: number;
+  maxRequestsInflight: number;
+  maxMutatingRequestsInflight: number;
+  maxListRequestsInflight: number;
+  maxWatchPendingBytes: number;
+  maxRequestHeaderBytes: number;
+  readHeaderTimeoutMs: number;
+  readTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+}
+
+function durationFlag(name: string, value: string, allowZero = false): number {
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch (e) {
+    throw new Error(`--${name}: ${(e as Error).message}`);
+  }
+  if (ms < 0 || (!allowZero && ms === 0))
+    throw new Error(`--${name} must be a positive duration, got ${value}`);
+  return ms;
+}
+
+/** An integer flag; 0 means "no limit" unless `min` says otherwise. */
+function countFlag(name: string, value: string, min = 0): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`--${name} must be an integer >= ${min}, got ${value}`);
+  return n;
 }
 
 function csv(value: string | undefined): string[] {
@@ -94,6 +134,16 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'requestheader-uid-headers': { type: 'string' },
       'requestheader-group-headers': { type: 'string' },
       'requestheader-extra-headers-prefix': { type: 'string' },
+      'request-timeout': { type: 'string', default: '60s' },
+      'max-requests-inflight': { type: 'string', default: '400' },
+      'max-mutating-requests-inflight': { type: 'string', default: '200' },
+      'max-list-requests-inflight': { type: 'string', default: '1' },
+      'max-watch-pending-bytes': { type: 'string', default: String(DEFAULT_MAX_WATCH_PENDING_BYTES) },
+      'max-request-header-bytes': { type: 'string', default: String(DEFAULT_MAX_HEADER_BYTES) },
+      'read-header-timeout': { type: 'string', default: `${DEFAULT_READ_HEADER_TIMEOUT_MS}ms` },
+      'read-timeout': { type: 'string', default: `${DEFAULT_READ_TIMEOUT_MS}ms` },
+      'idle-timeout': { type: 'string', default: `${DEFAULT_IDLE_TIMEOUT_MS}ms` },
+      'max-connections': { type: 'string', default: String(DEFAULT_MAX_CONNECTIONS) },
     },
   });
   const group = values['api-group']!;
@@ -113,11 +163,6 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   if (!Number.isInteger(maxRequestBodyBytes) || maxRequestBodyBytes <= 0) {
     throw new Error('--max-request-body-bytes must be a positive integer');
   }
-  const positive = (flag: string): number => {
-    const n = Number(values[flag as keyof typeof values]);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${flag} must be a positive integer`);
-    return n;
-  };
   const etcdServers = values['etcd-servers']!.split(',')
     .map((s) => s.trim())
     .filter(Boolean);
@@ -135,10 +180,10 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     etcdKeyFile: values['etcd-keyfile'],
     localDir: values['local-dir']!,
     maxRequestBodyBytes,
-    maxNestingDepth: positive('max-nesting-depth'),
-    maxJsonPatchOperations: positive('max-json-patch-operations'),
-    jsonPatchMaxCopyBytes: positive('json-patch-max-copy-bytes'),
-    maxYamlAliasCount: positive('max-yaml-alias-count'),
+    maxNestingDepth: countFlag('max-nesting-depth', values['max-nesting-depth']!, 1),
+    maxJsonPatchOperations: countFlag('max-json-patch-operations', values['max-json-patch-operations']!, 1),
+    jsonPatchMaxCopyBytes: countFlag('json-patch-max-copy-bytes', values['json-patch-max-copy-bytes']!, 1),
+    maxYamlAliasCount: countFlag('max-yaml-alias-count', values['max-yaml-alias-count']!, 1),
     shutdownGraceSeconds: Number(values['shutdown-grace-seconds']),
     compactionIntervalSeconds: Number(values['etcd-compaction-interval-seconds']),
     logLevel: values['log-level']!,
@@ -154,5 +199,19 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     requestHeaderUidHeaders: csv(values['requestheader-uid-headers']),
     requestHeaderGroupHeaders: csv(values['requestheader-group-headers'] ?? 'X-Remote-Group'),
     requestHeaderExtraHeadersPrefix: csv(values['requestheader-extra-headers-prefix'] ?? 'X-Remote-Extra-'),
+    requestTimeoutMs: durationFlag('request-timeout', values['request-timeout']!),
+    maxRequestsInflight: countFlag('max-requests-inflight', values['max-requests-inflight']!),
+    maxMutatingRequestsInflight: countFlag(
+      'max-mutating-requests-inflight',
+      values['max-mutating-requests-inflight']!,
+    ),
+    maxListRequestsInflight: countFlag('max-list-requests-inflight', values['max-list-requests-inflight']!),
+    maxWatchPendingBytes:
+      countFlag('max-watch-pending-bytes', values['max-watch-pending-bytes']!) || Infinity,
+    maxRequestHeaderBytes: countFlag('max-request-header-bytes', values['max-request-header-bytes']!, 1),
+    readHeaderTimeoutMs: durationFlag('read-header-timeout', values['read-header-timeout']!),
+    readTimeoutMs: durationFlag('read-timeout', values['read-timeout']!),
+    idleTimeoutMs: durationFlag('idle-timeout', values['idle-timeout']!),
+    maxConnections: countFlag('max-connections', values['max-connections']!),
   };
 }

@@ -10,6 +10,7 @@ import { createApiServerMetrics, createMetricsRegistry } from '../shared/metrics
 import type { WidgetServerConfig } from './config';
 import { configureInputLimits } from './api/limits';
 import { createApp, type RequestMetrics } from './http/app';
+import { InflightLimiter } from './http/inflight';
 import { HttpsServing } from './http/server';
 import { TlsReloader } from './http/tls-reloader';
 import { createRequestAuth } from './auth/request-auth';
@@ -45,6 +46,7 @@ export function createStorage(config: WidgetServerConfig): Storage {
   return new EtcdStorage({
     endpoints: config.etcdServers,
     prefix: config.etcdPrefix,
+    requestTimeoutMs: config.requestTimeoutMs,
     tls:
       config.etcdCaFile || config.etcdCertFile
         ? { caFile: config.etcdCaFile, certFile: config.etcdCertFile, keyFile: config.etcdKeyFile }
@@ -132,6 +134,17 @@ export async function startWidgetServer(
     metrics,
     maxBodyBytes: config.maxRequestBodyBytes,
     filter: auth.filter,
+    requestTimeoutMs: config.requestTimeoutMs,
+    inflight: new InflightLimiter(
+      {
+        readOnly: config.maxRequestsInflight,
+        mutating: config.maxMutatingRequestsInflight,
+        heavyLists: config.maxListRequestsInflight,
+      },
+      (kind) => apiMetrics.droppedRequests.inc({ request_kind: kind }),
+    ),
+    maxWatchPendingBytes: config.maxWatchPendingBytes,
+    onWatcherTerminated: () => apiMetrics.terminatedWatchers.inc({ group, resource: 'widgets' }),
     readinessChecks: {
       [`${storage.kind}-storage`]: () => storage.ping(),
       'authentication-config': () => {
@@ -149,6 +162,11 @@ export async function startWidgetServer(
       tls,
       requestClientCert: true,
       shutdownGraceMs: config.shutdownGraceSeconds * 1000,
+      maxHeaderBytes: config.maxRequestHeaderBytes,
+      readHeaderTimeoutMs: config.readHeaderTimeoutMs,
+      readTimeoutMs: config.readTimeoutMs,
+      idleTimeoutMs: config.idleTimeoutMs,
+      maxConnections: config.maxConnections,
     },
     logger,
   );

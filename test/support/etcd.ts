@@ -13,6 +13,8 @@ import path from 'node:path';
 
 export interface EtcdProcess {
   endpoint: string;
+  /** The etcd process id, e.g. to SIGSTOP it and test a hung store (SIGCONT it afterwards). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -114,6 +116,7 @@ export async function startEtcd(opts: { host?: string; tls?: EtcdTls } = {}): Pr
   }
   return {
     endpoint,
+    pid: child.pid!,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

@@ -8,7 +8,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { parseConfig } from '../../src/widget-server/config';
 import { startWidgetServer, type RunningWidgetServer } from '../../src/widget-server/widget-server';
-import { startEtcd } from './etcd';
+import { startEtcd, type EtcdProcess } from './etcd';
 
 export type StoreKind = 'memory' | 'etcd';
 
@@ -19,13 +19,21 @@ export interface TestServer extends RunningWidgetServer {
 }
 
 export async function startTestServer(
-  options: { etcdEndpoint?: string; etcdPrefix?: string; group?: string; localDir?: string } = {},
+  options: {
+    etcdEndpoint?: string;
+    etcdPrefix?: string;
+    group?: string;
+    localDir?: string;
+    /** More flags, e.g. small limits for attack tests. */
+    args?: string[];
+  } = {},
 ): Promise<TestServer> {
   const dir = options.localDir ?? (await mkdtemp(path.join(os.tmpdir(), 'widget-test-')));
   const args = ['--secure-port', '0', '--local-dir', dir, '--shutdown-grace-seconds', '2'];
   if (options.etcdEndpoint) args.push('--etcd-servers', options.etcdEndpoint);
   if (options.etcdPrefix) args.push('--etcd-prefix', options.etcdPrefix);
   if (options.group) args.push('--api-group', options.group);
+  if (options.args) args.push(...options.args);
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const server = await startWidgetServer(parseConfig(args, {}), logger);
   return {
@@ -49,13 +57,22 @@ export function uniquePrefix(label: string): string {
  * A test server on the given store: the embedded one, or a real etcd started for it (and stopped by
  * `close`), with a key prefix of its own.
  */
-export async function startServerOnStore(store: StoreKind, label: string): Promise<TestServer> {
-  if (store === 'memory') return startTestServer();
+export async function startServerOnStore(
+  store: StoreKind,
+  label: string,
+  args?: string[],
+): Promise<TestServer & { etcd?: EtcdProcess }> {
+  if (store === 'memory') return startTestServer({ args });
   const etcd = await startEtcd();
   try {
-    const server = await startTestServer({ etcdEndpoint: etcd.endpoint, etcdPrefix: uniquePrefix(label) });
+    const server = await startTestServer({
+      etcdEndpoint: etcd.endpoint,
+      etcdPrefix: uniquePrefix(label),
+      args,
+    });
     return {
       ...server,
+      etcd,
       async close() {
         await server.close();
         await etcd.stop();

@@ -10,11 +10,14 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ApiError } from '../../shared/status-errors';
 import type { WidgetRegistry } from '../registry/widget-registry';
+import { enterDeadline, StorageTimeoutError } from '../storage/deadline';
 import { DEFAULT_MAX_BODY_BYTES } from './body';
+import { isHeavyList, type InflightLimiter } from './inflight';
 import { PlatformRoutes, type HealthCheck } from './platform-routes';
 import { parseRequestInfo, type RequestInfo } from './request-info';
 import { ResourceHandler } from './resource-handler';
 import { writeStatus } from './responses';
+import { armRequestDeadline, firstQueryValue, requestTimeoutError, requestTimeoutMs } from './timeouts';
 
 /** What the app reports about each request; implemented over prom-client by the caller. */
 export interface RequestMetrics {
@@ -35,6 +38,14 @@ export interface AppOptions {
   livenessChecks?: Record<string, HealthCheck>;
   maxBodyBytes?: number;
   filter?: RequestFilter;
+  /** --max-requests-inflight and friends; absent: no limit. */
+  inflight?: InflightLimiter;
+  /** --request-timeout in milliseconds for requests that are not long-running; absent or 0: none. */
+  requestTimeoutMs?: number;
+  /** --max-watch-pending-bytes: a watcher further behind than this is closed. */
+  maxWatchPendingBytes?: number;
+  /** Counts a watcher closed for falling behind (apiserver_terminated_watchers_total). */
+  onWatcherTerminated?: () => void;
 }
 
 export interface WidgetApp {
@@ -43,6 +54,8 @@ export interface WidgetApp {
 }
 
 const READ_ONLY_VERBS = new Set(['get', 'list', 'watch']);
+/** Probes must answer under any load: they take no in-flight slot. */
+const HEALTH_PATH = /^\/(healthz|livez|readyz)(\/|$)/;
 
 export function createApp(options: AppOptions): WidgetApp {
   const app = express();
@@ -60,6 +73,15 @@ export function createApp(options: AppOptions): WidgetApp {
     registry: options.registry,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     onWatch: (delta) => options.metrics.watchers(delta),
+    maxWatchPendingBytes: options.maxWatchPendingBytes,
+    onWatcherTerminated: (pendingBytes) => {
+      // kube-apiserver's cacher: "Forcing <type> watcher close due to unresponsiveness".
+      options.logger.warn(
+        { resource: 'widgets', pendingBytes, limitBytes: options.maxWatchPendingBytes },
+        'Forcing widgets watcher close due to unresponsiveness',
+      );
+      options.onWatcherTerminated?.();
+    },
   });
 
   app.use(async (req: Request, res: Response, next: NextFunction) => {
@@ -72,9 +94,12 @@ export function createApp(options: AppOptions): WidgetApp {
     const longRunning = info.verb === 'watch';
     if (!longRunning) options.metrics.inflight(kind, 1);
     let finished = false;
+    let slot: { built(): void; release(): void } | undefined;
+    let timedOut = false;
     const finish = () => {
       if (finished) return;
       finished = true;
+      slot?.release();
       if (!longRunning) options.metrics.inflight(kind, -1);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const dryRun = req.query.dryRun !== undefined;
@@ -101,12 +126,30 @@ export function createApp(options: AppOptions): WidgetApp {
     res.on('close', finish);
 
     try {
+      if (!longRunning && options.requestTimeoutMs) {
+        // The deadline covers authentication, the body, storage calls and the answer, as in kube-apiserver.
+        const ms = requestTimeoutMs(firstQueryValue(req.originalUrl, 'timeout'), options.requestTimeoutMs);
+        enterDeadline(Date.now() + ms);
+        armRequestDeadline(req, res, ms, () => {
+          timedOut = true;
+          log.warn({ verb: info.verb, path: req.path, timeoutMs: ms }, 'request deadline exceeded');
+          writeStatus(res, requestTimeoutError());
+        });
+      }
       if (req.path === '/metrics' && req.method === 'GET') {
         if (options.filter) await options.filter(req, info);
         res.type(options.metricsRegistry.contentType).send(await options.metricsRegistry.metrics());
         return;
       }
       if (options.filter) await options.filter(req, info);
+      // After authentication and authorization, as kube-apiserver's WithMaxInFlightLimit.
+      if (options.inflight && !longRunning && !HEALTH_PATH.test(req.path)) {
+        slot = options.inflight.acquire(
+          kind,
+          isHeavyList(info.verb, firstQueryValue(req.originalUrl, 'limit')),
+        );
+        if (finished) slot.release();
+      }
       if (info.isResourceRequest) {
         if (
           info.apiGroup !== options.registry.identity.group ||
@@ -115,12 +158,16 @@ export function createApp(options: AppOptions): WidgetApp {
           throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
         }
         await resources.handle(info, req, res);
+        slot?.built();
         return;
       }
       if (await platform.handle(req, res)) return;
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
-    } catch (err) {
-      if (!(err instanceof ApiError) || err.code >= 500) log.error({ err }, 'request failed');
+    } catch (caught) {
+      // The client already has its 504; what the handler did afterwards is of no interest to it.
+      if (timedOut) return;
+      const err = caught instanceof StorageTimeoutError ? requestTimeoutError() : caught;
+      if (!(err instanceof ApiError) || err.code >= 500) log.error({ err: caught }, 'request failed');
       if (res.headersSent) {
         res.end();
         return;

@@ -27,12 +27,17 @@ import { baseContentType, decodeObjectBody, readBody } from './body';
 import { negotiateOutput } from './negotiation';
 import type { RequestInfo } from './request-info';
 import { addWarnings, includeObjectPolicy, renderWidget, renderWidgetList, writeDocument } from './responses';
+import { DEFAULT_MAX_WATCH_PENDING_BYTES, WatchStream } from './watch-stream';
 
 export interface ResourceHandlerOptions {
   registry: WidgetRegistry;
   maxBodyBytes: number;
   /** Called when a watch starts and ends, for the long-running request gauge. */
   onWatch?: (delta: 1 | -1) => void;
+  /** --max-watch-pending-bytes (watch-stream.ts). */
+  maxWatchPendingBytes?: number;
+  /** A watcher was closed for falling behind. */
+  onWatcherTerminated?: (pendingBytes: number) => void;
 }
 
 type Query = Record<string, unknown>;
@@ -227,7 +232,15 @@ export class ResourceHandler {
     const form = negotiateOutput(req.headers.accept, 'watch');
     const listQuery = parseListQuery(query, true);
     const includeObject = includeObjectPolicy(query);
-    let headersWritten = false;
+    // Set once the registry's watch exists; a watcher closed for falling behind stops it.
+    let handle: { stop(): void } | undefined = undefined;
+    const stream = new WatchStream(req, res, {
+      maxPendingBytes: this.options.maxWatchPendingBytes ?? DEFAULT_MAX_WATCH_PENDING_BYTES,
+      onTerminated: (pendingBytes) => {
+        handle?.stop();
+        this.options.onWatcherTerminated?.(pendingBytes);
+      },
+    });
     let firstTableRow = true;
     const encode = (event: WatchEvent<Widget | Status | BookmarkObject>): unknown => {
       if (event.type === 'ERROR' || !form.transform) return event;
@@ -262,38 +275,30 @@ export class ResourceHandler {
       if (form.transformVersion === 'v1beta1') table.apiVersion = 'meta.k8s.io/v1beta1';
       return { type: event.type, object: table };
     };
-    const writeHead = () => {
-      if (headersWritten) return;
-      headersWritten = true;
-      res.status(200);
-      res.setHeader('Content-Type', 'application/json');
-      res.setHeader('Transfer-Encoding', 'chunked');
-      res.setHeader('Cache-Control', 'no-cache, private');
-      res.flushHeaders();
-    };
     let ended = false;
-    const handle = await this.registry.watch(
+    handle = await this.registry.watch(
       namespace,
       listQuery,
       {
         send: (event) => {
           if (ended) return;
-          writeHead();
-          res.write(JSON.stringify(encode(event)) + '\n');
+          stream.send(JSON.stringify(encode(event)) + '\n');
         },
         end: () => {
           if (ended) return;
           ended = true;
-          writeHead();
-          res.end();
+          stream.end();
           this.options.onWatch?.(-1);
         },
       },
       legacyWatch || name !== undefined ? name : undefined,
     );
+    // Events from here on are live: a client that stops reading them is closed past the limit.
+    stream.established();
     this.options.onWatch?.(1);
-    writeHead();
-    req.on('close', () => handle.stop());
-    res.on('close', () => handle.stop());
+    stream.writeHead();
+    const stop = handle.stop;
+    req.on('close', () => stop());
+    res.on('close', () => stop());
   }
 }

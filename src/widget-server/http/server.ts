@@ -1,9 +1,12 @@
 /**
  * The HTTPS listener: TLS 1.2+ only, a secure context that can be swapped at run time (certificate
- * reload), and graceful shutdown that fails /readyz first, ends open watches cleanly, lets in-flight
- * requests finish, and only then closes the remaining connections.
+ * reload), graceful shutdown that fails /readyz first, ends open watches cleanly, lets in-flight
+ * requests finish, and only then closes the remaining connections; and the connection-level limits of
+ * Go's http.Server as kube-apiserver configures it (header size and read timeouts, idle keep-alive),
+ * plus a cap on open connections. What Node refuses before a request exists is answered with a Status.
  */
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
@@ -17,23 +20,70 @@ export interface ServingOptions {
   requestClientCert?: boolean;
   /** How long shutdown waits for in-flight requests before closing connections. */
   shutdownGraceMs?: number;
+  /** Request line and headers, in bytes (Go's DefaultMaxHeaderBytes, kube-apiserver's: 1 MiB). */
+  maxHeaderBytes?: number;
+  /** TLS handshake plus request line and headers (kube-apiserver's ReadHeaderTimeout: 32 s). */
+  readHeaderTimeoutMs?: number;
+  /** The whole request including its body (slow senders); watches are not cut: they have no body. */
+  readTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this (kube-apiserver's IdleTimeout: 90 s). */
+  idleTimeoutMs?: number;
+  /** Connections beyond this are closed at once; 0: no cap. */
+  maxConnections?: number;
+}
+
+export const DEFAULT_MAX_HEADER_BYTES = 1024 * 1024;
+export const DEFAULT_READ_HEADER_TIMEOUT_MS = 32_000;
+export const DEFAULT_READ_TIMEOUT_MS = 75_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 90_000;
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+
+/** A Status written straight to the socket, for errors Node raises before there is a request. */
+function rawStatus(code: number, reason: string, message: string): string {
+  const body = JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    ...(reason ? { reason } : {}),
+    code,
+  });
+  const phrase: Record<number, string> = {
+    400: 'Bad Request',
+    408: 'Request Timeout',
+    431: 'Request Header Fields Too Large',
+  };
+  return (
+    `HTTP/1.1 ${code} ${phrase[code]}\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
 }
 
 export class HttpsServing {
   readonly server: https.Server;
   private readonly sockets = new Set<Socket>();
+  private lastDropLog = 0;
 
   constructor(
     private readonly widgetApp: WidgetApp,
     private readonly options: ServingOptions,
     private readonly logger: Logger,
   ) {
+    const readHeaderTimeout = options.readHeaderTimeoutMs ?? DEFAULT_READ_HEADER_TIMEOUT_MS;
+    const readTimeout = Math.max(options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS, readHeaderTimeout);
     this.server = https.createServer(
       {
         ...options.tls,
         minVersion: 'TLSv1.2',
         requestCert: options.requestClientCert ?? false,
         rejectUnauthorized: false,
+        maxHeaderSize: options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES,
+        // Go bounds the handshake by the read deadlines too.
+        handshakeTimeout: readHeaderTimeout,
+        headersTimeout: readHeaderTimeout,
+        // Node checks the two read timeouts on this period (default 30 s: far too coarse for them).
+        connectionsCheckingInterval: Math.max(100, Math.min(1000, readHeaderTimeout / 4)),
       },
       widgetApp.app,
     );
@@ -41,10 +91,56 @@ export class HttpsServing {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
-    // Watches are long-running: the default request timeouts must not cut them.
-    this.server.requestTimeout = 0;
-    this.server.headersTimeout = 60_000;
-    this.server.keepAliveTimeout = 65_000;
+    // Node's requestTimeout runs only until the request has been received, so it cuts slow bodies
+    // (slowloris) but never a watch's response.
+    this.server.requestTimeout = readTimeout;
+    this.server.headersTimeout = readHeaderTimeout;
+    this.server.keepAliveTimeout = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    if (maxConnections > 0) this.server.maxConnections = maxConnections;
+    this.server.on('drop', () => {
+      const now = Date.now();
+      if (now - this.lastDropLog < 10_000) return;
+      this.lastDropLog = now;
+      this.logger.warn(
+        { maxConnections, open: this.sockets.size },
+        'connection limit reached, closing new connections',
+      );
+    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
+      this.onClientError(err, socket),
+    );
+  }
+
+  /**
+   * Node's parser and timers fail a connection before express sees a request: oversized headers (431),
+   * a read timeout (408) or malformed HTTP (400). Answer with a Status where nothing has been sent yet,
+   * as Node itself would answer with a bare status line; otherwise just close.
+   */
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    // The response of the request being read, if one has started (Node's own check).
+    const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+      ?.headersSent;
+    if (err.code === 'ECONNRESET' || !socket.writable || started) {
+      socket.destroy();
+      return;
+    }
+    let answer: string;
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      const limit = this.options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+      answer = rawStatus(
+        431,
+        '',
+        `Request Header Fields Too Large: the request line and headers exceed ${limit} bytes`,
+      );
+    } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      answer = rawStatus(408, 'Timeout', 'Timeout: the request was not received in time');
+    } else {
+      answer = rawStatus(400, 'BadRequest', `malformed HTTP request: ${err.code ?? err.message}`);
+    }
+    socket.end(answer);
+    // A client that stops reading must not hold the socket.
+    setTimeout(() => socket.destroy(), 1000).unref();
   }
 
   async listen(): Promise<AddressInfo> {

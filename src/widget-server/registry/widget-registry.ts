@@ -115,6 +115,8 @@ const FINALIZER_FOREGROUND = 'foregroundDeletion';
 const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
 /** Bounded retries of a read-modify-write when another writer wins the race (GuaranteedUpdate). */
 const MAX_UPDATE_ATTEMPTS = 8;
+/** The longest delay a Node timer can hold. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Characters kube-apiserver uses for generateName suffixes (no vowels, no confusable digits). */
 const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
@@ -367,7 +369,9 @@ export class WidgetRegistry {
         ? q.timeoutSeconds * 1000
         : // kube-apiserver picks a random timeout in [minRequestTimeout, 2*minRequestTimeout) to spread relists.
           (1800 + randomInt(1800)) * 1000;
-    resources.timeout = setTimeout(stop, timeoutMs);
+    // Node's timers hold at most 2^31-1 ms (24.8 days) and fire at once beyond it: a larger
+    // timeoutSeconds (kube-apiserver takes any) ends the watch after 24.8 days instead.
+    resources.timeout = setTimeout(stop, Math.min(timeoutMs, MAX_TIMER_MS));
     resources.timeout.unref?.();
     if (q.allowWatchBookmarks) {
       resources.bookmarkTimer = setInterval(() => !closed && bookmark(lastRevision), this.bookmarkIntervalMs);

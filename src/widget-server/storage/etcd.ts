@@ -5,7 +5,8 @@
  * mapped to the storage contract's errors, which the registry turns into 410 and 504.
  */
 import { readFileSync } from 'node:fs';
-import { Etcd3, type IKeyValue, type IOptions } from 'etcd3';
+import { Etcd3, GRPCDeadlineExceededError, type IKeyValue, type IOptions } from 'etcd3';
+import { callDeadline, StorageTimeoutError } from './deadline';
 import {
   CompactedError,
   FutureRevisionError,
@@ -27,7 +28,12 @@ export interface EtcdStorageOptions {
   prefix: string;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   dialTimeoutMs?: number;
+  /** Bound on one call outside any request (compaction, a watch's initial read); default 60 s. */
+  requestTimeoutMs?: number;
 }
+
+type KV = Etcd3['kv'];
+type CallOptions = NonNullable<Parameters<KV['range']>[1]>;
 
 /** The range end that covers every key starting with `prefix` (etcd's prefix convention). */
 function prefixEnd(prefix: Buffer): Buffer {
@@ -53,8 +59,22 @@ export class EtcdStorage implements Storage {
   readonly kind = 'etcd';
   private readonly client: Etcd3;
   private readonly prefix: string;
+  private readonly requestTimeoutMs: number;
+
+  /**
+   * The KV calls this store makes, each bounded by the deadline of the request it serves (deadline.ts):
+   * gRPC cancels the call when it passes, so calls to a hung etcd end instead of piling up, and the
+   * etcd3 client's retries reuse the same absolute deadline instead of starting over.
+   */
+  private readonly kv = {
+    range: (req: Parameters<KV['range']>[0]) => this.bounded('range', (o) => this.client.kv.range(req, o)),
+    txn: (req: Parameters<KV['txn']>[0]) => this.bounded('txn', (o) => this.client.kv.txn(req, o)),
+    compact: (req: Parameters<KV['compact']>[0]) =>
+      this.bounded('compact', (o) => this.client.kv.compact(req, o)),
+  };
 
   constructor(options: EtcdStorageOptions) {
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
     const clientOptions: IOptions = {
       hosts: options.endpoints,
       dialTimeout: options.dialTimeoutMs ?? 5000,
@@ -68,6 +88,21 @@ export class EtcdStorage implements Storage {
     }
     this.client = new Etcd3(clientOptions);
     this.prefix = options.prefix.replace(/\/+$/, '') + '/';
+  }
+
+  private async bounded<T>(operation: string, call: (options: CallOptions) => Promise<T>): Promise<T> {
+    try {
+      return await call({ deadline: callDeadline(this.requestTimeoutMs) });
+    } catch (err) {
+      // After a few deadline failures the client's circuit breaker fails calls at once for a while.
+      if (
+        err instanceof GRPCDeadlineExceededError ||
+        (err as { isBrokenCircuitError?: boolean }).isBrokenCircuitError
+      ) {
+        throw new StorageTimeoutError(operation);
+      }
+      throw err;
+    }
   }
 
   private full(key: string): Buffer {
@@ -89,7 +124,7 @@ export class EtcdStorage implements Storage {
 
   async create(key: string, value: JsonObject): Promise<number> {
     const k = this.full(key);
-    const res = await this.client.kv.txn({
+    const res = await this.kv.txn({
       compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
       success: [{ request_put: { key: k, value: Buffer.from(JSON.stringify(value)) } }],
       failure: [],
@@ -99,7 +134,7 @@ export class EtcdStorage implements Storage {
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
-    const res = await this.client.kv.range({ key: this.full(key) });
+    const res = await this.kv.range({ key: this.full(key) });
     return res.kvs.length ? this.toKeyValue(res.kvs[0]) : undefined;
   }
 
@@ -114,7 +149,7 @@ export class EtcdStorage implements Storage {
       expected === undefined
         ? [{ key: k, target: 'Create' as const, result: 'Greater' as const, create_revision: 0 }]
         : [{ key: k, target: 'Mod' as const, result: 'Equal' as const, mod_revision: expected }];
-    const res = await this.client.kv.txn({ compare, success, failure: [{ request_range: { key: k } }] });
+    const res = await this.kv.txn({ compare, success, failure: [{ request_range: { key: k } }] });
     if (res.succeeded) return Number(res.header.revision);
     const found = res.responses[0]?.response_range?.kvs ?? [];
     if (!found.length) throw new KeyNotFoundError(key);
@@ -136,7 +171,7 @@ export class EtcdStorage implements Storage {
         ? Buffer.concat([this.full(options.startAfter), Buffer.from([0])])
         : full;
     try {
-      const res = await this.client.kv.range({
+      const res = await this.kv.range({
         key: start,
         range_end: prefixEnd(full),
         revision: options.revision && options.revision > 0 ? options.revision : 0,
@@ -227,14 +262,14 @@ export class EtcdStorage implements Storage {
 
   async compact(revision: number): Promise<void> {
     try {
-      await this.client.kv.compact({ revision, physical: false });
+      await this.kv.compact({ revision, physical: false });
     } catch (err) {
       throw mapError(err, revision);
     }
   }
 
   async currentRevision(): Promise<number> {
-    const res = await this.client.kv.range({
+    const res = await this.kv.range({
       key: this.full(''),
       range_end: prefixEnd(this.full('')),
       count_only: true,
