@@ -11,6 +11,8 @@ state="${CLUSTER_STATE_DIR:-$root/.cluster}"
 pki="$state/pki"
 logs="$state/logs"
 run="$state/run"
+# kubectl's discovery cache belongs to this bed, not to ~/.kube/cache (shared by every bed at this address).
+export KUBECACHEDIR="$state/kube-cache"
 kube="$here/build/kube"
 # The API server's address must be reachable from pod network namespaces (the `kubernetes` Service
 # DNATs to it), so it lives on an interface of its own (a port-less bridge: this kernel has no dummy driver)
@@ -193,7 +195,7 @@ up() {
   up_control_plane
   if [[ -f "$here/node.sh" ]]; then bash "$here/node.sh" up; fi
   log "up in $(( $(date +%s) - t0 ))s"
-  echo "export KUBECONFIG=$state/kubeconfig"
+  echo "export KUBECONFIG=$state/kubeconfig KUBECACHEDIR=$state/kube-cache"
 }
 
 down() {
@@ -216,7 +218,7 @@ status() {
   done
   if [[ -f "$here/node.sh" ]]; then bash "$here/node.sh" status || rc=1; fi
   if [[ $rc -eq 0 ]]; then kubectl --kubeconfig "$state/kubeconfig" get --raw '/readyz?verbose' | tail -1; fi
-  echo "export KUBECONFIG=$state/kubeconfig"
+  echo "export KUBECONFIG=$state/kubeconfig KUBECACHEDIR=$state/kube-cache"
   return $rc
 }
 

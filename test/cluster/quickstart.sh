@@ -7,8 +7,16 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 state="${CLUSTER_STATE_DIR:-$root/.cluster}"
 export KUBECONFIG="$state/kubeconfig"
+# kubectl's discovery cache belongs to this bed, not to ~/.kube/cache (shared by every bed at this address).
+export KUBECACHEDIR="$state/kube-cache"
 step() { printf '\n[quickstart] %s\n' "$*"; }
 
+# The system packages first: a fresh machine must learn what is missing before the long compile, not after.
+step "system packages (test/install-deps.sh: installs what is missing as root, or names it)"
+bash "$root/test/install-deps.sh"
+for tool in go kubectl; do
+  command -v "$tool" >/dev/null || { echo "$tool is required on PATH (see the README's Quickstart)" >&2; exit 1; }
+done
 step "local cluster (the first run compiles Kubernetes: about 4 minutes on 2 cores)"
 bash "$here/cluster.sh" up
 step "operator (kubectl apply -k config/local)"
@@ -27,6 +35,7 @@ cat <<EOT
 The Widget API is served through kube-apiserver's aggregation layer. Try:
 
   export KUBECONFIG=$KUBECONFIG
+  export KUBECACHEDIR=$KUBECACHEDIR
   kubectl get aggregatedapis
   kubectl describe aggregatedapi widgets
   kubectl get widgets -A

@@ -7,6 +7,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { kubectlEnv } from '../support/kubectl';
 
 const root = path.resolve(__dirname, '../..');
 export const clusterDir = process.env.CLUSTER_STATE_DIR ?? path.join(root, '.cluster');
@@ -63,7 +64,10 @@ export function componentLogTails(lines = 30): string {
 }
 
 export async function k(args: string[], input?: string): Promise<string> {
-  const child = run('kubectl', ['--kubeconfig', kubeconfigPath, ...args], { maxBuffer: 16 * 1024 * 1024 });
+  const child = run('kubectl', ['--kubeconfig', kubeconfigPath, ...args], {
+    maxBuffer: 16 * 1024 * 1024,
+    env: kubectlEnv(kubeconfigPath),
+  });
   if (input !== undefined) child.child.stdin?.end(input);
   const { stdout } = await child;
   return stdout;

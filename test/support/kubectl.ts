@@ -3,11 +3,25 @@
  * `kubectl get -w` running and collects its lines until stopped.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import path from 'node:path';
 
 export interface KubectlResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * kubectl's environment for a kubeconfig: its discovery and HTTP caches go to `kube-cache` beside the
+ * kubeconfig, never to ~/.kube/cache, which every bed at the same address would share (a CRD left by an
+ * earlier bed once made `widget` resolve to the wrong group).
+ */
+export function kubectlEnv(kubeconfig: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    KUBECONFIG: kubeconfig,
+    KUBECACHEDIR: path.join(path.dirname(path.resolve(kubeconfig)), 'kube-cache'),
+  };
 }
 
 export function kubectl(
@@ -18,7 +32,7 @@ export function kubectl(
 ): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
     const child = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], {
-      env: { ...process.env, KUBECONFIG: kubeconfig, KUBECTL_EXPLAIN_OPENAPIV3: 'true' },
+      env: { ...kubectlEnv(kubeconfig), KUBECTL_EXPLAIN_OPENAPIV3: 'true' },
     });
     let stdout = '';
     let stderr = '';
@@ -57,7 +71,9 @@ export interface KubectlWatch {
 }
 
 export function kubectlWatch(kubeconfig: string, args: string[]): KubectlWatch {
-  const child: ChildProcessWithoutNullStreams = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args]);
+  const child: ChildProcessWithoutNullStreams = spawn('kubectl', ['--kubeconfig', kubeconfig, ...args], {
+    env: kubectlEnv(kubeconfig),
+  });
   const lines: string[] = [];
   let buffer = '';
   let stderr = '';
