@@ -57,6 +57,7 @@ export interface WidgetServerConfig {
   maxRequestsInflight: number;
   maxMutatingRequestsInflight: number;
   maxListRequestsInflight: number;
+  maxListRequestsQueued: number;
   maxWatchPendingBytes: number;
   maxRequestHeaderBytes: number;
   readHeaderTimeoutMs: number;
@@ -138,6 +139,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'max-requests-inflight': { type: 'string', default: '400' },
       'max-mutating-requests-inflight': { type: 'string', default: '200' },
       'max-list-requests-inflight': { type: 'string', default: '1' },
+      'max-list-requests-queued': { type: 'string', default: '16' },
       'max-watch-pending-bytes': { type: 'string', default: String(DEFAULT_MAX_WATCH_PENDING_BYTES) },
       'max-request-header-bytes': { type: 'string', default: String(DEFAULT_MAX_HEADER_BYTES) },
       'read-header-timeout': { type: 'string', default: `${DEFAULT_READ_HEADER_TIMEOUT_MS}ms` },
@@ -206,6 +208,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       values['max-mutating-requests-inflight']!,
     ),
     maxListRequestsInflight: countFlag('max-list-requests-inflight', values['max-list-requests-inflight']!),
+    maxListRequestsQueued: countFlag('max-list-requests-queued', values['max-list-requests-queued']!),
     maxWatchPendingBytes:
       countFlag('max-watch-pending-bytes', values['max-watch-pending-bytes']!) || Infinity,
     maxRequestHeaderBytes: countFlag('max-request-header-bytes', values['max-request-header-bytes']!, 1),

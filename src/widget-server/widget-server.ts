@@ -140,6 +140,7 @@ export async function startWidgetServer(
         readOnly: config.maxRequestsInflight,
         mutating: config.maxMutatingRequestsInflight,
         heavyLists: config.maxListRequestsInflight,
+        heavyListsQueued: config.maxListRequestsQueued,
       },
       (kind) => apiMetrics.droppedRequests.inc({ request_kind: kind }),
     ),

@@ -12,7 +12,7 @@ import { ApiError } from '../../shared/status-errors';
 import type { WidgetRegistry } from '../registry/widget-registry';
 import { enterDeadline, StorageTimeoutError } from '../storage/deadline';
 import { DEFAULT_MAX_BODY_BYTES } from './body';
-import { isHeavyList, type InflightLimiter } from './inflight';
+import { isHeavyList, type InflightLimiter, type InflightSlot } from './inflight';
 import { PlatformRoutes, type HealthCheck } from './platform-routes';
 import { parseRequestInfo, type RequestInfo } from './request-info';
 import { ResourceHandler } from './resource-handler';
@@ -94,7 +94,7 @@ export function createApp(options: AppOptions): WidgetApp {
     const longRunning = info.verb === 'watch';
     if (!longRunning) options.metrics.inflight(kind, 1);
     let finished = false;
-    let slot: { built(): void; release(): void } | undefined;
+    let slot: InflightSlot | undefined;
     let timedOut = false;
     const finish = () => {
       if (finished) return;
@@ -144,11 +144,13 @@ export function createApp(options: AppOptions): WidgetApp {
       if (options.filter) await options.filter(req, info);
       // After authentication and authorization, as kube-apiserver's WithMaxInFlightLimit.
       if (options.inflight && !longRunning && !HEALTH_PATH.test(req.path)) {
-        slot = options.inflight.acquire(
-          kind,
-          isHeavyList(info.verb, firstQueryValue(req.originalUrl, 'limit')),
-        );
-        if (finished) slot.release();
+        const heavy = isHeavyList(info.verb, firstQueryValue(req.originalUrl, 'limit'));
+        slot = await options.inflight.acquire(kind, heavy);
+        // Answered (the deadline's 504) or gone while it waited for a heavy-list slot.
+        if (finished || res.writableEnded) {
+          slot.release();
+          return;
+        }
       }
       if (info.isResourceRequest) {
         if (
