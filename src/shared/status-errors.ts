@@ -191,8 +191,14 @@ export function expired(message: string, freshContinue?: string): ApiError {
   return new ApiError(410, 'Expired', message, undefined, freshContinue ? { continue: freshContinue } : {});
 }
 
-export function methodNotAllowed(verb: string, kind: string): ApiError {
-  return new ApiError(405, 'MethodNotAllowed', `${verb} is not supported on resources of kind "${kind}"`);
+/** A method with no route at the URL (kube-apiserver's go-restful 405, turned into a Status). */
+export function methodNotAllowedOnResource(): ApiError {
+  return new ApiError(
+    405,
+    'MethodNotAllowed',
+    'the server does not allow this method on the requested resource',
+    {},
+  );
 }
 
 export function notAcceptable(accepted: string[]): ApiError {
@@ -215,7 +221,8 @@ export function requestEntityTooLarge(limitBytes: number): ApiError {
   return new ApiError(
     413,
     'RequestEntityTooLarge',
-    `the server has received a request that is too large: limit is ${limitBytes} bytes`,
+    // errors.NewRequestEntityTooLargeError("limit is N") as kube-apiserver's limitedReadBody says it.
+    `Request entity too large: limit is ${limitBytes}`,
   );
 }
 

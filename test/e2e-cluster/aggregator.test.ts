@@ -267,6 +267,63 @@ test('RBAC is decided by the cluster: read-only users read, others are forbidden
   await expect(k(['-n', ns, 'get', 'widget', 'w1', '--as=bob'])).rejects.toThrow(/forbidden/);
 });
 
+test('a Role limited to resourceNames reads only that widget, however the selector is repeated', async () => {
+  for (const name of ['w-a', 'w-b']) await k(['create', '-f', '-'], widgetJson(name, ns));
+  await k([
+    '-n',
+    ns,
+    'create',
+    'role',
+    'only-w-a',
+    '--verb=get,list',
+    '--resource=widgets.custom.example.com',
+  ]);
+  await k([
+    '-n',
+    ns,
+    'patch',
+    'role',
+    'only-w-a',
+    '--type=json',
+    '-p',
+    '[{"op":"add","path":"/rules/0/resourceNames","value":["w-a"]}]',
+  ]);
+  await k(['-n', ns, 'create', 'rolebinding', 'dave-reads-w-a', '--role=only-w-a', '--user=dave']);
+  const list = `/apis/custom.example.com/v1/namespaces/${ns}/widgets`;
+  const byName = (n: string) => `fieldSelector=metadata.name%3D${n}`;
+  const asDave = async (query: string) =>
+    JSON.parse(await k(['get', '--raw', `${list}?${query}`, '--as=dave'])) as {
+      items: Array<{ metadata: { name: string } }>;
+    };
+  const only = await eventually('dave to list w-a by name', () => asDave(byName('w-a')), 60000);
+  expect(only.items.map((w) => w.metadata.name)).toEqual(['w-a']);
+  // kube-apiserver authorizes the first value (w-a); the server must serve that same value, not w-b.
+  const repeated = await asDave(`${byName('w-a')}&${byName('w-b')}`);
+  expect(repeated.items.map((w) => w.metadata.name)).toEqual(['w-a']);
+  await expect(asDave(`${byName('w-b')}&${byName('w-a')}`)).rejects.toThrow(/forbidden/);
+  await expect(asDave('')).rejects.toThrow(/forbidden/);
+  await expect(k(['-n', ns, 'get', 'widget', 'w-b', '--as=dave'])).rejects.toThrow(/forbidden/);
+});
+
+test('all-namespaces list and watch narrowed by name: kubectl get -A --field-selector metadata.name', async () => {
+  const listed = JSON.parse(
+    await k(['get', 'widgets', '-A', '--field-selector', 'metadata.name=w-a', '-o', 'json']),
+  );
+  expect(
+    listed.items.map((w: { metadata: { namespace: string; name: string } }) => w.metadata.namespace),
+  ).toEqual([ns]);
+  const watched = await k([
+    'get',
+    '--raw',
+    '/apis/custom.example.com/v1/widgets?watch=true&timeoutSeconds=2&fieldSelector=metadata.name%3Dw-a',
+  ]);
+  const events = watched
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; object: { metadata: { name: string } } });
+  expect(events.map((e) => `${e.type} ${e.object.metadata.name}`)).toEqual(['ADDED w-a']);
+});
+
 /** Calls the Widget server directly through its Service, bypassing kube-apiserver. */
 async function direct(
   path: string,

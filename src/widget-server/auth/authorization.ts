@@ -26,6 +26,15 @@ export interface AccessReviewAttributes {
     resource: string;
     subresource?: string;
     name?: string;
+    /** The list's selectors, as kube-apiserver hands them to authorizers (AuthorizeWithSelectors). */
+    fieldSelector?: { requirements: Array<{ key: string; operator: 'In' | 'NotIn'; values: string[] }> };
+    labelSelector?: {
+      requirements: Array<{
+        key: string;
+        operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+        values?: string[];
+      }>;
+    };
   };
   nonResource?: { path: string; verb: string };
 }
@@ -51,8 +60,53 @@ export function attributesFor(user: UserInfo, info: RequestInfo): AccessReviewAt
       resource: info.resource ?? '',
       subresource: info.subresource ?? '',
       name: info.name ?? '',
+      ...selectorAttributes(info),
     },
   };
+}
+
+const VERBS_WITH_SELECTORS = ['list', 'watch', 'deletecollection'];
+
+/**
+ * The selectors of a list, watch or deletecollection, from the same parsed options the handler serves
+ * (webhook authorizer's resourceAttributesFrom): requirements an authorizer cannot express are left out,
+ * which only ever asks about a broader request. The legacy /watch/ path carries none, as in kube-apiserver.
+ */
+function selectorAttributes(
+  info: RequestInfo,
+): Pick<NonNullable<AccessReviewAttributes['resource']>, 'fieldSelector' | 'labelSelector'> {
+  if (!VERBS_WITH_SELECTORS.includes(info.verb) || info.legacyWatch) return {};
+  const options = info.listOptions && 'query' in info.listOptions ? info.listOptions.query : undefined;
+  const out: ReturnType<typeof selectorAttributes> = {};
+  const fields = (options?.fieldSelector?.requirements ?? []).map((r) => ({
+    key: r.field,
+    operator: r.operator === '=' ? ('In' as const) : ('NotIn' as const),
+    values: [r.value],
+  }));
+  if (fields.length) out.fieldSelector = { requirements: fields };
+  const labelOperators = {
+    '=': 'In',
+    in: 'In',
+    '!=': 'NotIn',
+    notin: 'NotIn',
+    exists: 'Exists',
+    '!': 'DoesNotExist',
+  } as const;
+  const labels = (options?.labelSelector?.requirements ?? []).flatMap((r) => {
+    if (r.operator === 'gt' || r.operator === 'lt') return [];
+    const requirement: {
+      key: string;
+      operator: (typeof labelOperators)[keyof typeof labelOperators];
+      values?: string[];
+    } = {
+      key: r.key,
+      operator: labelOperators[r.operator],
+    };
+    if (r.values.length) requirement.values = r.values;
+    return [requirement];
+  });
+  if (labels.length) out.labelSelector = { requirements: labels };
+  return out;
 }
 
 /** kube-apiserver's Forbidden message (endpoints/handlers/responsewriters/errors.go). */

@@ -17,7 +17,7 @@ import { PlatformRoutes, type HealthCheck } from './platform-routes';
 import { parseRequestInfo, type RequestInfo } from './request-info';
 import { ResourceHandler } from './resource-handler';
 import { writeStatus } from './responses';
-import { armRequestDeadline, firstQueryValue, requestTimeoutError, requestTimeoutMs } from './timeouts';
+import { armRequestDeadline, requestTimeoutError, requestTimeoutMs } from './timeouts';
 
 /** What the app reports about each request; implemented over prom-client by the caller. */
 export interface RequestMetrics {
@@ -61,7 +61,8 @@ export function createApp(options: AppOptions): WidgetApp {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
-  // Keep repeated query parameters (dryRun=All&dryRun=All) and dotted keys exactly as sent.
+  // Handlers read the query through RequestInfo.query (one parse for authorization and serving);
+  // express's own parse stays the plain one for the platform routes.
   app.set('query parser', 'simple');
 
   const platform = new PlatformRoutes({
@@ -89,7 +90,7 @@ export function createApp(options: AppOptions): WidgetApp {
     const requestId = String(req.headers['audit-id'] ?? req.headers['x-request-id'] ?? randomUUID());
     res.setHeader('Audit-Id', requestId);
     const log = options.logger.child({ requestId });
-    const info = parseRequestInfo(req.method, req.path, req.query as Record<string, unknown>);
+    const info = parseRequestInfo(req.method, req.originalUrl);
     const kind = READ_ONLY_VERBS.has(info.verb) || !info.isResourceRequest ? 'readOnly' : 'mutating';
     const longRunning = info.verb === 'watch';
     if (!longRunning) options.metrics.inflight(kind, 1);
@@ -102,7 +103,7 @@ export function createApp(options: AppOptions): WidgetApp {
       slot?.release();
       if (!longRunning) options.metrics.inflight(kind, -1);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const dryRun = req.query.dryRun !== undefined;
+      const dryRun = info.query.has('dryRun');
       options.metrics.observe(info, res.statusCode, seconds, dryRun);
       if (req.path !== '/metrics' && !/^\/(healthz|livez|readyz)/.test(req.path)) {
         log.info(
@@ -128,7 +129,7 @@ export function createApp(options: AppOptions): WidgetApp {
     try {
       if (!longRunning && options.requestTimeoutMs) {
         // The deadline covers authentication, the body, storage calls and the answer, as in kube-apiserver.
-        const ms = requestTimeoutMs(firstQueryValue(req.originalUrl, 'timeout'), options.requestTimeoutMs);
+        const ms = requestTimeoutMs(info.query.get('timeout'), options.requestTimeoutMs);
         enterDeadline(Date.now() + ms);
         armRequestDeadline(req, res, ms, () => {
           timedOut = true;
@@ -144,7 +145,7 @@ export function createApp(options: AppOptions): WidgetApp {
       if (options.filter) await options.filter(req, info);
       // After authentication and authorization, as kube-apiserver's WithMaxInFlightLimit.
       if (options.inflight && !longRunning && !HEALTH_PATH.test(req.path)) {
-        const heavy = isHeavyList(info.verb, firstQueryValue(req.originalUrl, 'limit'));
+        const heavy = isHeavyList(info.verb, info.query.get('limit'));
         slot = await options.inflight.acquire(kind, heavy);
         // Answered (the deadline's 504) or gone while it waited for a heavy-list slot.
         if (finished || res.writableEnded) {

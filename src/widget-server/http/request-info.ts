@@ -1,9 +1,12 @@
 /**
  * Parses a request path and method into kube-apiserver's RequestInfo (pkg/endpoints/request/requestinfo.go):
  * resource vs non-resource, API verb (get, list, watch, create, update, patch, delete, deletecollection),
- * namespace, resource, subresource and name. Routing, authorization and metrics all key off this one view.
+ * namespace, resource, subresource and name, and the list options of collection requests. Routing,
+ * authorization, metrics and the handlers all key off this one view, parsed once per request.
  */
-import { parseFieldSelector, exactFieldValue } from '../api/selectors';
+import { exactFieldValue } from '../api/selectors';
+import { parseListQuery, type ListQuery } from '../registry/list-options';
+import { RequestQuery } from './query';
 
 export interface RequestInfo {
   isResourceRequest: boolean;
@@ -16,11 +19,24 @@ export interface RequestInfo {
   namespace?: string;
   resource?: string;
   subresource?: string;
+  /**
+   * The name authorization sees, as kube-apiserver sets it: the name in the path, or for a list or watch
+   * narrowed by `fieldSelector=metadata.name=<n>`, that name.
+   */
   name?: string;
+  /** The name segment of the path: routing keys off this, never off a name taken from a selector. */
+  pathName?: string;
   /** Extra path segments past the subresource (never valid for Widgets). */
   parts: string[];
   /** True when the legacy `/watch/` path prefix was used. */
   legacyWatch: boolean;
+  /** The query string, parsed once: the handlers read the same values authorization was decided on. */
+  query: RequestQuery;
+  /**
+   * For list, watch and deletecollection: the list options decoded from `query`, or the error decoding
+   * them (answered by the handler, after authorization, as kube-apiserver does).
+   */
+  listOptions?: { query: ListQuery } | { error: unknown };
 }
 
 const methodVerbs: Record<string, string> = {
@@ -32,20 +48,39 @@ const methodVerbs: Record<string, string> = {
   DELETE: 'delete',
 };
 
-function queryValue(query: Record<string, unknown>, key: string): string | undefined {
-  const v = query[key];
-  if (Array.isArray(v)) return v.length ? String(v[0]) : undefined;
-  return v === undefined ? undefined : String(v);
+/** apimachinery's path.IsValidPathSegmentName: a selector name used for authorization must be one. */
+function isValidPathSegmentName(name: string): boolean {
+  return name !== '.' && name !== '..' && !name.includes('/') && !name.includes('%');
 }
 
-export function parseRequestInfo(method: string, path: string, query: Record<string, unknown>): RequestInfo {
-  const segments = path.split('/').filter((s) => s.length > 0);
+/**
+ * The path as Go's net/url hands it to kube-apiserver: percent-decoded before it is split into segments.
+ * A path that does not decode is kept as sent; it then matches no resource, for authorization and
+ * routing alike.
+ */
+function decodedPath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
+/** `url` is the request target (path and query), e.g. express's `req.originalUrl`. */
+export function parseRequestInfo(method: string, url: string): RequestInfo {
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  const query = RequestQuery.fromUrl(url);
+  const segments = decodedPath(path)
+    .split('/')
+    .filter((s) => s.length > 0);
   const nonResource: RequestInfo = {
     isResourceRequest: false,
     path,
     verb: method.toLowerCase(),
     parts: [],
     legacyWatch: false,
+    query,
   };
   if (segments[0] !== 'apis' || segments.length < 3) return nonResource;
 
@@ -58,6 +93,7 @@ export function parseRequestInfo(method: string, path: string, query: Record<str
     apiVersion: segments[2],
     parts: [],
     legacyWatch: false,
+    query,
   };
   let rest = segments.slice(3);
   if (rest[0] === 'watch') {
@@ -71,37 +107,40 @@ export function parseRequestInfo(method: string, path: string, query: Record<str
     if (rest.length === 0) {
       // `/namespaces/<ns>` alone names the namespace object itself, which this server does not serve.
       info.resource = 'namespaces';
-      info.name = info.namespace;
+      info.name = info.pathName = info.namespace;
       info.namespace = undefined;
     }
   }
   if (rest.length === 0 && !info.resource) return nonResource;
   if (!info.resource) {
     info.resource = rest[0];
-    if (rest.length >= 2) info.name = rest[1];
+    if (rest.length >= 2) info.name = info.pathName = rest[1];
     if (rest.length >= 3) info.subresource = rest[2];
     if (rest.length > 3) info.parts = rest.slice(3);
   }
 
-  if (!info.legacyWatch && info.verb === 'get' && !info.name) {
-    const watch = queryValue(query, 'watch');
-    info.verb = watch === 'true' || watch === '1' ? 'watch' : 'list';
+  if (!info.legacyWatch && info.verb === 'get' && !info.pathName) {
+    info.verb = query.bool('watch') ? 'watch' : 'list';
   }
-  if (info.verb === 'delete' && !info.name) info.verb = 'deletecollection';
-  // A list or watch narrowed to one name by fieldSelector is authorized for that name.
-  if ((info.verb === 'list' || info.verb === 'watch') && !info.name) {
-    const selector = queryValue(query, 'fieldSelector');
-    if (selector) {
-      try {
-        const name = exactFieldValue(
-          parseFieldSelector(selector, ['metadata.name', 'metadata.namespace', 'status.phase']),
-          'metadata.name',
-        );
-        if (name) info.name = name;
-      } catch {
-        // An unparseable selector is rejected later with a proper 400.
-      }
+  if (info.verb === 'delete' && !info.pathName) info.verb = 'deletecollection';
+  if (info.verb === 'list' || info.verb === 'watch' || info.verb === 'deletecollection') {
+    try {
+      info.listOptions = { query: parseListQuery(query, info.legacyWatch) };
+    } catch (error) {
+      info.listOptions = { error };
     }
+  }
+  // A list or watch narrowed to one name by fieldSelector is authorized for that name (and served with
+  // the same parsed selector, so it can return nothing else).
+  if (
+    (info.verb === 'list' || info.verb === 'watch') &&
+    !info.pathName &&
+    !info.legacyWatch &&
+    info.listOptions
+  ) {
+    const selector = 'query' in info.listOptions ? info.listOptions.query.fieldSelector : undefined;
+    const name = selector ? exactFieldValue(selector, 'metadata.name') : undefined;
+    if (name !== undefined && isValidPathSegmentName(name)) info.name = name;
   }
   return info;
 }

@@ -8,14 +8,14 @@ import type { Request, Response } from 'express';
 import {
   ApiError,
   badRequest,
-  methodNotAllowed,
+  methodNotAllowedOnResource,
   notAcceptable,
   type Status,
 } from '../../shared/status-errors';
 import { decodeDeleteOptions } from '../api/decode';
 import { partialObjectMetadata, widgetTable } from '../api/table';
 import { RESOURCE, type DeleteOptions, type Widget, type WatchEvent } from '../api/types';
-import { parseListQuery } from '../registry/list-options';
+import type { ListQuery } from '../registry/list-options';
 import { asPatchType } from '../registry/patch';
 import type {
   BookmarkObject,
@@ -24,7 +24,9 @@ import type {
   WriteOptions,
 } from '../registry/widget-registry';
 import { baseContentType, decodeObjectBody, readBody } from './body';
-import { negotiateOutput } from './negotiation';
+import { negotiateOutput, type OutputForm } from './negotiation';
+import type { RequestQuery } from './query';
+import type { UserInfo } from '../auth/authentication';
 import type { RequestInfo } from './request-info';
 import { addWarnings, includeObjectPolicy, renderWidget, renderWidgetList, writeDocument } from './responses';
 import { DEFAULT_MAX_WATCH_PENDING_BYTES, WatchStream } from './watch-stream';
@@ -40,23 +42,14 @@ export interface ResourceHandlerOptions {
   onWatcherTerminated?: (pendingBytes: number) => void;
 }
 
-type Query = Record<string, unknown>;
-
-function single(query: Query, key: string): string | undefined {
-  const v = query[key];
-  if (Array.isArray(v)) return v.length ? String(v[v.length - 1]) : undefined;
-  return v === undefined ? undefined : String(v);
-}
-
-export function parseWriteOptions(query: Query): WriteOptions {
-  const dryRunValues = ([] as unknown[])
-    .concat(query.dryRun ?? [])
-    .map(String)
-    .filter((v) => v !== '');
+/** Write options from the query, with the authenticated user for admission (set by the auth filter). */
+export function parseWriteOptions(query: RequestQuery, user?: UserInfo): WriteOptions {
+  // dryRun is a list parameter ([]string): every value counts, as in CreateOptions.DryRun.
+  const dryRunValues = query.all('dryRun').filter((v) => v !== '');
   for (const v of dryRunValues) {
     if (v !== 'All') throw badRequest(`Invalid dry run value: ${v}; supported values: "All"`);
   }
-  const rawValidation = single(query, 'fieldValidation');
+  const rawValidation = query.get('fieldValidation');
   let fieldValidation: FieldValidation = 'Warn';
   if (rawValidation !== undefined && rawValidation !== '') {
     const normalized = rawValidation.toLowerCase();
@@ -69,21 +62,21 @@ export function parseWriteOptions(query: Query): WriteOptions {
       );
     }
   }
-  const fieldManager = single(query, 'fieldManager');
+  const fieldManager = query.get('fieldManager');
   if (fieldManager !== undefined && fieldManager.length > 128) {
     throw badRequest('fieldManager: Too long: may not be more than 128 bytes');
   }
-  return { dryRun: dryRunValues.length > 0, fieldValidation, fieldManager };
+  return { dryRun: dryRunValues.length > 0, fieldValidation, fieldManager, user };
 }
 
-function deleteOptionsFrom(body: unknown, query: Query): DeleteOptions {
+function deleteOptionsFrom(body: unknown, query: RequestQuery): DeleteOptions {
   const options = decodeDeleteOptions(body);
-  const grace = single(query, 'gracePeriodSeconds');
+  const grace = query.get('gracePeriodSeconds');
   if (grace !== undefined && grace !== '') {
     if (!/^-?\d+$/.test(grace)) throw badRequest(`invalid value for gracePeriodSeconds: ${grace}`);
     options.gracePeriodSeconds = Number(grace);
   }
-  const policy = single(query, 'propagationPolicy');
+  const policy = query.get('propagationPolicy');
   if (policy) {
     if (policy !== 'Orphan' && policy !== 'Background' && policy !== 'Foreground') {
       throw badRequest(
@@ -92,8 +85,7 @@ function deleteOptionsFrom(body: unknown, query: Query): DeleteOptions {
     }
     options.propagationPolicy = policy;
   }
-  const orphan = single(query, 'orphanDependents');
-  if (orphan !== undefined && orphan !== '') options.orphanDependents = orphan === 'true';
+  if (query.has('orphanDependents')) options.orphanDependents = query.bool('orphanDependents');
   return options;
 }
 
@@ -117,8 +109,7 @@ export class ResourceHandler {
     if (info.resource !== RESOURCE || info.parts.length > 0) {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
     }
-    const query = req.query as Query;
-    const { subresource, name } = info;
+    const { query, subresource, pathName: name } = info;
     if (subresource !== undefined && subresource !== 'status' && subresource !== 'scale') {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
     }
@@ -127,70 +118,96 @@ export class ResourceHandler {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
     }
     const namespace = info.namespace;
+    const collection = name === undefined;
+    // Routes as kube-apiserver installs them: a method with no route at this URL is 405, never a guess.
+    const allowed = collection
+      ? ['list', 'watch', 'create', 'deletecollection']
+      : subresource === undefined
+        ? ['get', 'watch', 'update', 'patch', 'delete']
+        : ['get', 'update', 'patch'];
+    if (!allowed.includes(info.verb) || (info.verb === 'create' && namespace === undefined)) {
+      throw methodNotAllowedOnResource();
+    }
+    // Negotiate before anything happens: a request whose answer cannot be written must not write.
+    const form = negotiateOutput(
+      req.headers.accept,
+      collection && info.verb !== 'create' ? (info.verb === 'watch' ? 'watch' : 'list') : 'object',
+    );
+    if (subresource === 'scale' && form.transform) {
+      throw notAcceptable(['application/json', 'application/yaml']);
+    }
+    const listQuery = () => {
+      const parsed = info.listOptions ?? { error: new Error('list options were not parsed') };
+      if ('error' in parsed) throw parsed.error;
+      return parsed.query;
+    };
 
     switch (info.verb) {
-      case 'list':
-        return this.list(namespace, req, res);
+      case 'list': {
+        const list = await this.registry.list(namespace, listQuery());
+        return writeDocument(res, 200, renderWidgetList(list, form, includeObjectPolicy(query)), form);
+      }
       case 'watch':
-        return this.watch(namespace, name, req, res, info.legacyWatch);
+        return this.watch(namespace, name, req, res, info.legacyWatch, listQuery(), query, form);
       case 'get':
         return subresource === 'scale'
-          ? this.writeScale(res, await this.registry.getScale(namespace!, name!), req)
-          : this.writeWidget(res, 200, await this.registry.get(namespace!, name!), req);
+          ? writeDocument(res, 200, await this.registry.getScale(namespace!, name!), form)
+          : this.writeWidget(res, 200, await this.registry.get(namespace!, name!), query, form);
       case 'create': {
-        if (name !== undefined || namespace === undefined) throw methodNotAllowed('POST', 'Widget');
-        const opts = parseWriteOptions(query);
+        const opts = parseWriteOptions(query, (req as Request & { user?: UserInfo }).user);
         const body = await this.readObject(req);
-        const result = await this.registry.create(namespace, body, opts);
+        const result = await this.registry.create(namespace!, body, opts);
         addWarnings(res, result.warnings);
-        return this.writeWidget(res, 201, result.object, req);
+        return this.writeWidget(res, 201, result.object, query, form);
       }
       case 'update': {
-        const opts = parseWriteOptions(query);
+        const opts = parseWriteOptions(query, (req as Request & { user?: UserInfo }).user);
         const body = await this.readObject(req);
         if (subresource === 'scale') {
           const result = await this.registry.updateScale(namespace!, name!, body, opts);
           addWarnings(res, result.warnings);
-          return this.writeScale(res, result.object, req);
+          return writeDocument(res, 200, result.object, form);
         }
         const result = await this.registry.update(namespace!, name!, body, opts, subresource);
         addWarnings(res, result.warnings);
-        return this.writeWidget(res, 200, result.object, req);
+        return this.writeWidget(res, 200, result.object, query, form);
       }
       case 'patch': {
-        const opts = parseWriteOptions(query);
+        const opts = parseWriteOptions(query, (req as Request & { user?: UserInfo }).user);
         const type = asPatchType(req.headers['content-type']);
         const raw = await readBody(req, this.options.maxBodyBytes);
         if (subresource === 'scale') {
           const result = await this.registry.patchScale(namespace!, name!, type, raw, opts);
           addWarnings(res, result.warnings);
-          return this.writeScale(res, result.object, req);
+          return writeDocument(res, 200, result.object, form);
         }
         const result = await this.registry.patch(namespace!, name!, type, raw, opts, subresource);
         addWarnings(res, result.warnings);
-        return this.writeWidget(res, 200, result.object, req);
+        return this.writeWidget(res, 200, result.object, query, form);
       }
       case 'delete': {
-        if (subresource !== undefined)
-          throw methodNotAllowed('DELETE', subresource === 'scale' ? 'Scale' : 'Widget');
         const raw = await readBody(req, this.options.maxBodyBytes);
         const options = deleteOptionsFrom(decodeObjectBody(raw, baseContentType(req)), query);
-        const opts = mergeDryRun(parseWriteOptions(query), options);
+        const opts = mergeDryRun(
+          parseWriteOptions(query, (req as Request & { user?: UserInfo }).user),
+          options,
+        );
         const result = await this.registry.delete(namespace!, name!, options, opts);
         const accepted = !result.deleted && options.orphanDependents === false;
-        return this.writeWidget(res, accepted ? 202 : 200, result.object, req);
+        return this.writeWidget(res, accepted ? 202 : 200, result.object, query, form);
       }
       case 'deletecollection': {
         const raw = await readBody(req, this.options.maxBodyBytes);
         const options = deleteOptionsFrom(decodeObjectBody(raw, baseContentType(req)), query);
-        const opts = mergeDryRun(parseWriteOptions(query), options);
-        const listQuery = parseListQuery(query);
-        const list = await this.registry.deleteCollection(namespace, listQuery, options, opts);
-        const form = negotiateOutput(req.headers.accept, 'list');
+        const opts = mergeDryRun(
+          parseWriteOptions(query, (req as Request & { user?: UserInfo }).user),
+          options,
+        );
+        const list = await this.registry.deleteCollection(namespace, listQuery(), options, opts);
         return writeDocument(res, 200, renderWidgetList(list, form, includeObjectPolicy(query)), form);
       }
       default:
-        throw methodNotAllowed(req.method, 'Widget');
+        throw methodNotAllowedOnResource();
     }
   }
 
@@ -201,24 +218,8 @@ export class ResourceHandler {
     return body;
   }
 
-  private writeWidget(res: Response, code: number, w: Widget, req: Request): void {
-    const form = negotiateOutput(req.headers.accept, 'object');
-    writeDocument(res, code, renderWidget(w, form, includeObjectPolicy(req.query as Query)), form);
-  }
-
-  private writeScale(res: Response, scale: unknown, req: Request): void {
-    const form = negotiateOutput(req.headers.accept, 'object');
-    if (form.transform) {
-      throw notAcceptable(['application/json', 'application/yaml']);
-    }
-    writeDocument(res, 200, scale, form);
-  }
-
-  private async list(namespace: string | undefined, req: Request, res: Response): Promise<void> {
-    const query = req.query as Query;
-    const form = negotiateOutput(req.headers.accept, 'list');
-    const list = await this.registry.list(namespace, parseListQuery(query));
-    writeDocument(res, 200, renderWidgetList(list, form, includeObjectPolicy(query)), form);
+  private writeWidget(res: Response, code: number, w: Widget, query: RequestQuery, form: OutputForm): void {
+    writeDocument(res, code, renderWidget(w, form, includeObjectPolicy(query)), form);
   }
 
   private async watch(
@@ -227,10 +228,10 @@ export class ResourceHandler {
     req: Request,
     res: Response,
     legacyWatch: boolean,
+    listQuery: ListQuery,
+    query: RequestQuery,
+    form: OutputForm,
   ): Promise<void> {
-    const query = req.query as Query;
-    const form = negotiateOutput(req.headers.accept, 'watch');
-    const listQuery = parseListQuery(query, true);
     const includeObject = includeObjectPolicy(query);
     // Set once the registry's watch exists; a watcher closed for falling behind stops it.
     let handle: { stop(): void } | undefined = undefined;

@@ -9,6 +9,7 @@ import { partialObjectMetadata, partialObjectMetadataList, widgetTable } from '.
 import type { Widget, WidgetList } from '../api/types';
 import type { OutputForm } from './negotiation';
 import { boundedWarnings, warningHeaderValue } from '../api/warnings';
+import type { RequestQuery } from './query';
 
 export { warningHeaderValue };
 
@@ -43,9 +44,8 @@ export function writeStatus(res: Response, err: unknown): Status {
 
 type IncludeObject = 'None' | 'Metadata' | 'Object';
 
-export function includeObjectPolicy(query: Record<string, unknown>): IncludeObject {
-  const raw = query.includeObject;
-  const v = Array.isArray(raw) ? raw[0] : raw;
+export function includeObjectPolicy(query: RequestQuery): IncludeObject {
+  const v = query.get('includeObject');
   if (v === 'None' || v === 'Object' || v === 'Metadata') return v;
   return 'Metadata';
 }

@@ -46,16 +46,6 @@ export function parseDuration(text: string): number {
   return sign * total;
 }
 
-/**
- * The first value of a query parameter in a request target, as Go's `URL.Query().Get` (and the
- * request's parameter codec) reads a scalar: `?timeout=1s&timeout=9s` is 1 s.
- */
-export function firstQueryValue(url: string, key: string): string | undefined {
-  const q = url.indexOf('?');
-  if (q < 0) return undefined;
-  return new URLSearchParams(url.slice(q + 1)).get(key) ?? undefined;
-}
-
 /** kube-apiserver's answer when a request outlives its deadline (apierrors.NewTimeoutError). */
 export function requestTimeoutError(): ApiError {
   return new ApiError(

@@ -3,7 +3,9 @@
  * internalversion validation rules), and the continue token, which carries the snapshot revision and
  * the key to resume after, base64-encoded JSON like kube-apiserver's own.
  */
+import { posix } from 'node:path';
 import { badRequest, expired, invalid, type FieldError } from '../../shared/status-errors';
+import type { RequestQuery } from '../http/query';
 import {
   parseFieldSelector,
   parseLabelSelector,
@@ -33,26 +35,17 @@ export interface ListQuery {
 /** Upper bound on one page; larger `limit` values are clamped, not rejected, like kube-apiserver's cap. */
 export const MAX_LIST_LIMIT = 10000;
 
-function one(query: Record<string, unknown>, name: string): string | undefined {
-  const v = query[name];
-  if (v === undefined) return undefined;
-  if (Array.isArray(v)) return v.length ? String(v[v.length - 1]) : undefined;
-  return String(v);
-}
-
-function parseBool(name: string, raw: string | undefined): boolean | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  if (raw === 'true' || raw === '1') return true;
-  if (raw === 'false' || raw === '0') return false;
-  throw badRequest(`invalid value for ${name}: strconv.ParseBool: parsing "${raw}": invalid syntax`);
-}
-
 function parseInteger(name: string, raw: string | undefined): number | undefined {
   if (raw === undefined || raw === '') return undefined;
   if (!/^-?\d+$/.test(raw)) {
     throw badRequest(`invalid value for ${name}: strconv.ParseInt: parsing "${raw}": invalid syntax`);
   }
-  return Number(raw);
+  const value = Number(raw);
+  // Beyond 2^53 a number is no longer exact; kube-apiserver's int64 refuses beyond 2^63 anyway.
+  if (!Number.isSafeInteger(value)) {
+    throw badRequest(`invalid value for ${name}: strconv.ParseInt: parsing "${raw}": value out of range`);
+  }
+  return value;
 }
 
 export function parseResourceVersion(rv: string): number {
@@ -60,17 +53,18 @@ export function parseResourceVersion(rv: string): number {
   return Number(rv);
 }
 
-export function parseListQuery(query: Record<string, unknown>, watchPath = false): ListQuery {
-  const labelSelectorText = one(query, 'labelSelector');
-  const fieldSelectorText = one(query, 'fieldSelector');
-  const resourceVersion = one(query, 'resourceVersion') || undefined;
-  const matchRaw = one(query, 'resourceVersionMatch') || undefined;
-  const limit = parseInteger('limit', one(query, 'limit'));
-  const cont = one(query, 'continue') || undefined;
-  const watch = watchPath || parseBool('watch', one(query, 'watch')) === true;
-  const allowWatchBookmarks = parseBool('allowWatchBookmarks', one(query, 'allowWatchBookmarks')) === true;
-  const sendInitialEvents = parseBool('sendInitialEvents', one(query, 'sendInitialEvents'));
-  const timeoutSeconds = parseInteger('timeoutSeconds', one(query, 'timeoutSeconds'));
+/** Decodes metav1.ListOptions from the query as kube-apiserver's parameter codec does, then validates them. */
+export function parseListQuery(query: RequestQuery, watchPath = false): ListQuery {
+  const labelSelectorText = query.get('labelSelector');
+  const fieldSelectorText = query.get('fieldSelector');
+  const resourceVersion = query.get('resourceVersion') || undefined;
+  const matchRaw = query.get('resourceVersionMatch') || undefined;
+  const limit = parseInteger('limit', query.get('limit'));
+  const cont = query.get('continue') || undefined;
+  const watch = watchPath || query.bool('watch') === true;
+  const allowWatchBookmarks = query.bool('allowWatchBookmarks') === true;
+  const sendInitialEvents = query.bool('sendInitialEvents');
+  const timeoutSeconds = parseInteger('timeoutSeconds', query.get('timeoutSeconds'));
 
   const errors: FieldError[] = [];
   let resourceVersionMatch: ResourceVersionMatch | undefined;
@@ -169,26 +163,59 @@ export function parseListQuery(query: Record<string, unknown>, watchPath = false
 interface ContinueToken {
   v: 'meta.k8s.io/v1';
   rv: number;
+  /** The last key returned, relative to the listed prefix (so a token can never leave the prefix). */
   start: string;
 }
 
-export function encodeContinue(revision: number, startAfterKey: string): string {
-  const token: ContinueToken = { v: 'meta.k8s.io/v1', rv: revision, start: startAfterKey };
+/** Encodes where the next page starts: after `lastKey`, which must lie under the listed `prefix`. */
+export function encodeContinue(revision: number, lastKey: string, prefix: string): string {
+  if (!lastKey.startsWith(prefix) || lastKey === prefix) {
+    throw new Error(
+      `continue key ${JSON.stringify(lastKey)} is not under the prefix ${JSON.stringify(prefix)}`,
+    );
+  }
+  const token: ContinueToken = { v: 'meta.k8s.io/v1', rv: revision, start: lastKey.slice(prefix.length) };
   return Buffer.from(JSON.stringify(token)).toString('base64url');
 }
 
-export function decodeContinue(token: string): { revision: number; startAfter: string } {
+/** Go's path.Clean for the rooted paths continue keys are checked as. */
+function cleanRooted(p: string): string {
+  const normalized = posix.normalize(p);
+  return normalized.length > 1 && normalized.endsWith('/') ? normalized.slice(0, -1) : normalized;
+}
+
+const INVALID_CONTINUE = 'invalid continue token: continue key is not valid';
+
+/**
+ * Decodes a continue token for a list of `prefix` (storage.DecodeContinue): the key it carries is
+ * relative to the prefix and must be a clean path, so prefix + key can never name anything outside
+ * the collection the request was authorized for, whatever the client wrote into the token.
+ */
+export function decodeContinue(token: string, prefix: string): { revision: number; startAfter: string } {
+  let parsed: Partial<ContinueToken>;
   try {
-    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<ContinueToken>;
-    if (parsed.v !== 'meta.k8s.io/v1' || typeof parsed.rv !== 'number' || typeof parsed.start !== 'string') {
-      throw new Error('unrecognized token');
-    }
-    return { revision: parsed.rv, startAfter: parsed.start };
-  } catch {
+    if (!/^[A-Za-z0-9_-]*$/.test(token)) throw new Error('illegal base64 data');
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<ContinueToken>;
+    if (typeof parsed !== 'object' || parsed === null) throw new Error('not an object');
+  } catch (e) {
+    throw badRequest(`${INVALID_CONTINUE}: ${(e as Error).message}`);
+  }
+  if (parsed.v !== 'meta.k8s.io/v1') {
     throw badRequest(
-      'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+      `${INVALID_CONTINUE}: server does not recognize this encoded version ${String(parsed.v ?? '')}`,
     );
   }
+  if (typeof parsed.rv !== 'number' || !Number.isSafeInteger(parsed.rv) || parsed.rv <= 0) {
+    throw badRequest(`${INVALID_CONTINUE}: incorrect encoded start resourceVersion (version meta.k8s.io/v1)`);
+  }
+  if (typeof parsed.start !== 'string' || parsed.start.length === 0) {
+    throw badRequest(`${INVALID_CONTINUE}: encoded start key empty (version meta.k8s.io/v1)`);
+  }
+  const rooted = parsed.start.startsWith('/') ? parsed.start : `/${parsed.start}`;
+  if (cleanRooted(rooted) !== rooted || rooted === '/') {
+    throw badRequest(`${INVALID_CONTINUE}: ${parsed.start}`);
+  }
+  return { revision: parsed.rv, startAfter: prefix + rooted.slice(1) };
 }
 
 export function continueExpired(freshContinue?: string) {

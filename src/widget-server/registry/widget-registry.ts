@@ -195,8 +195,8 @@ export class WidgetRegistry {
   }
 
   /** Resolves the revision a list reads at, per kube-apiserver's resourceVersion/resourceVersionMatch rules. */
-  private async listRevision(q: ListQuery): Promise<number> {
-    if (q.continue) return decodeContinue(q.continue).revision;
+  private async listRevision(q: ListQuery, prefix: string): Promise<number> {
+    if (q.continue) return decodeContinue(q.continue, prefix).revision;
     if (q.resourceVersion === undefined || q.resourceVersion === '0') return 0;
     const requested = parseResourceVersion(q.resourceVersion);
     const exact = q.resourceVersionMatch === 'Exact' || (q.resourceVersionMatch === undefined && !!q.limit);
@@ -207,8 +207,8 @@ export class WidgetRegistry {
 
   async list(namespace: string | undefined, q: ListQuery): Promise<WidgetList> {
     const prefix = this.prefixFor(namespace);
-    let revision = await this.listRevision(q);
-    let startAfter = q.continue ? decodeContinue(q.continue).startAfter : undefined;
+    let revision = await this.listRevision(q, prefix);
+    let startAfter = q.continue ? decodeContinue(q.continue, prefix).startAfter : undefined;
     const limit = q.limit ?? 0;
     const filtering = !!(q.labelSelector || q.fieldSelector);
     const items: Widget[] = [];
@@ -225,7 +225,7 @@ export class WidgetRegistry {
         if (e instanceof CompactedError) {
           if (q.continue) {
             const latest = await this.storage.currentRevision();
-            throw continueExpired(startAfter ? encodeContinue(latest, startAfter) : undefined);
+            throw continueExpired(startAfter ? encodeContinue(latest, startAfter, prefix) : undefined);
           }
           throw expired(`The resourceVersion for the provided list is too old.`);
         }
@@ -250,7 +250,7 @@ export class WidgetRegistry {
       items,
     };
     if (limit && more && lastKey) {
-      list.metadata.continue = encodeContinue(revision, lastKey);
+      list.metadata.continue = encodeContinue(revision, lastKey, prefix);
       if (!filtering && remaining !== undefined) list.metadata.remainingItemCount = remaining;
     }
     return list;
@@ -354,7 +354,14 @@ export class WidgetRegistry {
       },
       onError: (err) => {
         if (err instanceof CompactedError) {
-          fail(expired(`too old resource version: ${afterRevision} (${err.compacted})`));
+          fail(
+            expired(
+              // The watch cache's message when the compacted revision is known; etcd3's otherwise.
+              err.compacted !== undefined
+                ? `too old resource version: ${afterRevision} (${err.compacted})`
+                : 'The resourceVersion for the provided watch is too old.',
+            ),
+          );
         } else {
           fail(internalError(err.message));
         }

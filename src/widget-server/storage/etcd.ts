@@ -49,7 +49,7 @@ function prefixEnd(prefix: Buffer): Buffer {
 
 function mapError(err: unknown, revision = 0): unknown {
   const message = err instanceof Error ? err.message : String(err);
-  if (/required revision has been compacted/.test(message)) return new CompactedError(revision, revision + 1);
+  if (/required revision has been compacted/.test(message)) return new CompactedError(revision);
   if (/required revision is a future revision/.test(message))
     return new FutureRevisionError(revision, revision - 1);
   return err;
@@ -166,6 +166,11 @@ export class EtcdStorage implements Storage {
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListResult> {
     const full = this.full(prefix);
+    // The range must never start before the prefix: it would read other collections (continue tokens
+    // are checked by the registry; this is the store's own guard).
+    if (options.startAfter !== undefined && !options.startAfter.startsWith(prefix)) {
+      throw new Error(`list of ${prefix} cannot start after ${options.startAfter}: outside the prefix`);
+    }
     const start =
       options.startAfter !== undefined
         ? Buffer.concat([this.full(options.startAfter), Buffer.from([0])])

@@ -96,9 +96,13 @@ export class RevisionConflictError extends Error {
 export class CompactedError extends Error {
   constructor(
     readonly requested: number,
-    readonly compacted: number,
+    /** The compacted revision, when the store can tell (etcd's client does not report it). */
+    readonly compacted?: number,
   ) {
-    super(`required revision ${requested} has been compacted (compacted revision ${compacted})`);
+    super(
+      `required revision ${requested} has been compacted` +
+        (compacted !== undefined ? ` (compacted revision ${compacted})` : ''),
+    );
     this.name = 'CompactedError';
   }
 }
