@@ -1,12 +1,12 @@
 /**
  * Label and field selectors with apimachinery's grammar and matching rules (pkg/labels, pkg/fields):
- * label operators =, ==, !=, in, notin, exists and !exists; field selectors on the fields a Widget
+ * label operators =, ==, !=, in, notin, exists, !exists, and the integer comparisons > and <; field selectors on the fields a Widget
  * exposes. Hand-written: no maintained npm package implements Kubernetes' selector grammar.
  */
 import { badRequest } from '../../shared/status-errors';
 import type { Widget } from './types';
 
-export type LabelOperator = 'in' | 'notin' | 'exists' | '!' | '=' | '!=';
+export type LabelOperator = 'in' | 'notin' | 'exists' | '!' | '=' | '!=' | 'gt' | 'lt';
 
 export interface Requirement {
   key: string;
@@ -43,6 +43,16 @@ function validKey(key: string): boolean {
     if (!prefix || prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix)) return false;
   }
   return name.length > 0 && name.length <= 63 && QUALIFIED_NAME.test(name);
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** strconv.ParseInt(v, 10, 64): an optional sign and decimal digits, within int64. */
+function parseInt64(v: string): bigint | undefined {
+  if (!/^[+-]?\d+$/.test(v)) return undefined;
+  const n = BigInt(v);
+  return n < INT64_MIN || n > INT64_MAX ? undefined : n;
 }
 
 function validValue(value: string): boolean {
@@ -86,6 +96,8 @@ export function parseLabelSelector(s: string): LabelSelector {
       req = { key: m[1], operator: m[2] as 'in' | 'notin', values };
     } else if ((m = /^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(term))) {
       req = { key: m[1], operator: m[2] === '!=' ? '!=' : '=', values: [m[3]] };
+    } else if ((m = /^([^=!<>\s(),]+)\s*([<>])\s*(\S*)$/.exec(term))) {
+      req = { key: m[1], operator: m[2] === '>' ? 'gt' : 'lt', values: [m[3]] };
     } else if ((m = /^!\s*([^=!\s(),]+)$/.exec(term))) {
       req = { key: m[1], operator: '!', values: [] };
     } else if ((m = /^([^=!\s(),]+)$/.exec(term))) {
@@ -100,6 +112,15 @@ export function parseLabelSelector(s: string): LabelSelector {
       );
     }
     for (const [i, v] of req.values.entries()) {
+      if (req.operator === 'gt' || req.operator === 'lt') {
+        if (parseInt64(v) === undefined) {
+          throw labelError(
+            term,
+            `values[${i}]: Invalid value: "${v}": for 'Gt', 'Lt' operators, the value must be an integer`,
+          );
+        }
+        continue;
+      }
       if (!validValue(v)) {
         throw labelError(
           term,
@@ -129,6 +150,14 @@ export function matchesLabels(sel: LabelSelector, labels: Record<string, string>
         return has && r.values.includes(l[r.key]);
       case 'notin':
         return !has || !r.values.includes(l[r.key]);
+      case 'gt':
+      case 'lt': {
+        // A label that is not an integer matches neither comparison (labels.Requirement.Matches).
+        const actual = has ? parseInt64(l[r.key]) : undefined;
+        const bound = parseInt64(r.values[0])!;
+        if (actual === undefined) return false;
+        return r.operator === 'gt' ? actual > bound : actual < bound;
+      }
     }
   });
 }
