@@ -96,3 +96,21 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
+
+export const OPERATOR_NS = 'aggregator-operator-system';
+
+/**
+ * Installs the operator from config/local and restarts it onto the image cluster.sh just built from this
+ * checkout (the image keeps its tag, so a changed image needs a restart), then waits for the rollout.
+ */
+export async function installOperatorFromCheckout(): Promise<void> {
+  await k(['apply', '-k', path.join(root, 'config/local')]);
+  await k([
+    'wait',
+    '--for=condition=Established',
+    'crd/aggregatedapis.aggregation.example.com',
+    '--timeout=60s',
+  ]);
+  await k(['-n', OPERATOR_NS, 'rollout', 'restart', 'deployment/aggregator-operator']);
+  await k(['-n', OPERATOR_NS, 'rollout', 'status', 'deployment/aggregator-operator', '--timeout=300s']);
+}

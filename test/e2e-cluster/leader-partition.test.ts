@@ -8,12 +8,18 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { clusterDir, ensureClusterUp, eventually, k, withLogTails } from './cluster';
+import {
+  clusterDir,
+  ensureClusterUp,
+  eventually,
+  k,
+  withLogTails,
+  installOperatorFromCheckout,
+  OPERATOR_NS,
+} from './cluster';
 
 jest.setTimeout(15 * 60 * 1000);
 
-const root = path.resolve(__dirname, '../..');
-const OPERATOR_NS = 'aggregator-operator-system';
 const LEASE = 'aggregator-operator';
 const suffix = randomBytes(3).toString('hex');
 const run = promisify(execFile);
@@ -100,15 +106,7 @@ const at = (l: LogLine | undefined) => (l ? Date.parse(l.time) : NaN);
 beforeAll(async () => {
   ensureClusterUp();
   // cluster.sh up rebuilt and imported the image when the sources changed: restart onto it.
-  await k(['apply', '-k', path.join(root, 'config/local')]);
-  await k([
-    'wait',
-    '--for=condition=Established',
-    'crd/aggregatedapis.aggregation.example.com',
-    '--timeout=60s',
-  ]);
-  await k(['-n', OPERATOR_NS, 'rollout', 'restart', 'deployment/aggregator-operator']);
-  await k(['-n', OPERATOR_NS, 'rollout', 'status', 'deployment/aggregator-operator', '--timeout=300s']);
+  await installOperatorFromCheckout();
 });
 
 test(

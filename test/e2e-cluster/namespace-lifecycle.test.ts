@@ -8,12 +8,11 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { ensureClusterUp, eventually, k, withLogTails } from './cluster';
+import { ensureClusterUp, eventually, k, withLogTails, installOperatorFromCheckout } from './cluster';
 
 jest.setTimeout(20 * 60 * 1000);
 
 const root = path.resolve(__dirname, '../..');
-const OPERATOR_NS = 'aggregator-operator-system';
 const SERVER_NS = 'widgets-system';
 const GROUP = 'custom.example.com';
 const suffix = randomBytes(3).toString('hex');
@@ -76,15 +75,7 @@ beforeAll(async () => {
   kc.loadFromFile(kubeconfig);
   api = kc.makeApiClient(CustomObjectsApi);
   // The operator's RBAC (the admission reader role it binds) and its image as built from this checkout.
-  await k(['apply', '-k', path.join(root, 'config/local')]);
-  await k([
-    'wait',
-    '--for=condition=Established',
-    'crd/aggregatedapis.aggregation.example.com',
-    '--timeout=60s',
-  ]);
-  await k(['-n', OPERATOR_NS, 'rollout', 'restart', 'deployment/aggregator-operator']);
-  await k(['-n', OPERATOR_NS, 'rollout', 'status', 'deployment/aggregator-operator', '--timeout=300s']);
+  await installOperatorFromCheckout();
   installedSample = !(
     await k(['get', 'aggregatedapis', 'widgets', '--ignore-not-found', '-o', 'name'])
   ).trim();

@@ -17,12 +17,19 @@ import { Etcd3 } from 'etcd3';
 import { KubeRest } from '../../src/operator/kube/rest';
 import { createCA, issueClientCert, issueServingCert, verifyCertSignedBy } from '../../src/shared/pki';
 import { startEtcd, type EtcdProcess } from '../support/etcd';
-import { clusterDir, ensureClusterUp, eventually, k, kubeconfigPath } from './cluster';
+import {
+  clusterDir,
+  ensureClusterUp,
+  eventually,
+  k,
+  kubeconfigPath,
+  installOperatorFromCheckout,
+  OPERATOR_NS,
+} from './cluster';
 
 jest.setTimeout(20 * 60 * 1000);
 
 const root = path.resolve(__dirname, '../..');
-const OPERATOR_NS = 'aggregator-operator-system';
 /** The test cluster's node address (test/cluster/cluster.sh), which pods reach. */
 const NODE_IP = process.env.CLUSTER_NODE_IP ?? '172.30.255.1';
 const suffix = randomBytes(3).toString('hex');
@@ -112,15 +119,7 @@ beforeAll(async () => {
   ensureClusterUp();
   etcd = await startEtcd({ host: NODE_IP });
   // The bed imported a freshly built image under the same tag: restart the operator onto it.
-  await k(['apply', '-k', path.join(root, 'config/local')]);
-  await k([
-    'wait',
-    '--for=condition=Established',
-    'crd/aggregatedapis.aggregation.example.com',
-    '--timeout=60s',
-  ]);
-  await k(['-n', OPERATOR_NS, 'rollout', 'restart', 'deployment/aggregator-operator']);
-  await k(['-n', OPERATOR_NS, 'rollout', 'status', 'deployment/aggregator-operator', '--timeout=300s']);
+  await installOperatorFromCheckout();
   await eventually(
     'an operator replica to lead',
     async () => (await leader()).startsWith('aggregator-operator-'),

@@ -8,6 +8,7 @@
  * request is processed, and RSS grows less than RSS_GROWTH_MB.
  */
 import { ApiClient, widget, type ApiResponse } from '../support/api-client';
+import { expectBounded as expectBoundedBy, underAttack, type AttackOutcome } from './under-attack';
 import { startServerOnStore, type StoreKind, type TestServer } from '../support/widget-server';
 import { DEFAULT_INPUT_LIMITS } from '../../src/widget-server/api/limits';
 
@@ -21,35 +22,13 @@ const RESPONSIVE_MS = 1500;
 const RSS_GROWTH_MB = 200;
 const DEPTH = DEFAULT_INPUT_LIMITS.maxNestingDepth;
 
-/**
- * Runs `attack` while polling /readyz; returns the attack's response, the slowest probe and the RSS
- * growth. The server runs in this process, so a blocked event loop delays the probe's answer too.
- */
-async function underAttack(api: ApiClient, attack: () => Promise<ApiResponse>) {
-  const rss0 = process.memoryUsage().rss;
-  let slowest = 0;
-  let probes = 0;
-  let done = false;
-  const probe = (async () => {
-    while (!done) {
-      const start = Date.now();
-      const r = await api.get('/readyz');
-      expect(r.status).toBe(200);
-      slowest = Math.max(slowest, Date.now() - start);
-      probes++;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  })();
-  const res = await attack();
-  done = true;
-  await probe;
-  return { res, slowest, probes, rssGrowthMb: (process.memoryUsage().rss - rss0) / 1e6 };
+/** Runs `attack` while polling /readyz (see under-attack.ts). */
+function attackWhileProbing(api: ApiClient, attack: () => Promise<ApiResponse>) {
+  return underAttack(async () => expect((await api.get('/readyz')).status).toBe(200), attack);
 }
 
-function expectBounded(r: { slowest: number; rssGrowthMb: number; probes: number }) {
-  expect(r.probes).toBeGreaterThan(0);
-  expect(r.slowest).toBeLessThan(RESPONSIVE_MS);
-  expect(r.rssGrowthMb).toBeLessThan(RSS_GROWTH_MB);
+function expectBounded(r: AttackOutcome) {
+  expectBoundedBy(r, RESPONSIVE_MS, RSS_GROWTH_MB);
 }
 
 function warningsOf(res: ApiResponse): string[] {
@@ -100,7 +79,7 @@ describe.each<StoreKind>(['memory', 'etcd'])('object-body decoding bounds on the
   it('answers 100,000 unknown fields (Warn) in linear time with warnings capped like kube-apiserver', async () => {
     // Serialized up front: the client shares this process and its own work must not count.
     const rawBody = JSON.stringify(widget('many-unknown', unknownSpec(100_000)));
-    const r = await underAttack(api, () => api.request('POST', `${base}?dryRun=All`, { rawBody }));
+    const r = await attackWhileProbing(api, () => api.request('POST', `${base}?dryRun=All`, { rawBody }));
     expect(r.res.status).toBe(201);
     expectBounded(r);
     const warnings = warningsOf(r.res);
@@ -116,7 +95,7 @@ describe.each<StoreKind>(['memory', 'etcd'])('object-body decoding bounds on the
 
   it('refuses 16,000 unknown fields under fieldValidation=Strict with a 400 naming them', async () => {
     const rawBody = JSON.stringify(widget('strict-unknown', unknownSpec(16_000)));
-    const r = await underAttack(api, () =>
+    const r = await attackWhileProbing(api, () =>
       api.request('POST', `${base}?fieldValidation=Strict`, { rawBody }),
     );
     expectBounded(r);
@@ -188,7 +167,7 @@ describe.each<StoreKind>(['memory', 'etcd'])('object-body decoding bounds on the
     expect(warningsOf(ok)).toEqual(['unknown field "spec.deep"']);
     for (const depth of [DEPTH + 1, 500_000]) {
       const rawBody = widgetNestedTo('deep', depth);
-      const r = await underAttack(api, () => api.request('POST', base, { rawBody }));
+      const r = await attackWhileProbing(api, () => api.request('POST', base, { rawBody }));
       expectBounded(r);
       expect(r.res.status).toBe(400);
       expect(r.res.json).toMatchObject({
@@ -225,7 +204,7 @@ describe.each<StoreKind>(['memory', 'etcd'])('object-body decoding bounds on the
       ' 1\n';
     const flow = `apiVersion: custom.example.com/v1\nkind: Widget\nmetadata: {name: deep-yaml}\nspec: {a: ${'['.repeat(50_000)}${']'.repeat(50_000)}}\n`;
     for (const text of [block, flow]) {
-      const r = await underAttack(api, () =>
+      const r = await attackWhileProbing(api, () =>
         api.request('POST', base, { rawBody: text, contentType: 'application/yaml' }),
       );
       expectBounded(r);
@@ -244,7 +223,7 @@ describe.each<StoreKind>(['memory', 'etcd'])('object-body decoding bounds on the
       const prev = levels[i - 1];
       text += `  ${levels[i]}: &${levels[i]} [${Array(9).fill(`*${prev}`).join(',')}]\n`;
     }
-    const r = await underAttack(api, () =>
+    const r = await attackWhileProbing(api, () =>
       api.request('POST', base, { rawBody: text, contentType: 'application/yaml' }),
     );
     expectBounded(r);

@@ -8,6 +8,7 @@
  * the attack is processed, and RSS grows less than RSS_GROWTH_MB.
  */
 import { ApiClient, widget, type ApiResponse } from '../support/api-client';
+import { expectBounded, underAttack } from './under-attack';
 import { startServerOnStore, type StoreKind, type TestServer } from '../support/widget-server';
 import { DEFAULT_INPUT_LIMITS } from '../../src/widget-server/api/limits';
 
@@ -41,26 +42,12 @@ describe.each<StoreKind>(['memory', 'etcd'])('patch bounds on the %s store', (st
 
   /** Sends a raw patch while a concurrent GET polls the target; checks responsiveness and memory. */
   async function attack(rawBody: string, contentType: string, name = 'target'): Promise<ApiResponse> {
-    const rss0 = process.memoryUsage().rss;
-    let slowest = 0;
-    let probes = 0;
-    let done = false;
-    const probe = (async () => {
-      while (!done) {
-        const start = Date.now();
-        expect((await api.get(`${base}/target`)).status).toBe(200);
-        slowest = Math.max(slowest, Date.now() - start);
-        probes++;
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
-    const res = await api.request('PATCH', `${base}/${name}`, { rawBody, contentType });
-    done = true;
-    await probe;
-    expect(probes).toBeGreaterThan(0);
-    expect(slowest).toBeLessThan(RESPONSIVE_MS);
-    expect((process.memoryUsage().rss - rss0) / 1e6).toBeLessThan(RSS_GROWTH_MB);
-    return res;
+    const outcome = await underAttack(
+      async () => expect((await api.get(`${base}/target`)).status).toBe(200),
+      () => api.request('PATCH', `${base}/${name}`, { rawBody, contentType }),
+    );
+    expectBounded(outcome, RESPONSIVE_MS, RSS_GROWTH_MB);
+    return outcome.res;
   }
 
   const expectUnchanged = async () => {

@@ -8,6 +8,7 @@
 import { randomInt } from 'node:crypto';
 import { CoreV1Api, Watch, type KubeConfig, type V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { withTimeout } from '../../shared/with-timeout';
 
 /** Page size of the list (client-go's reflector lists in pages of 500). */
 const LIST_PAGE_SIZE = 500;
@@ -22,25 +23,6 @@ export interface NamespaceSource {
   get(name: string): V1Namespace | undefined;
   /** A live GET; resolves undefined when kube-apiserver answers 404. */
   lookup(name: string): Promise<V1Namespace | undefined>;
-}
-
-function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${what} timed out after ${REQUEST_TIMEOUT_MS} ms`)),
-      REQUEST_TIMEOUT_MS,
-    );
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
 }
 
 /** HTTP status of a failed client-node call (ApiException.code) or watch (statusCode). */
@@ -79,7 +61,11 @@ export class NamespaceInformer implements NamespaceSource {
 
   async lookup(name: string): Promise<V1Namespace | undefined> {
     try {
-      return await withTimeout(this.core.readNamespace({ name }), `GET namespace ${name}`);
+      return await withTimeout(
+        this.core.readNamespace({ name }),
+        `GET namespace ${name}`,
+        REQUEST_TIMEOUT_MS,
+      );
     } catch (err) {
       if (statusOf(err) === 404) return undefined;
       throw err;
@@ -105,6 +91,7 @@ export class NamespaceInformer implements NamespaceSource {
       const page = await withTimeout(
         this.core.listNamespace({ limit: LIST_PAGE_SIZE, _continue: cont }),
         'list namespaces',
+        REQUEST_TIMEOUT_MS,
       );
       for (const ns of page.items) if (ns.metadata?.name) items.set(ns.metadata.name, ns);
       resourceVersion = page.metadata?.resourceVersion ?? '';

@@ -15,30 +15,12 @@ import {
 import type { Logger } from 'pino';
 import type { AuthenticationConfig, TokenReviewer, UserInfo } from './authentication';
 import type { AccessDecision, AccessReviewAttributes, AccessReviewer } from './authorization';
+import { withTimeout } from '../../shared/with-timeout';
 
 export const AUTH_CONFIGMAP_NAMESPACE = 'kube-system';
 export const AUTH_CONFIGMAP_NAME = 'extension-apiserver-authentication';
 /** client timeout of k8s.io/apiserver's delegated webhooks. */
 const REVIEW_TIMEOUT_MS = 10_000;
-
-function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${what} timed out after ${REVIEW_TIMEOUT_MS} ms`)),
-      REVIEW_TIMEOUT_MS,
-    );
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
-  });
-}
 
 export class KubeTokenReviewer implements TokenReviewer {
   private readonly api: AuthenticationV1Api;
@@ -53,6 +35,7 @@ export class KubeTokenReviewer implements TokenReviewer {
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
       }),
       'TokenReview',
+      REVIEW_TIMEOUT_MS,
     );
     const status = result.status;
     if (!status?.authenticated || !status.user?.username) return undefined;
@@ -88,6 +71,7 @@ export class KubeAccessReviewer implements AccessReviewer {
         },
       }),
       'SubjectAccessReview',
+      REVIEW_TIMEOUT_MS,
     );
     return { allowed: !!result.status?.allowed && !result.status?.denied, reason: result.status?.reason };
   }
