@@ -1,0 +1,277 @@
+/**
+ * `npm run bench [-- --quick]`: the benchmark orchestrator of issue 9. It brings the bed up, sets up the
+ * targets (targets.ts: the Widget server on the bed's etcd, direct and through kube-apiserver's
+ * aggregator, its CRD twin, raw etcd, and the Widget server on its embedded store), runs every scenario
+ * against each with the Go load generator (bench/loadgen, one scenario per invocation), measures the
+ * servers' CPU and RSS itself from /proc, writes bench/results/<UTC date>-<mode>.{json,md,svg}, and
+ * always tears down what it set up.
+ *
+ * Toolchain: plain tsc. package.json's "bench" script compiles the server (tsconfig.build.json, into
+ * dist/, which the Widget server processes run from) and this folder (tsconfig.bench.json, into
+ * dist-bench/), then runs dist-bench/bench/main.js with node. No new dependency.
+ *
+ * Flags: --quick (tiny counts, one concurrency level, about 2 minutes on a warm bed), --targets a,b
+ * (a subset), --setup-only (set up, read RSS, tear down: no load generator needed).
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildLoadgen, measure, prepare, type Measurement } from './loadgen';
+import { ensureBedUp, k, root } from './kube';
+import { describeMachine, rssMiB } from './proc';
+import { markdownReport, svgPlot, type BenchResults, type RssPoint } from './report';
+import { etcdVersion, setUpBed, tearDownBed, type Bed, type Target } from './targets';
+
+interface Settings {
+  /** Objects created, read, updated, patched and deleted by the per-verb cases. */
+  objects: number;
+  createConcurrency: number[];
+  getConcurrency: number[];
+  /** Workers for update, patch, delete and for loading data. */
+  concurrency: number;
+  /** Requests per get/update/patch case. */
+  requests: number;
+  listSizes: number[];
+  page: number;
+  lists: number;
+  /** Widgets loaded before reading RSS (targets widget-direct, widget-embedded, crd). */
+  rssSizes: number[];
+  watchers: number[];
+  events: number;
+}
+
+const MODES: Record<'quick' | 'full', Settings> = {
+  quick: {
+    objects: 200,
+    createConcurrency: [4],
+    getConcurrency: [4],
+    concurrency: 4,
+    requests: 400,
+    listSizes: [200],
+    page: 100,
+    lists: 5,
+    rssSizes: [10000],
+    watchers: [10],
+    events: 20,
+  },
+  full: {
+    objects: 2000,
+    createConcurrency: [1, 4, 16, 64],
+    getConcurrency: [1, 4, 16, 64],
+    concurrency: 16,
+    requests: 5000,
+    listSizes: [1000, 10000],
+    page: 500,
+    lists: 20,
+    rssSizes: [10000, 100000],
+    watchers: [100, 1000],
+    events: 100,
+  },
+};
+
+const started = Date.now();
+function log(line: string): void {
+  process.stderr.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${line}\n`);
+}
+
+function summary(m: Measurement): string {
+  if (!m.result) return `FAILED ${m.error}`;
+  const r = m.result;
+  return (
+    `${r.throughput.toFixed(0)}/s p50 ${r.latencyMs.p50.toFixed(2)} ms p99 ${r.latencyMs.p99.toFixed(2)} ms` +
+    `${r.errors ? `, ${r.errors} errors (${r.firstError})` : ''}, client CPU ${r.clientCpuUtilization.toFixed(2)}`
+  );
+}
+
+function readRss(bed: Bed, target: Target, point: string): RssPoint {
+  return {
+    target: target.name,
+    point,
+    widgetServerMiB: target.serverPid ? rssMiB(target.serverPid) : undefined,
+    kubeApiserverMiB: rssMiB(bed.kubeApiserverPid),
+  };
+}
+
+/** Every case against one Kubernetes-API target (all but etcd). */
+async function runApiTarget(bed: Bed, t: Target, s: Settings, out: BenchResults): Promise<void> {
+  const run = async (testCase: string, flags: Record<string, string | number>) => {
+    const m = await measure(bed, t, testCase, flags);
+    out.measurements.push(m);
+    log(`${t.name} ${testCase}: ${summary(m)}`);
+  };
+  const cleanup = () => prepare(t, { scenario: 'create', cleanup: true, concurrency: s.concurrency });
+  await cleanup();
+  for (const [i, c] of s.createConcurrency.entries()) {
+    if (i > 0) await cleanup();
+    await run(`create c=${c}`, { scenario: 'create', objects: s.objects, concurrency: c });
+  }
+  for (const c of s.getConcurrency) {
+    await run(`get c=${c}`, { scenario: 'get', objects: s.objects, requests: s.requests, concurrency: c });
+  }
+  for (const verb of ['update', 'patch']) {
+    await run(verb, { scenario: verb, objects: s.objects, requests: s.requests, concurrency: s.concurrency });
+  }
+  await run('delete', { scenario: 'delete', objects: s.objects, concurrency: s.concurrency });
+
+  // The aggregated target shares the direct target's server and storage: its RSS is the direct one's.
+  const rssSizes = t.name === 'widget-aggregated' ? [] : s.rssSizes;
+  const loads = [...new Set([...s.listSizes, ...rssSizes])].sort((a, b) => a - b);
+  for (const size of loads) {
+    await cleanup();
+    const t0 = Date.now();
+    await prepare(t, { scenario: 'create', 'setup-only': true, objects: size, concurrency: 16 });
+    log(`${t.name}: loaded ${size} widgets in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    if (s.listSizes.includes(size)) {
+      await run(`list ${size} full`, {
+        scenario: 'list',
+        objects: size,
+        page: 0,
+        lists: s.lists,
+        concurrency: 1,
+      });
+      await run(`list ${size} paged ${s.page}`, {
+        scenario: 'list',
+        objects: size,
+        page: s.page,
+        lists: s.lists,
+        concurrency: 1,
+      });
+    }
+    if (rssSizes.includes(size)) {
+      const p = readRss(bed, t, `${size} widgets`);
+      out.rss.push(p);
+      log(
+        `${t.name}: RSS with ${size} widgets: server ${p.widgetServerMiB ?? '–'} MiB, kube-apiserver ${p.kubeApiserverMiB} MiB`,
+      );
+    }
+  }
+  await cleanup();
+  for (const w of s.watchers) {
+    await run(`watch ${w}`, { scenario: 'watch', objects: 1, watchers: w, events: s.events, concurrency: 1 });
+    await cleanup();
+  }
+}
+
+/** The floor: raw etcd puts as "create" and ranges as "get" and "list". */
+async function runEtcd(bed: Bed, t: Target, s: Settings, out: BenchResults): Promise<void> {
+  const run = async (testCase: string, flags: Record<string, string | number>) => {
+    const m = await measure(bed, t, testCase, flags);
+    out.measurements.push(m);
+    log(`etcd ${testCase}: ${summary(m)}`);
+  };
+  const cleanup = () => prepare(t, { scenario: 'etcd-put', cleanup: true });
+  await cleanup();
+  for (const c of s.createConcurrency) {
+    await run(`create c=${c}`, {
+      scenario: 'etcd-put',
+      objects: s.objects,
+      requests: s.objects,
+      concurrency: c,
+    });
+  }
+  await cleanup();
+  await prepare(t, { scenario: 'etcd-put', 'setup-only': true, objects: s.objects, concurrency: 16 });
+  for (const c of s.getConcurrency) {
+    await run(`get c=${c}`, {
+      scenario: 'etcd-range',
+      objects: s.objects,
+      requests: s.requests,
+      concurrency: c,
+    });
+  }
+  for (const size of s.listSizes) {
+    await cleanup();
+    await prepare(t, { scenario: 'etcd-put', 'setup-only': true, objects: size, concurrency: 16 });
+    await run(`list ${size} full`, {
+      scenario: 'etcd-range',
+      objects: size,
+      requests: 0,
+      lists: s.lists,
+      concurrency: 1,
+    });
+  }
+  await cleanup();
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      targets: { type: 'string' },
+      'setup-only': { type: 'boolean', default: false },
+    },
+  });
+  const mode = values.quick ? 'quick' : 'full';
+  const settings = MODES[mode];
+  const only = values.targets?.split(',').map((x) => x.trim());
+  const out: BenchResults = {
+    mode,
+    startedAt: new Date().toISOString(),
+    finishedAt: '',
+    machine: describeMachine(),
+    settings: { ...settings },
+    measurements: [],
+    rss: [],
+    notes: [],
+  };
+  if (!values['setup-only']) {
+    log('building the load generator (bench/loadgen/build.sh)');
+    buildLoadgen();
+  }
+  log('bringing the bed up (test/cluster/cluster.sh up)');
+  ensureBedUp();
+  const version = JSON.parse(await k(['version', '-o', 'json'])) as {
+    serverVersion?: { gitVersion?: string };
+  };
+  out.machine.kubernetes = version.serverVersion?.gitVersion;
+  out.machine.etcd = await etcdVersion();
+
+  let bed: Bed | undefined;
+  try {
+    log('setting up the targets');
+    bed = await setUpBed(mkdtempSync(path.join(os.tmpdir(), 'bench-')), (partial) => (bed = partial));
+    log(`targets ready (work dir ${bed.workDir}; server logs there)`);
+    for (const t of bed.targets) {
+      if (t.name !== 'etcd') out.rss.push(readRss(bed, t, 'idle'));
+    }
+    if (values['setup-only']) return;
+    const order = ['crd', 'widget-aggregated', 'widget-direct', 'widget-embedded', 'etcd'];
+    for (const name of order) {
+      const t = bed.targets.find((x) => x.name === name)!;
+      if (only && !only.includes(name)) continue;
+      log(`== ${name}`);
+      if (name === 'etcd') await runEtcd(bed, t, settings, out);
+      else await runApiTarget(bed, t, settings, out);
+    }
+  } finally {
+    out.finishedAt = new Date().toISOString();
+    if (bed) {
+      log('tearing down');
+      await tearDownBed(bed, log);
+    }
+    // A setup-only run checks the harness; it must not overwrite a real run's results.
+    if (values['setup-only']) log(`RSS: ${JSON.stringify(out.rss)}`);
+    else writeResults(out);
+  }
+}
+
+function writeResults(out: BenchResults): void {
+  const dir = path.join(root, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const base = path.join(dir, `${out.startedAt.slice(0, 10)}-${out.mode}`);
+  const failed = out.measurements.filter((m) => !m.result || m.result.errors > 0);
+  if (failed.length) out.notes.push(`${failed.length} case(s) failed or had errors: see the table.`);
+  writeFileSync(`${base}.json`, JSON.stringify(out, null, 2) + '\n');
+  writeFileSync(`${base}.md`, markdownReport(out));
+  writeFileSync(`${base}.svg`, svgPlot(out));
+  log(`results: ${path.relative(root, base)}.{json,md,svg}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);
