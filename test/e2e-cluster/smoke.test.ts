@@ -64,6 +64,14 @@ test(
                   '--delegate-auth=false',
                 ],
                 ports: [{ name: 'https', containerPort: 8443 }],
+                // Liveness starts only once the server answered: a slow start on a loaded bed (a CI run
+                // once saw 5 minutes of refused probes with liveness restarts piling up back-offs) is
+                // waited for, not killed every 30 s.
+                startupProbe: {
+                  httpGet: { path: '/livez', port: 8443, scheme: 'HTTPS' },
+                  periodSeconds: 2,
+                  failureThreshold: 90,
+                },
                 readinessProbe: {
                   httpGet: { path: '/readyz', port: 8443, scheme: 'HTTPS' },
                   periodSeconds: 2,
