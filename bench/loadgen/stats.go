@@ -45,6 +45,8 @@ type Result struct {
 	Events         int      `json:"events,omitempty"`
 	EarlyEvents    int      `json:"earlyEvents,omitempty"`
 	WriteLatencyMs *Latency `json:"writeLatencyMs,omitempty"`
+	// Watch: receipt minus the write's start, never negative; it shows how early "early" events were.
+	FromWriteStartMs *Latency `json:"fromWriteStartMs,omitempty"`
 }
 
 // percentile is the nearest-rank percentile of an ascending slice: the smallest sample such that at

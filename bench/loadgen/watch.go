@@ -17,9 +17,10 @@ import (
 // deliveryGrace is how long watchers may still receive events after the last acknowledged write.
 const deliveryGrace = 30 * time.Second
 
+// ack is one acknowledged write: when the writer sent it and when its response arrived.
 type ack struct {
-	rv string
-	at time.Time
+	rv       string
+	sent, at time.Time
 }
 
 // watcher collects, for the watched object, each MODIFIED event's resourceVersion and receipt time.
@@ -115,7 +116,7 @@ func (k *kube) watch() (Result, error) {
 			}
 			writes = append(writes, at.Sub(t0))
 			rv = out.GetResourceVersion()
-			acks = append(acks, ack{rv: rv, at: at})
+			acks = append(acks, ack{rv: rv, sent: t0, at: at})
 		}
 		deadline := time.After(deliveryGrace)
 		for _, x := range watchers {
@@ -140,6 +141,7 @@ func (k *kube) watch() (Result, error) {
 	// collector returned (or the watch was stopped above, which ends it).
 	early := 0
 	missing := 0
+	var fromSent []time.Duration
 	for i, x := range watchers {
 		x.w.Stop()
 		<-x.done
@@ -149,6 +151,7 @@ func (k *kube) watch() (Result, error) {
 				missing++
 				continue
 			}
+			fromSent = append(fromSent, at.Sub(a.sent))
 			d := at.Sub(a.at)
 			if d < 0 {
 				// The event overtook the writer's response: delivery took no time after the ack.
@@ -167,7 +170,8 @@ func (k *kube) watch() (Result, error) {
 	total := o.watchers * o.events
 	r.errs.count = total - len(r.samples)
 	res := r.result("watch", o.label, total, o.concurrency)
-	wl := summarize(writes)
-	res.Objects, res.Watchers, res.Events, res.EarlyEvents, res.WriteLatencyMs = o.objects, o.watchers, o.events, early, &wl
+	wl, fs := summarize(writes), summarize(fromSent)
+	res.Objects, res.Watchers, res.Events, res.EarlyEvents = o.objects, o.watchers, o.events, early
+	res.WriteLatencyMs, res.FromWriteStartMs = &wl, &fs
 	return res, nil
 }
