@@ -36,7 +36,9 @@ const COLORS: Record<string, string> = {
 const fmt = (n: number | undefined, digits = 1) =>
   n === undefined || !Number.isFinite(n) ? '–' : n >= 100 ? n.toFixed(0) : n.toFixed(digits);
 const ratio = (a: number | undefined, b: number | undefined) =>
-  a === undefined || b === undefined || b === 0 ? '–' : `${(a / b).toFixed(2)}×`;
+  a === undefined || b === undefined || b === 0
+    ? '–'
+    : `${a / b >= 0.1 ? (a / b).toFixed(2) : (a / b).toPrecision(2)}×`;
 
 /** Cases in the order they were run, each once. */
 function cases(ms: Measurement[]): string[] {
