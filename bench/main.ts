@@ -217,7 +217,7 @@ async function main(): Promise<void> {
     startedAt: new Date().toISOString(),
     finishedAt: '',
     machine: describeMachine(),
-    settings: { ...settings },
+    settings: { ...settings, ...(only ? { targets: only } : {}) },
     measurements: [],
     rss: [],
     notes: [],
@@ -273,7 +273,9 @@ async function main(): Promise<void> {
 function writeResults(out: BenchResults): void {
   const dir = path.join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
-  const base = path.join(dir, `${out.startedAt.slice(0, 10)}-${out.mode}`);
+  // A run of some targets only must not replace a whole run's results.
+  const only = (out.settings.targets as string[] | undefined)?.join('-');
+  const base = path.join(dir, `${out.startedAt.slice(0, 10)}-${out.mode}${only ? `-${only}` : ''}`);
   const failed = out.measurements.filter((m) => !m.result || m.result.errors > 0);
   if (failed.length) out.notes.push(`${failed.length} case(s) failed or had errors: see the table.`);
   writeFileSync(`${base}.json`, JSON.stringify(out, null, 2) + '\n');

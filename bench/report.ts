@@ -89,6 +89,27 @@ export function markdownReport(r: BenchResults): string {
       );
     }
   }
+  const watches = r.measurements.filter((x) => x.case.startsWith('watch') && x.result);
+  if (watches.length) {
+    // Events often overtake the write's own response (earlyEvents, counted as 0 ms from the
+    // acknowledgement), so the delivery from the write's start is shown beside it.
+    const lat = (l: unknown, k: 'p50' | 'p99') => fmt((l as Record<string, number> | undefined)?.[k], 2);
+    lines.push(
+      '',
+      '## Watch delivery (ms)',
+      '',
+      '| case | target | from write ack p50 | p99 | from write start p50 | p99 | early events | write p50 | write p99 |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+      ...watches.map((x) => {
+        const res = x.result!;
+        return (
+          `| ${x.case} | ${x.target} | ${lat(res.latencyMs, 'p50')} | ${lat(res.latencyMs, 'p99')} | ` +
+          `${lat(res.fromWriteStartMs, 'p50')} | ${lat(res.fromWriteStartMs, 'p99')} | ` +
+          `${String(res.earlyEvents ?? '–')} of ${res.requests} | ${lat(res.writeLatencyMs, 'p50')} | ${lat(res.writeLatencyMs, 'p99')} |`
+        );
+      }),
+    );
+  }
   if (r.rss.length) {
     lines.push(
       '',
