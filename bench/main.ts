@@ -3,15 +3,16 @@
  * targets (targets.ts: the Widget server on the bed's etcd, direct and through kube-apiserver's
  * aggregator, its CRD twin, raw etcd, and the Widget server on its embedded store), runs every scenario
  * against each with the Go load generator (bench/loadgen, one scenario per invocation), measures the
- * servers' CPU and RSS itself from /proc, writes bench/results/<UTC date>-<mode>.{json,md,svg}, and
- * always tears down what it set up.
+ * servers' CPU and RSS itself from /proc, times the installed operator's apply -> Ready (operator.ts),
+ * writes bench/results/<UTC date>-<mode>.{json,md,svg}, and always tears down what it set up.
  *
  * Toolchain: plain tsc. package.json's "bench" script compiles the server (tsconfig.build.json, into
  * dist/, which the Widget server processes run from) and this folder (tsconfig.bench.json, into
  * dist-bench/), then runs dist-bench/bench/main.js with node. No new dependency.
  *
- * Flags: --quick (tiny counts, one concurrency level, about 2 minutes on a warm bed), --targets a,b
- * (a subset), --setup-only (set up, read RSS, tear down: no load generator needed).
+ * Flags: --quick (tiny counts, one concurrency level, about 2.5 minutes on a warm bed), --targets a,b
+ * (a subset of crd, widget-aggregated, widget-direct, widget-embedded, etcd, operator; written to its own
+ * results files), --setup-only (set up, read RSS, tear down: no load generator needed, nothing written).
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { buildLoadgen, measure, prepare, type Measurement } from './loadgen';
 import { ensureBedUp, k, root } from './kube';
 import { describeMachine, rssMiB } from './proc';
+import { benchOperator } from './operator';
 import { markdownReport, svgPlot, type BenchResults, type RssPoint } from './report';
 import { etcdVersion, setUpBed, tearDownBed, type Bed, type Target } from './targets';
 
@@ -39,6 +41,8 @@ interface Settings {
   rssSizes: number[];
   watchers: number[];
   events: number;
+  /** AggregatedAPIs applied at once for the operator's apply -> Ready. */
+  operatorApis: number[];
 }
 
 const MODES: Record<'quick' | 'full', Settings> = {
@@ -54,6 +58,7 @@ const MODES: Record<'quick' | 'full', Settings> = {
     rssSizes: [10000],
     watchers: [10],
     events: 20,
+    operatorApis: [1],
   },
   full: {
     objects: 2000,
@@ -67,6 +72,7 @@ const MODES: Record<'quick' | 'full', Settings> = {
     rssSizes: [10000, 100000],
     watchers: [100, 1000],
     events: 100,
+    operatorApis: [1, 20],
   },
 };
 
@@ -249,6 +255,12 @@ async function main(): Promise<void> {
     for (const t of bed.targets) {
       if (t.name !== 'etcd') out.rss.push(readRss(bed, t, 'idle'));
     }
+    if (mode === 'quick') {
+      out.notes.push(
+        'A quick run keeps the harness from rotting: with its tiny counts on a 2-core machine shared with ' +
+          'the bed, its figures move by up to 2-3× from run to run. The full run is the measurement.',
+      );
+    }
     if (values['setup-only']) return;
     const order = ['crd', 'widget-aggregated', 'widget-direct', 'widget-embedded', 'etcd'];
     for (const name of order) {
@@ -257,6 +269,10 @@ async function main(): Promise<void> {
       log(`== ${name}`);
       if (name === 'etcd') await runEtcd(bed, t, settings, out);
       else await runApiTarget(bed, t, settings, out);
+    }
+    if (!only || only.includes('operator')) {
+      log('== operator');
+      out.operator = await benchOperator(bed.suffix, settings.operatorApis, log);
     }
   } finally {
     out.finishedAt = new Date().toISOString();

@@ -4,6 +4,7 @@
  * plot of p50/p99 latency against concurrency for the three servers.
  */
 import type { Measurement } from './loadgen';
+import type { OperatorResult } from './operator';
 import type { Machine } from './proc';
 
 export interface RssPoint {
@@ -22,6 +23,7 @@ export interface BenchResults {
   settings: Record<string, unknown>;
   measurements: Measurement[];
   rss: RssPoint[];
+  operator?: OperatorResult;
   notes: string[];
 }
 
@@ -119,6 +121,23 @@ export function markdownReport(r: BenchResults): string {
       '|---|---|---:|---:|',
       ...r.rss.map(
         (p) => `| ${p.target} | ${p.point} | ${fmt(p.widgetServerMiB)} | ${fmt(p.kubeApiserverMiB)} |`,
+      ),
+    );
+  }
+  if (r.operator) {
+    const o = r.operator;
+    lines.push(
+      '',
+      '## Operator',
+      '',
+      `Image ${o.image}. Per replica: ${o.replicas
+        .map((x) => `${x.pod} RSS ${fmt(x.rssMiB)} MiB, CPU at rest ${x.cpuAtRestMillicores} millicores`)
+        .join('; ')}.`,
+      '',
+      '| AggregatedAPIs applied at once | apply -> Ready p50 s | max s | not Ready in 5 min |',
+      '|---:|---:|---:|---:|',
+      ...o.applyToReady.map(
+        (a) => `| ${a.apis} | ${fmt(a.p50Seconds)} | ${fmt(a.maxSeconds)} | ${a.notReady} |`,
       ),
     );
   }
