@@ -77,6 +77,17 @@ const MODES: Record<'quick' | 'full', Settings> = {
 };
 
 const started = Date.now();
+let interrupted: string | undefined;
+
+/** Every case and preparation starts here: an interrupted run stops at the next one. */
+function checkInterrupted(): void {
+  if (interrupted) throw new Error(`interrupted by ${interrupted}`);
+}
+
+function prep(...args: Parameters<typeof prepare>): Promise<void> {
+  checkInterrupted();
+  return prepare(...args);
+}
 function log(line: string): void {
   process.stderr.write(`[bench +${((Date.now() - started) / 1000).toFixed(0)}s] ${line}\n`);
 }
@@ -102,15 +113,16 @@ function readRss(bed: Bed, target: Target, point: string): RssPoint {
 /** Every case against one Kubernetes-API target (all but etcd). */
 async function runApiTarget(bed: Bed, t: Target, s: Settings, out: BenchResults): Promise<void> {
   const run = async (testCase: string, flags: Record<string, string | number>) => {
+    checkInterrupted();
     const m = await measure(bed, t, testCase, flags);
     out.measurements.push(m);
     log(`${t.name} ${testCase}: ${summary(m)}`);
   };
-  const cleanup = () => prepare(t, { scenario: 'create', cleanup: true, concurrency: s.concurrency });
+  const cleanup = () => prep(t, { scenario: 'create', cleanup: true, concurrency: s.concurrency });
   await cleanup();
   // Unmeasured warm-up: a CRD's first writes wait for its storage to start (p99 of seconds otherwise),
   // and every server's first requests fill its caches (authorization, connections).
-  await prepare(t, { scenario: 'create', 'setup-only': true, objects: 20, concurrency: s.concurrency });
+  await prep(t, { scenario: 'create', 'setup-only': true, objects: 20, concurrency: s.concurrency });
   await cleanup();
   for (const [i, c] of s.createConcurrency.entries()) {
     if (i > 0) await cleanup();
@@ -134,7 +146,7 @@ async function runApiTarget(bed: Bed, t: Target, s: Settings, out: BenchResults)
   for (const size of loads) {
     await cleanup();
     const t0 = Date.now();
-    await prepare(t, { scenario: 'create', 'setup-only': true, objects: size, concurrency: 16 });
+    await prep(t, { scenario: 'create', 'setup-only': true, objects: size, concurrency: 16 });
     log(`${t.name}: loaded ${size} widgets in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     if (s.listSizes.includes(size)) {
       await run(`list ${size} full`, {
@@ -169,11 +181,12 @@ async function runApiTarget(bed: Bed, t: Target, s: Settings, out: BenchResults)
 /** The floor: raw etcd puts as "create" and ranges as "get" and "list". */
 async function runEtcd(bed: Bed, t: Target, s: Settings, out: BenchResults): Promise<void> {
   const run = async (testCase: string, flags: Record<string, string | number>) => {
+    checkInterrupted();
     const m = await measure(bed, t, testCase, flags);
     out.measurements.push(m);
     log(`etcd ${testCase}: ${summary(m)}`);
   };
-  const cleanup = () => prepare(t, { scenario: 'etcd-put', cleanup: true });
+  const cleanup = () => prep(t, { scenario: 'etcd-put', cleanup: true });
   await cleanup();
   for (const c of s.createConcurrency) {
     await run(`create c=${c}`, {
@@ -184,7 +197,7 @@ async function runEtcd(bed: Bed, t: Target, s: Settings, out: BenchResults): Pro
     });
   }
   await cleanup();
-  await prepare(t, { scenario: 'etcd-put', 'setup-only': true, objects: s.objects, concurrency: 16 });
+  await prep(t, { scenario: 'etcd-put', 'setup-only': true, objects: s.objects, concurrency: 16 });
   for (const c of s.getConcurrency) {
     await run(`get c=${c}`, {
       scenario: 'etcd-range',
@@ -195,7 +208,7 @@ async function runEtcd(bed: Bed, t: Target, s: Settings, out: BenchResults): Pro
   }
   for (const size of s.listSizes) {
     await cleanup();
-    await prepare(t, { scenario: 'etcd-put', 'setup-only': true, objects: size, concurrency: 16 });
+    await prep(t, { scenario: 'etcd-put', 'setup-only': true, objects: size, concurrency: 16 });
     await run(`list ${size} full`, {
       scenario: 'etcd-range',
       objects: size,
@@ -241,6 +254,14 @@ async function main(): Promise<void> {
   out.machine.etcd = await etcdVersion();
 
   let bed: Bed | undefined;
+  // Interrupted (Ctrl-C, a CI timeout): `finally` does not run on a signal, so the signal only stops the
+  // run at the next case and the teardown below runs as usual.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping after the current step, then tearing down`);
+      interrupted = signal;
+    });
+  }
   try {
     log('setting up the targets');
     bed = await setUpBed(mkdtempSync(path.join(os.tmpdir(), 'bench-')), (partial) => (bed = partial));
@@ -271,6 +292,7 @@ async function main(): Promise<void> {
       else await runApiTarget(bed, t, settings, out);
     }
     if (!only || only.includes('operator')) {
+      checkInterrupted();
       log('== operator');
       out.operator = await benchOperator(bed.suffix, settings.operatorApis, log);
     }
@@ -280,8 +302,9 @@ async function main(): Promise<void> {
       log('tearing down');
       await tearDownBed(bed, log);
     }
-    // A setup-only run checks the harness; it must not overwrite a real run's results.
+    // A setup-only or interrupted run must not overwrite a real run's results.
     if (values['setup-only']) log(`RSS: ${JSON.stringify(out.rss)}`);
+    else if (interrupted) log('interrupted: no results written');
     else writeResults(out);
   }
 }
@@ -303,6 +326,7 @@ function writeResults(out: BenchResults): void {
 main().then(
   () => process.exit(0),
   (err) => {
+    if (interrupted) process.exit(130);
     log(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exit(1);
   },

@@ -111,6 +111,8 @@ async function startWidgetProcess(
     // Delegated auth to the bed; its cluster CA verifies the admin client certificate directly.
     `--authentication-kubeconfig=${path.join(clusterDir, 'admin.kubeconfig')}`,
     `--client-ca-file=${path.join(clusterDir, 'pki/ca.crt')}`,
+    // Teardown only: kube-apiserver's idle proxy connections would hold the default 30 s grace.
+    '--shutdown-grace-seconds=2',
     ...storageFlags,
   ];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
