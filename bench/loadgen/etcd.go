@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -144,37 +145,22 @@ func (t *etcdTarget) cleanup() (Result, error) {
 func (t *etcdTarget) put() Result {
 	objects := t.o.objects
 	generations := make([]atomic.Int64, objects)
-	r := measure(func(r *run) {
-		pool(r, t.o.requests, t.o.concurrency, func(i int) error {
-			o := i % objects
-			value := etcdValue(objectName(o), generations[o].Add(1))
-			ctx, cancel := timeout()
-			defer cancel()
-			_, err := t.client.Put(ctx, t.key(o), value)
-			return err
-		})
+	return timedScenario(t.o, "etcd-put", t.o.requests, func(ctx context.Context, i int) error {
+		o := i % objects
+		_, err := t.client.Put(ctx, t.key(o), etcdValue(objectName(o), generations[o].Add(1)))
+		return err
 	})
-	res := r.result("etcd-put", t.o.label, t.o.requests, t.o.concurrency)
-	res.Objects = t.o.objects
-	return res
 }
 
 // rangeKeys reads single keys: the floor under get.
 func (t *etcdTarget) rangeKeys() Result {
-	r := measure(func(r *run) {
-		pool(r, t.o.requests, t.o.concurrency, func(i int) error {
-			ctx, cancel := timeout()
-			defer cancel()
-			resp, err := t.client.Get(ctx, t.key(i%t.o.objects))
-			if err == nil && len(resp.Kvs) != 1 {
-				err = fmt.Errorf("key %s: %d values", t.key(i%t.o.objects), len(resp.Kvs))
-			}
-			return err
-		})
+	return timedScenario(t.o, "etcd-range", t.o.requests, func(ctx context.Context, i int) error {
+		resp, err := t.client.Get(ctx, t.key(i%t.o.objects))
+		if err == nil && len(resp.Kvs) != 1 {
+			err = fmt.Errorf("key %s: %d values", t.key(i%t.o.objects), len(resp.Kvs))
+		}
+		return err
 	})
-	res := r.result("etcd-range", t.o.label, t.o.requests, t.o.concurrency)
-	res.Objects = t.o.objects
-	return res
 }
 
 // rangePrefix reads the whole prefix -lists times, in pages of -page keys when set: the floor under list.

@@ -150,44 +150,23 @@ func (k *kube) cleanup() (Result, error) {
 }
 
 func (k *kube) create() Result {
-	r := measure(func(r *run) {
-		pool(r, k.o.objects, k.o.concurrency, func(i int) error {
-			ctx, cancel := timeout()
-			defer cancel()
-			_, err := k.res.Create(ctx, k.newObject(i), metav1.CreateOptions{})
-			return err
-		})
+	return timedScenario(k.o, "create", k.o.objects, func(ctx context.Context, i int) error {
+		_, err := k.res.Create(ctx, k.newObject(i), metav1.CreateOptions{})
+		return err
 	})
-	res := r.result("create", k.o.label, k.o.objects, k.o.concurrency)
-	res.Objects = k.o.objects
-	return res
 }
 
 func (k *kube) delete() Result {
-	r := measure(func(r *run) {
-		pool(r, k.o.objects, k.o.concurrency, func(i int) error {
-			ctx, cancel := timeout()
-			defer cancel()
-			return k.res.Delete(ctx, objectName(i), metav1.DeleteOptions{})
-		})
+	return timedScenario(k.o, "delete", k.o.objects, func(ctx context.Context, i int) error {
+		return k.res.Delete(ctx, objectName(i), metav1.DeleteOptions{})
 	})
-	res := r.result("delete", k.o.label, k.o.objects, k.o.concurrency)
-	res.Objects = k.o.objects
-	return res
 }
 
 func (k *kube) get() Result {
-	r := measure(func(r *run) {
-		pool(r, k.o.requests, k.o.concurrency, func(i int) error {
-			ctx, cancel := timeout()
-			defer cancel()
-			_, err := k.res.Get(ctx, objectName(i%k.o.objects), metav1.GetOptions{})
-			return err
-		})
+	return timedScenario(k.o, "get", k.o.requests, func(ctx context.Context, i int) error {
+		_, err := k.res.Get(ctx, objectName(i%k.o.objects), metav1.GetOptions{})
+		return err
 	})
-	res := r.result("get", k.o.label, k.o.requests, k.o.concurrency)
-	res.Objects = k.o.objects
-	return res
 }
 
 // list sends -lists lists; one sample is a whole list, all its pages when -page > 0 (the time a
@@ -310,18 +289,11 @@ func (k *kube) refresh(v *versions, o int) {
 // patch sends JSON merge patches of spec.replicas; a per-object counter makes each one a change.
 func (k *kube) patch() Result {
 	counters := make([]atomic.Int64, k.o.objects)
-	r := measure(func(r *run) {
-		pool(r, k.o.requests, k.o.concurrency, func(i int) error {
-			o := i % k.o.objects
-			replicas := counters[o].Add(1)%9 + 1
-			body := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas))
-			ctx, cancel := timeout()
-			defer cancel()
-			_, err := k.res.Patch(ctx, objectName(o), types.MergePatchType, body, metav1.PatchOptions{})
-			return err
-		})
+	return timedScenario(k.o, "patch", k.o.requests, func(ctx context.Context, i int) error {
+		o := i % k.o.objects
+		replicas := counters[o].Add(1)%9 + 1
+		body := []byte(fmt.Sprintf(`{"spec":{"replicas":%d}}`, replicas))
+		_, err := k.res.Patch(ctx, objectName(o), types.MergePatchType, body, metav1.PatchOptions{})
+		return err
 	})
-	res := r.result("patch", k.o.label, k.o.requests, k.o.concurrency)
-	res.Objects = k.o.objects
-	return res
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"math"
 	"runtime"
 	"sort"
@@ -165,6 +166,21 @@ func pool(r *run, n, c int, op func(i int) error) {
 	for _, s := range perWorker {
 		r.samples = append(r.samples, s...)
 	}
+}
+
+// timedScenario runs one request-per-operation scenario: n operations from o.concurrency workers, each
+// with its own request timeout, reported as scenario over o.objects objects.
+func timedScenario(o *options, scenario string, n int, op func(ctx context.Context, i int) error) Result {
+	r := measure(func(r *run) {
+		pool(r, n, o.concurrency, func(i int) error {
+			ctx, cancel := timeout()
+			defer cancel()
+			return op(ctx, i)
+		})
+	})
+	res := r.result(scenario, o.label, n, o.concurrency)
+	res.Objects = o.objects
+	return res
 }
 
 // result aggregates a run: throughput counts successful operations per wall second;
