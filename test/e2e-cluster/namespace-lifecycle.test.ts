@@ -62,6 +62,20 @@ async function widgetsIn(namespace: string): Promise<string[]> {
   return list.items.map((w) => w.metadata.name);
 }
 
+/** Lifts the finalizer that holds the terminating namespace (an update, allowed while it terminates). */
+function releaseHeld(): Promise<string> {
+  return k([
+    '-n',
+    terminating,
+    'patch',
+    'widget',
+    'held',
+    '--type=merge',
+    '-p',
+    '{"metadata":{"finalizers":null}}',
+  ]);
+}
+
 async function kubectlError(args: string[], input?: string): Promise<string> {
   return k(args, input).then(
     (out) => `unexpected success: ${out}`,
@@ -93,16 +107,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await k([
-    '-n',
-    terminating,
-    'patch',
-    'widget',
-    'held',
-    '--type=merge',
-    '-p',
-    '{"metadata":{"finalizers":null}}',
-  ]).catch(() => undefined);
+  await releaseHeld().catch(() => undefined);
   for (const ns of [terminating, fresh]) {
     await k(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined);
   }
@@ -214,16 +219,7 @@ test(
     );
     expect(await widgetsIn(terminating)).toEqual(['held']);
     // Updates are allowed in a terminating namespace: lifting the finalizer lets the namespace go.
-    await k([
-      '-n',
-      terminating,
-      'patch',
-      'widget',
-      'held',
-      '--type=merge',
-      '-p',
-      '{"metadata":{"finalizers":null}}',
-    ]);
+    await releaseHeld();
     await eventually(
       'the terminating namespace to be gone',
       async () =>

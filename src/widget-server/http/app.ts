@@ -54,7 +54,7 @@ export interface WidgetApp {
 }
 
 const READ_ONLY_VERBS = new Set(['get', 'list', 'watch']);
-/** Probes must answer under any load: they take no in-flight slot. */
+/** Probes must answer under any load: they take no in-flight slot (and are not access-logged). */
 const HEALTH_PATH = /^\/(healthz|livez|readyz)(\/|$)/;
 
 export function createApp(options: AppOptions): WidgetApp {
@@ -105,7 +105,7 @@ export function createApp(options: AppOptions): WidgetApp {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       const dryRun = info.query.has('dryRun');
       options.metrics.observe(info, res.statusCode, seconds, dryRun);
-      if (req.path !== '/metrics' && !/^\/(healthz|livez|readyz)/.test(req.path)) {
+      if (req.path !== '/metrics' && !HEALTH_PATH.test(req.path)) {
         log.info(
           {
             verb: info.verb,
