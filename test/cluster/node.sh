@@ -110,6 +110,15 @@ conntrack: {maxPerCore: 0}
 EOF
 }
 
+# Pod network namespaces left by a bed that was not torn down (or by an earlier clone at another path)
+# keep their veths and pod IPs on the bridge; a new bed's IPAM (its state lives under .cluster) hands the
+# same IPs out again and the duplicates answer "connection refused". Only ever called while this bed's
+# containerd is not running, and cluster.sh refuses to start while another bed holds the ports.
+remove_pod_netns() {
+  local ns
+  for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^cni-/ {print $1}'); do ip netns delete "$ns" 2>/dev/null || true; done
+}
+
 runtime_up() {
   mkdir -p "$logs" "$run"
   sysctl -qw net.ipv4.ip_forward=1
@@ -117,6 +126,7 @@ runtime_up() {
   write_configs
   restart_changed
   bash "$here/image.sh" build
+  pid_alive containerd || remove_pod_netns
   start containerd containerd --config "$state/containerd/config.toml"
   for _ in $(seq 1 100); do ctr --address "$sock" version >/dev/null 2>&1 && break; sleep 0.2; done
   bash "$here/image.sh" import
@@ -147,8 +157,10 @@ down() {
     for task in $(ctr_k8s tasks ls -q 2>/dev/null); do ctr_k8s tasks kill -s KILL "$task" >/dev/null 2>&1 || true; done
   fi
   stop containerd
-  # Sandboxes' shims outlive containerd; end them so nothing of the bed keeps running.
-  pkill -f "containerd-shim-runc-v2 -namespace k8s.io -address $sock" 2>/dev/null || true
+  # Sandboxes' shims outlive containerd; end them so nothing of the bed keeps running. (The shim's
+  # command line has `-id <id>` between the namespace and the address.)
+  pkill -f "containerd-shim-runc-v2 -namespace k8s.io .*-address $sock" 2>/dev/null || true
+  remove_pod_netns
   # kubelet bind-mounts its root dir and pods' volumes; release them so the state dir can be removed.
   findmnt -rn -o TARGET | { grep "^$state/" || true; } | sort -r | while read -r mount; do
     umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true
