@@ -230,6 +230,7 @@ async function main(): Promise<void> {
   });
   const mode = values.quick ? 'quick' : 'full';
   const settings = MODES[mode];
+  let failedCases = 0;
   const only = values.targets?.split(',').map((x) => x.trim());
   const out: BenchResults = {
     mode,
@@ -305,11 +306,14 @@ async function main(): Promise<void> {
     // A setup-only or interrupted run must not overwrite a real run's results.
     if (values['setup-only']) log(`RSS: ${JSON.stringify(out.rss)}`);
     else if (interrupted) log('interrupted: no results written');
-    else writeResults(out);
+    else failedCases = writeResults(out);
   }
+  // CI runs --quick so the harness cannot rot: a case that failed or had errors fails the run.
+  if (failedCases > 0) throw new Error(`${failedCases} case(s) failed or had errors (see the results table)`);
 }
 
-function writeResults(out: BenchResults): void {
+/** Writes the results files; returns how many cases failed or had errors. */
+function writeResults(out: BenchResults): number {
   const dir = path.join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
   // A run of some targets only must not replace a whole run's results.
@@ -321,6 +325,7 @@ function writeResults(out: BenchResults): void {
   writeFileSync(`${base}.md`, markdownReport(out));
   writeFileSync(`${base}.svg`, svgPlot(out));
   log(`results: ${path.relative(root, base)}.{json,md,svg}`);
+  return failed.length;
 }
 
 main().then(
