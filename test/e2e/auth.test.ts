@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import pino from 'pino';
 import { writeKubeconfig } from '../../src/shared/kubeconfig';
 import { createCA, issueClientCert, issueServingCert, type IssuedCert } from '../../src/shared/pki';
@@ -206,6 +207,72 @@ describe('delegated authentication and authorization at the server edge', () => 
       now: new Date(Date.now() - 2 * HOUR),
     });
     expect((await call('GET', NS, { cert: expired.certPem, key: expired.keyPem })).status).toBe(503);
+  });
+
+  test('a keep-alive connection is verified once, yet its client certificate still expires on it', async () => {
+    // UTCTime has whole seconds: this certificate's notAfter is 1-2 s from now.
+    const shortLived = issueClientCert(clientCA, {
+      commonName: 'root',
+      organizations: ['system:masters'],
+      validityMs: 1500,
+    });
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    const onSocket = (req: import('node:http').ClientRequest) => req.on('socket', (s) => sockets.add(s));
+    const get = () =>
+      new Promise<number>((resolve, reject) => {
+        const req = https.request(
+          new URL(NS, server.url),
+          { agent, ca: servingCA.certPem, cert: shortLived.certPem, key: shortLived.keyPem },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        onSocket(req);
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      expect(await get()).toBe(200);
+      expect(await get()).toBe(200);
+      const notAfter = new Date(new X509Certificate(shortLived.certPem).validTo).getTime();
+      await new Promise((r) => setTimeout(r, Math.max(0, notAfter - Date.now()) + 1100));
+      // Anonymous now, and the authorizer cannot be reached: 503, on the very same connection.
+      expect(await get()).toBe(503);
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('TLS renegotiation is refused, so a connection cannot swap its client certificate', async () => {
+    const { hostname, port } = new URL(server.url);
+    const outcome = await new Promise<string>((resolve) => {
+      const socket = tls.connect(
+        {
+          host: hostname,
+          port: Number(port),
+          ca: servingCA.certPem,
+          servername: 'localhost',
+          maxVersion: 'TLSv1.2',
+        },
+        () => {
+          const started = socket.renegotiate({ rejectUnauthorized: true }, (err) =>
+            resolve(err ? `error: ${err.message}` : 'renegotiated'),
+          );
+          if (!started) resolve('not started');
+        },
+      );
+      socket.on('error', (err) => resolve(`error: ${err.message}`));
+      socket.on('close', () => resolve('closed'));
+      // OpenSSL 3 answers a client's renegotiation with a warning alert that Node's client never reports.
+      setTimeout(() => {
+        resolve('no renegotiation within 3 s');
+        socket.destroy();
+      }, 3000);
+    });
+    expect(outcome).not.toBe('renegotiated');
   });
 
   test('a bearer token whose TokenReview cannot be made is refused with 503; health stays open', async () => {

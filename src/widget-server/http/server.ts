@@ -8,7 +8,7 @@
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
-import type { SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { WidgetApp } from './app';
 
@@ -87,6 +87,9 @@ export class HttpsServing {
       },
       widgetApp.app,
     );
+    // Go's TLS server never renegotiates; refusing it here too means a connection's client certificate
+    // is fixed at the handshake, which authentication relies on to verify it once per connection.
+    this.server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
