@@ -15,6 +15,7 @@ import {
 import type { Logger } from 'pino';
 import type { AuthenticationConfig, TokenReviewer, UserInfo } from './authentication';
 import type { AccessDecision, AccessReviewAttributes, AccessReviewer } from './authorization';
+import { reuseConnections } from '../../shared/kube-connection-reuse';
 import { withTimeout } from '../../shared/with-timeout';
 
 export const AUTH_CONFIGMAP_NAMESPACE = 'kube-system';
@@ -172,9 +173,10 @@ export class AuthenticationConfigWatcher {
   }
 }
 
+/** The kubeconfig for delegation, whose calls reuse their connections (shared/kube-connection-reuse.ts). */
 export function loadKubeConfig(path?: string): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromCluster();
-  return kc;
+  return reuseConnections(kc);
 }
