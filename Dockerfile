@@ -24,4 +24,5 @@ COPY crds ./crds
 USER 65532:65532
 EXPOSE 8443
 ENTRYPOINT ["node"]
-CMD ["dist/widget-server/main.js", "--bind-address=0.0.0.0"]
+# The Widget server's V8 flags are WIDGET_SERVER_NODE_FLAGS in src/operator/reconcile/desired.ts.
+CMD ["--max-semi-space-size=4", "dist/widget-server/main.js", "--bind-address=0.0.0.0"]

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { createCA, issueServingCert } from '../src/shared/pki';
 import { clusterDir, k, kubeconfigPath, root } from './kube';
 import { widgetCrd } from './crd';
+import { WIDGET_SERVER_NODE_FLAGS } from '../src/operator/reconcile/desired';
 
 export const BED_HOST = '172.30.255.1';
 export const ETCD_URL = 'http://127.0.0.1:23790';
@@ -102,6 +103,8 @@ async function startWidgetProcess(
   const logFile = path.join(bed.workDir, `${label}.log`);
   const log = createWriteStream(logFile);
   const args = [
+    // The flags the operator's Deployment runs it with.
+    ...WIDGET_SERVER_NODE_FLAGS,
     path.join(root, 'dist/widget-server/main.js'),
     `--api-group=${WIDGET_GROUP}`,
     `--bind-address=${BED_HOST}`,

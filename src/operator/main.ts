@@ -17,7 +17,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { parseDuration } from './api/aggregated-api';
 import { createLogger } from '../shared/logger';
 import { createMetricsRegistry } from '../shared/metrics';
@@ -27,7 +26,9 @@ import { startOperatorHttp } from './http/server';
 import { EventRecorder } from './kube/events';
 import { POD } from './kube/kinds';
 import { LeaderElector } from './kube/leader-election';
-import { KubeRest } from './kube/rest';
+import { loadKubeClientConfig } from '../shared/kube/client-config';
+import { KubeRest } from '../shared/kube/rest';
+import { FIELD_MANAGER } from './kube/kinds';
 import { Reconciler } from './reconcile/reconciler';
 import { servedFingerprints } from './reconcile/served-certificates';
 
@@ -61,28 +62,30 @@ async function main(): Promise<void> {
   const workers = Number(values.workers);
   if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers must be a positive integer');
 
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
+  const kubeConfig = loadKubeClientConfig();
   // Every write of the controller and its events goes through `rest`, refused once this replica is not
   // the leader (checked against the clock, not only when the loss is handled); the elector has its own.
   let elector: LeaderElector | undefined;
-  const rest = new KubeRest(kc, { mayWrite: () => !elector || elector.isLeader });
+  const rest = new KubeRest(kubeConfig, {
+    mayWrite: () => !elector || elector.isLeader,
+    fieldManager: FIELD_MANAGER,
+  });
   // Unique per process, as client-go does: a restarted container must not take the lease its previous
   // process held for granted.
   const identity = `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`;
   const registry = createMetricsRegistry();
   const metrics = createOperatorMetrics(registry);
   const defaultImage = values['default-image'] || (await ownImage(rest).catch(() => undefined));
-  logger.info({ identity, defaultImage }, 'starting');
+  logger.info({ identity, defaultImage, kubeconfig: kubeConfig.source }, 'starting');
 
   const reconciler = new Reconciler(rest, new EventRecorder(rest, identity, logger), metrics, logger, {
     defaultImage,
     servedFingerprints,
   });
-  const controller = new Controller(kc, rest, reconciler, metrics, logger);
+  const controller = new Controller(rest, reconciler, metrics, logger);
   if (values['leader-elect'] === 'true') {
     elector = new LeaderElector(
-      new KubeRest(kc),
+      new KubeRest(kubeConfig),
       {
         namespace: values['leader-election-namespace']!,
         name: values['leader-election-id']!,

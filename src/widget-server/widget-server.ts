@@ -14,6 +14,8 @@ import { InflightLimiter } from './http/inflight';
 import { HttpsServing } from './http/server';
 import { TlsReloader } from './http/tls-reloader';
 import { createRequestAuth } from './auth/request-auth';
+import { loadKubeConfig } from './auth/kube-delegation';
+import { KubeRest } from '../shared/kube/rest';
 import { WidgetRegistry } from './registry/widget-registry';
 import { EtcdStorage } from './storage/etcd';
 import { MemoryStorage } from './storage/memory';
@@ -66,8 +68,10 @@ export async function startWidgetServer(
     maxYamlAliasCount: config.maxYamlAliasCount,
   });
   const storage = createStorage(config);
+  // Behind kube-apiserver, one client (one connection pool) for reviews and informers.
+  const kube = config.delegateAuth ? new KubeRest(loadKubeConfig(config.authKubeconfig)) : undefined;
   // NamespaceLifecycle when behind kube-apiserver; standalone, an empty chain and a loud warning.
-  const admission = createAdmission(config, logger);
+  const admission = createAdmission(config, logger, kube);
   const registry = new WidgetRegistry(storage, {
     identity: { group: config.group, version: config.version },
     admission: admission.chain,
@@ -125,7 +129,7 @@ export async function startWidgetServer(
     standalone = await ensureStandaloneCredentials(config.localDir, config.bindAddress);
     tls = { cert: standalone.servingCertPem, key: standalone.servingKeyPem };
   }
-  const auth = await createRequestAuth(config, logger, standalone?.caCertPem);
+  const auth = await createRequestAuth(config, logger, { kube, standaloneClientCA: standalone?.caCertPem });
 
   const widgetApp = createApp({
     registry,
@@ -199,6 +203,7 @@ export async function startWidgetServer(
         reloader?.stop();
         auth.stop();
         admission.stop();
+        kube?.close();
         await serving.shutdown(() => registry.stopAllWatches());
         await storage.close();
       })();

@@ -16,6 +16,7 @@ import {
 import { NamespaceInformer } from '../../src/widget-server/admission/namespace-informer';
 import { NamespaceLifecycle } from '../../src/widget-server/admission/namespace-lifecycle';
 import { loadKubeConfig } from '../../src/widget-server/auth/kube-delegation';
+import { KubeRest } from '../../src/shared/kube/rest';
 import { ensureClusterUp, eventually, k, withLogTails } from './cluster';
 
 jest.setTimeout(5 * 60 * 1000);
@@ -68,7 +69,7 @@ beforeAll(async () => {
     }),
   );
   await k(['delete', 'namespace', terminating, '--wait=false']);
-  informer = new NamespaceInformer(loadKubeConfig(kubeconfig), logger);
+  informer = new NamespaceInformer(new KubeRest(loadKubeConfig(kubeconfig)), logger);
   informer.start();
   chain = new AdmissionChain([new NamespaceLifecycle(informer)]);
   await eventually('the namespace informer to sync', async () => informer.hasSynced, 60_000);
@@ -174,7 +175,7 @@ test(
   withLogTails(async () => {
     // An informer that synced and then stopped watching: its cache can never learn of the namespace,
     // so admitting the create proves the live GET.
-    const frozen = new NamespaceInformer(loadKubeConfig(ensureClusterUp()), logger);
+    const frozen = new NamespaceInformer(new KubeRest(loadKubeConfig(ensureClusterUp())), logger);
     frozen.start();
     await eventually('the second informer to sync', async () => frozen.hasSynced, 60_000);
     frozen.stop();
@@ -190,10 +191,9 @@ test(
 test(
   'a plugin whose informer cannot sync refuses with "not yet ready to handle request"',
   withLogTails(async () => {
-    const kc = loadKubeConfig(ensureClusterUp());
     // Nothing listens on port 1: the list never succeeds.
-    kc.clusters = kc.clusters.map((c) => ({ ...c, server: 'https://127.0.0.1:1' }));
-    const dead = new NamespaceInformer(kc, logger);
+    const kc = { ...loadKubeConfig(ensureClusterUp()), server: new URL('https://127.0.0.1:1') };
+    const dead = new NamespaceInformer(new KubeRest(kc), logger);
     dead.start();
     try {
       const plugin = new NamespaceLifecycle(dead, { readyWaitMs: 300 });

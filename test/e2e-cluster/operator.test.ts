@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Etcd3 } from 'etcd3';
-import { KubeRest } from '../../src/operator/kube/rest';
+import { kubeconfigFromFile } from '../../src/shared/kube/client-config';
+import { KubeRest } from '../../src/shared/kube/rest';
 import { createCA, issueClientCert, issueServingCert, verifyCertSignedBy } from '../../src/shared/pki';
 import { startEtcd, type EtcdProcess } from '../support/etcd';
 import {
@@ -324,9 +324,7 @@ test('certificates rotate under continuous load without a failed request; a lead
     'both replicas ready',
     async () => (await json(['get', 'aggregatedapi', name])).status.readyReplicas === 2,
   );
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
-  const rest = new KubeRest(kc);
+  const rest = new KubeRest(kubeconfigFromFile(kubeconfigPath));
   const base = `/apis/${group}/v1/namespaces/default/widgets`;
   const counts = { ok: 0, failed: 0 };
   const failures: string[] = [];

@@ -1,16 +1,16 @@
-/** The 503 text for a failed delegated review: code and kube-apiserver's message, never response headers. */
-import { ApiException } from '@kubernetes/client-node';
+/** The 503 text for a failed delegated review: code and kube-apiserver's message, never our request line. */
+import { KubeApiError } from '../../src/shared/kube/rest';
 import { describeReviewFailure } from '../../src/widget-server/auth/review-failure';
 
-test('an ApiException becomes its code and message', () => {
-  const e = new ApiException(
+test('a KubeApiError becomes its code and Status message', () => {
+  const e = new KubeApiError(
     401,
-    'HTTP-Code: 401\nMessage: Unauthorized\nHeaders: {"audit-id":"x"}',
-    JSON.stringify({ kind: 'Status', message: 'Unauthorized' }),
-    { 'audit-id': 'x' },
+    'Unauthorized',
+    'POST /apis/authorization.k8s.io/v1/subjectaccessreviews: 401 Unauthorized',
+    { kind: 'Status', message: 'Unauthorized' },
   );
   expect(describeReviewFailure(e)).toBe('kube-apiserver answered 401: Unauthorized');
-  expect(describeReviewFailure(new ApiException(500, 'x', undefined, {}))).toBe(
+  expect(describeReviewFailure(new KubeApiError(500, 'InternalError', 'x', undefined))).toBe(
     'kube-apiserver answered 500',
   );
 });

@@ -4,12 +4,11 @@
  * rate-limited work queue that workers drain through the reconciler. Besides the requeue times the
  * reconciler asks for, every AggregatedAPI is resynced periodically.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { MANAGED_BY, MANAGED_BY_LABEL, OWNER_LABEL } from '../api/aggregated-api';
 import { AGGREGATED_API, OWNED_KINDS } from '../kube/kinds';
-import { startInformer, type RunningInformer } from '../kube/informer';
-import type { KubeRest } from '../kube/rest';
+import { Informer } from '../../shared/kube/informer';
+import { resourcePath, type KubeRest } from '../../shared/kube/rest';
 import type { Reconciler } from '../reconcile/reconciler';
 import type { OperatorMetrics } from './metrics';
 import { WorkQueue } from './workqueue';
@@ -18,13 +17,12 @@ export const FULL_RESYNC_MS = 10 * 60_000;
 
 export class Controller {
   private readonly queue = new WorkQueue({ baseDelayMs: 1000, maxDelayMs: 5 * 60_000 });
-  private informers: RunningInformer[] = [];
+  private informers: Informer[] = [];
   private resyncTimer?: NodeJS.Timeout;
   private running?: Promise<void>;
   synced = false;
 
   constructor(
-    private readonly kc: KubeConfig,
     private readonly rest: KubeRest,
     private readonly reconciler: Reconciler,
     private readonly metrics: OperatorMetrics,
@@ -32,30 +30,25 @@ export class Controller {
   ) {}
 
   async start(workers: number): Promise<void> {
-    const parents = startInformer(
-      this.kc,
+    const parents = new Informer(
       this.rest,
-      AGGREGATED_API,
-      {},
-      (obj) => obj.metadata?.name && this.enqueue(obj.metadata.name),
+      { path: resourcePath(AGGREGATED_API), name: AGGREGATED_API.kind },
       this.logger,
-    );
+    ).on((_type, obj) => obj.metadata?.name && this.enqueue(obj.metadata.name));
     this.informers.push(parents);
     for (const kind of OWNED_KINDS) {
       this.informers.push(
-        startInformer(
-          this.kc,
+        new Informer(
           this.rest,
-          kind,
-          { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}` },
-          (obj) => {
-            const owner = obj.metadata?.labels?.[OWNER_LABEL];
-            if (owner) this.enqueue(owner);
-          },
+          { path: resourcePath(kind), labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`, name: kind.kind },
           this.logger,
-        ),
+        ).on((_type, obj) => {
+          const owner = obj.metadata?.labels?.[OWNER_LABEL];
+          if (owner) this.enqueue(owner);
+        }),
       );
     }
+    for (const informer of this.informers) informer.start();
     await Promise.all(this.informers.map((i) => i.synced));
     this.synced = true;
     this.logger.info({ kinds: this.informers.length }, 'informers synced');
@@ -98,7 +91,7 @@ export class Controller {
   async stop(): Promise<void> {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.queue.shutDown();
-    await Promise.all(this.informers.map((i) => i.stop().catch(() => undefined)));
+    for (const informer of this.informers) informer.stop();
     await this.running;
   }
 }

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { EVENT } from './kinds';
-import type { KubeObject, KubeRest } from './rest';
+import type { KubeObject, KubeRest } from '../../shared/kube/rest';
 
 export const EVENT_NAMESPACE = 'default';
 

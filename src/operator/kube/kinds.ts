@@ -1,8 +1,11 @@
 /**
  * The kinds the operator reads and writes, with where each lives in the REST API.
  */
-import type { ResourceRef } from './rest';
+import type { ResourceRef } from '../../shared/kube/rest';
 import { API_VERSION, KIND, PLURAL } from '../api/aggregated-api';
+
+/** The operator's field manager for server-side apply and creates. */
+export const FIELD_MANAGER = 'aggregator-operator';
 
 const ref = (apiVersion: string, kind: string, plural: string, namespaced: boolean): ResourceRef => ({
   apiVersion,

@@ -13,7 +13,7 @@
  */
 import type { Logger } from 'pino';
 import { LEASE } from './kinds';
-import { isConflict, isNotFound, resourcePath, type KubeObject, type KubeRest } from './rest';
+import { isConflict, isNotFound, resourcePath, type KubeObject, type KubeRest } from '../../shared/kube/rest';
 
 /** client-go's wait.JitterFactor for the acquire loop: renewDeadline must exceed retryPeriod × this. */
 export const JITTER_FACTOR = 1.2;

@@ -24,6 +24,7 @@ import type { EventRecorder } from '../kube/events';
 import {
   AGGREGATED_API,
   API_SERVICE,
+  FIELD_MANAGER,
   CLUSTER_ROLE_BINDING,
   DEPLOYMENT,
   NAMESPACE,
@@ -34,7 +35,7 @@ import {
   SERVICE,
   SERVICE_ACCOUNT,
 } from '../kube/kinds';
-import { FIELD_MANAGER, isNotFound, type KubeObject, type KubeRest } from '../kube/rest';
+import { isNotFound, type KubeObject, type KubeRest } from '../../shared/kube/rest';
 import { caStateToData, planCertificates, type CertificatePlan } from './certificates';
 import { computeConditions, type DeploymentObservation, type Observation } from './conditions';
 import * as desired from './desired';

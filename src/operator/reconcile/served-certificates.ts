@@ -4,7 +4,7 @@
  * when every replica answers with the current certificate.
  */
 import tls from 'node:tls';
-import type { KubeObject } from '../kube/rest';
+import type { KubeObject } from '../../shared/kube/rest';
 
 const HANDSHAKE_TIMEOUT_MS = 3000;
 

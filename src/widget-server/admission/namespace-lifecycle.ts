@@ -10,7 +10,6 @@
  * directly. Upstream's Namespace-kind rules (immortal namespaces, the forced live lookup after a
  * namespace DELETE it admitted) concern requests for namespaces, which this server never serves.
  */
-import type { V1Namespace } from '@kubernetes/client-node';
 import { ApiError, internalError } from '../../shared/status-errors';
 import {
   admissionForbidden,
@@ -18,7 +17,7 @@ import {
   type AdmissionPlugin,
   type Operation,
 } from './admission';
-import type { NamespaceSource } from './namespace-informer';
+import type { Namespace, NamespaceSource } from './namespace-informer';
 
 export const NAMESPACE_LIFECYCLE = 'NamespaceLifecycle';
 /** Upstream's missingNamespaceWait: lets a watch-fed cache see a namespace created just before. */
@@ -73,7 +72,7 @@ export class NamespaceLifecycle implements AdmissionPlugin {
     if (!a.namespace || a.operation === 'DELETE') return;
     if (!(await this.waitForReady())) throw admissionForbidden(a, 'not yet ready to handle request');
 
-    let namespace: V1Namespace | undefined = this.namespaces.get(a.namespace);
+    let namespace: Namespace | undefined = this.namespaces.get(a.namespace);
     if (!namespace && a.operation === 'CREATE') {
       await sleep(this.missingNamespaceWaitMs);
       namespace = this.namespaces.get(a.namespace);

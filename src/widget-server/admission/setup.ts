@@ -5,10 +5,10 @@
  * informers). Standalone there is no cluster to read namespaces from: the chain is empty, and the
  * startup log says so loudly.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { WidgetServerConfig } from '../config';
 import { loadKubeConfig } from '../auth/kube-delegation';
+import { KubeRest } from '../../shared/kube/rest';
 import type { HealthCheck } from '../http/platform-routes';
 import { AdmissionChain, type AdmissionPlugin } from './admission';
 import { NamespaceInformer } from './namespace-informer';
@@ -23,7 +23,8 @@ export interface ServerAdmission {
 export function createAdmission(
   config: WidgetServerConfig,
   logger: Logger,
-  kubeConfig?: KubeConfig,
+  /** The delegation client; made from the configuration when not given. */
+  kube?: KubeRest,
 ): ServerAdmission {
   const log = logger.child({ component: 'admission' });
   if (!config.delegateAuth) {
@@ -33,8 +34,8 @@ export function createAdmission(
     );
     return { chain: new AdmissionChain([]), readinessChecks: {}, stop: () => undefined };
   }
-  const kc = kubeConfig ?? loadKubeConfig(config.authKubeconfig);
-  const informer = new NamespaceInformer(kc, log.child({ informer: 'namespaces' }));
+  const rest = kube ?? new KubeRest(loadKubeConfig(config.authKubeconfig));
+  const informer = new NamespaceInformer(rest, log.child({ informer: 'namespaces' }));
   informer.start();
   const plugins: AdmissionPlugin[] = [new NamespaceLifecycle(informer)];
   const chain = new AdmissionChain(plugins);

@@ -1,42 +1,43 @@
 /**
- * The kube-apiserver side of delegated auth, over @kubernetes/client-node: TokenReview and
- * SubjectAccessReview clients, and a list-and-watch of the kube-system/extension-apiserver-authentication
- * ConfigMap (narrowed by fieldSelector, which is all the extension-apiserver-authentication-reader Role
- * permits) that feeds the authenticator's CAs and header names as they change.
+ * The kube-apiserver side of delegated auth, over the shared REST client (one keep-alive connection
+ * pool): TokenReview and SubjectAccessReview calls, and an informer on the
+ * kube-system/extension-apiserver-authentication ConfigMap (narrowed by fieldSelector, which is all the
+ * extension-apiserver-authentication-reader Role permits) that feeds the authenticator's CAs and header
+ * names as they change.
  */
-import {
-  AuthenticationV1Api,
-  AuthorizationV1Api,
-  CoreV1Api,
-  KubeConfig,
-  Watch,
-  type V1ConfigMap,
-} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { AuthenticationConfig, TokenReviewer, UserInfo } from './authentication';
 import type { AccessDecision, AccessReviewAttributes, AccessReviewer } from './authorization';
-import { reuseConnections } from '../../shared/kube-connection-reuse';
-import { withTimeout } from '../../shared/with-timeout';
+import { inClusterConfig, kubeconfigFromFile, type KubeClientConfig } from '../../shared/kube/client-config';
+import { Informer } from '../../shared/kube/informer';
+import { KubeRest, type KubeObject } from '../../shared/kube/rest';
 
 export const AUTH_CONFIGMAP_NAMESPACE = 'kube-system';
 export const AUTH_CONFIGMAP_NAME = 'extension-apiserver-authentication';
 /** client timeout of k8s.io/apiserver's delegated webhooks. */
 const REVIEW_TIMEOUT_MS = 10_000;
 
-export class KubeTokenReviewer implements TokenReviewer {
-  private readonly api: AuthenticationV1Api;
+interface ConfigMap extends KubeObject {
+  data?: Record<string, string>;
+}
 
-  constructor(kc: KubeConfig) {
-    this.api = kc.makeApiClient(AuthenticationV1Api);
-  }
+interface TokenReviewStatus {
+  authenticated?: boolean;
+  user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
+}
+
+export class KubeTokenReviewer implements TokenReviewer {
+  constructor(private readonly rest: KubeRest) {}
 
   async review(token: string): Promise<UserInfo | undefined> {
-    const result = await withTimeout(
-      this.api.createTokenReview({
+    const result = await this.rest.request<{ status?: TokenReviewStatus }>(
+      'POST',
+      '/apis/authentication.k8s.io/v1/tokenreviews',
+      {
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
-      }),
-      'TokenReview',
-      REVIEW_TIMEOUT_MS,
+        timeoutMs: REVIEW_TIMEOUT_MS,
+        signal: AbortSignal.timeout(REVIEW_TIMEOUT_MS),
+      },
     );
     const status = result.status;
     if (!status?.authenticated || !status.user?.username) return undefined;
@@ -48,32 +49,28 @@ export class KubeTokenReviewer implements TokenReviewer {
 }
 
 export class KubeAccessReviewer implements AccessReviewer {
-  private readonly api: AuthorizationV1Api;
-
-  constructor(kc: KubeConfig) {
-    this.api = kc.makeApiClient(AuthorizationV1Api);
-  }
+  constructor(private readonly rest: KubeRest) {}
 
   async review(attributes: AccessReviewAttributes): Promise<AccessDecision> {
     const { user } = attributes;
-    const result = await withTimeout(
-      this.api.createSubjectAccessReview({
-        body: {
-          apiVersion: 'authorization.k8s.io/v1',
-          kind: 'SubjectAccessReview',
-          spec: {
-            user: user.name,
-            uid: user.uid,
-            groups: user.groups,
-            extra: user.extra,
-            resourceAttributes: attributes.resource,
-            nonResourceAttributes: attributes.nonResource,
-          },
+    const result = await this.rest.request<{
+      status?: { allowed?: boolean; denied?: boolean; reason?: string };
+    }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: user.name,
+          uid: user.uid,
+          groups: user.groups,
+          extra: user.extra,
+          resourceAttributes: attributes.resource,
+          nonResourceAttributes: attributes.nonResource,
         },
-      }),
-      'SubjectAccessReview',
-      REVIEW_TIMEOUT_MS,
-    );
+      },
+      timeoutMs: REVIEW_TIMEOUT_MS,
+      signal: AbortSignal.timeout(REVIEW_TIMEOUT_MS),
+    });
     return { allowed: !!result.status?.allowed && !result.status?.denied, reason: result.status?.reason };
   }
 }
@@ -89,7 +86,7 @@ function jsonList(value: string | undefined): string[] | undefined {
 }
 
 /** Reads the ConfigMap's keys as k8s.io/apiserver does (lists are JSON arrays; defaults when absent). */
-export function authenticationConfigFromConfigMap(cm: V1ConfigMap | undefined): AuthenticationConfig {
+export function authenticationConfigFromConfigMap(cm: ConfigMap | undefined): AuthenticationConfig {
   const data = cm?.data ?? {};
   const config: AuthenticationConfig = {};
   if (data['client-ca-file']) config.clientCA = data['client-ca-file'];
@@ -106,59 +103,40 @@ export function authenticationConfigFromConfigMap(cm: V1ConfigMap | undefined): 
   return config;
 }
 
-/** Keeps the authentication ConfigMap in view: list, then watch, relisting with backoff on any failure. */
+/** Keeps the authentication ConfigMap in view: an informer narrowed to it by name. */
 export class AuthenticationConfigWatcher {
-  private stopped = false;
-  private abort?: AbortController;
-  private retryTimer?: NodeJS.Timeout;
-  private synced = false;
+  private readonly informer: Informer<ConfigMap>;
 
   constructor(
-    private readonly kc: KubeConfig,
+    rest: KubeRest,
     private readonly onChange: (config: AuthenticationConfig) => void,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.informer = new Informer<ConfigMap>(
+      rest,
+      {
+        path: `/api/v1/namespaces/${AUTH_CONFIGMAP_NAMESPACE}/configmaps`,
+        fieldSelector: `metadata.name=${AUTH_CONFIGMAP_NAME}`,
+        requestTimeoutMs: REVIEW_TIMEOUT_MS,
+        name: 'ConfigMap',
+      },
+      logger,
+    ).on((type, cm) => this.apply(type === 'delete' ? undefined : cm));
+  }
 
   get hasSynced(): boolean {
-    return this.synced;
+    return this.informer.hasSynced;
   }
 
+  /** Starts listing and watching; resolves after the first list (the ConfigMap may not exist). */
   async start(): Promise<void> {
-    await this.listAndWatch(0);
+    this.informer.start();
+    await this.informer.synced;
+    // Absent at the first list: the defaults apply until it appears.
+    if (!this.informer.list().length) this.apply(undefined);
   }
 
-  private async listAndWatch(attempt: number): Promise<void> {
-    if (this.stopped) return;
-    const fieldSelector = `metadata.name=${AUTH_CONFIGMAP_NAME}`;
-    try {
-      const core = this.kc.makeApiClient(CoreV1Api);
-      const list = await core.listNamespacedConfigMap({ namespace: AUTH_CONFIGMAP_NAMESPACE, fieldSelector });
-      this.apply(list.items[0]);
-      this.synced = true;
-      const watch = new Watch(this.kc);
-      this.abort = await watch.watch(
-        `/api/v1/namespaces/${AUTH_CONFIGMAP_NAMESPACE}/configmaps`,
-        { fieldSelector, resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
-        (phase: string, obj: V1ConfigMap) => {
-          if (phase === 'ADDED' || phase === 'MODIFIED') this.apply(obj);
-          else if (phase === 'DELETED') this.apply(undefined);
-        },
-        (err: unknown) => this.scheduleRetry(err, 0),
-      );
-    } catch (err) {
-      this.scheduleRetry(err, attempt + 1);
-    }
-  }
-
-  private scheduleRetry(err: unknown, attempt: number): void {
-    if (this.stopped) return;
-    if (err) this.logger.warn({ err: String(err) }, 'authentication ConfigMap watch failed; relisting');
-    const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
-    this.retryTimer = setTimeout(() => void this.listAndWatch(attempt), delay);
-    this.retryTimer.unref();
-  }
-
-  private apply(cm: V1ConfigMap | undefined): void {
+  private apply(cm: ConfigMap | undefined): void {
     this.onChange(authenticationConfigFromConfigMap(cm));
     this.logger.info(
       { resourceVersion: cm?.metadata?.resourceVersion },
@@ -167,16 +145,11 @@ export class AuthenticationConfigWatcher {
   }
 
   stop(): void {
-    this.stopped = true;
-    this.abort?.abort();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.informer.stop();
   }
 }
 
-/** The kubeconfig for delegation, whose calls reuse their connections (shared/kube-connection-reuse.ts). */
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromCluster();
-  return reuseConnections(kc);
+/** Credentials for delegation: the --authentication-kubeconfig file, or the Pod's service account. */
+export function loadKubeConfig(path?: string): KubeClientConfig {
+  return path ? kubeconfigFromFile(path) : inClusterConfig();
 }

@@ -10,12 +10,8 @@ import type { Logger } from 'pino';
 import type { RequestFilter } from '../http/app';
 import { DelegatingAuthenticator, type AuthenticationConfig } from './authentication';
 import { DelegatingAuthorizer } from './authorization';
-import {
-  AuthenticationConfigWatcher,
-  KubeAccessReviewer,
-  KubeTokenReviewer,
-  loadKubeConfig,
-} from './kube-delegation';
+import { AuthenticationConfigWatcher, KubeAccessReviewer, KubeTokenReviewer } from './kube-delegation';
+import type { KubeRest } from '../../shared/kube/rest';
 import type { WidgetServerConfig } from '../config';
 
 export interface RequestAuth {
@@ -60,10 +56,11 @@ function filterFor(authenticator: DelegatingAuthenticator, authorizer: Delegatin
 export async function createRequestAuth(
   config: WidgetServerConfig,
   logger: Logger,
-  standaloneClientCA?: string,
+  /** `kube`: the delegation client, present exactly when config.delegateAuth. */
+  { kube, standaloneClientCA }: { kube?: KubeRest; standaloneClientCA?: string },
 ): Promise<RequestAuth> {
   const overrides = await flagOverrides(config);
-  if (!config.delegateAuth) {
+  if (!config.delegateAuth || !kube) {
     const authenticator = new DelegatingAuthenticator({ clientCA: standaloneClientCA, ...overrides });
     return {
       filter: filterFor(authenticator, new DelegatingAuthorizer()),
@@ -72,11 +69,10 @@ export async function createRequestAuth(
       stop: () => undefined,
     };
   }
-  const kc = loadKubeConfig(config.authKubeconfig);
-  const authenticator = new DelegatingAuthenticator(overrides, new KubeTokenReviewer(kc));
-  const authorizer = new DelegatingAuthorizer(new KubeAccessReviewer(kc));
+  const authenticator = new DelegatingAuthenticator(overrides, new KubeTokenReviewer(kube));
+  const authorizer = new DelegatingAuthorizer(new KubeAccessReviewer(kube));
   const watcher = new AuthenticationConfigWatcher(
-    kc,
+    kube,
     (fromConfigMap) => authenticator.setConfig({ ...fromConfigMap, ...overrides }),
     logger.child({ component: 'authentication-config' }),
   );

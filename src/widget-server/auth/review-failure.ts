@@ -1,21 +1,13 @@
 /**
  * How a failed TokenReview or SubjectAccessReview is described in the 503 the client sees: the status
- * code and kube-apiserver's message, not client-node's ApiException text, which dumps the response
- * headers.
+ * code and kube-apiserver's Status message, without our request line or any response headers.
  */
+import { KubeApiError } from '../../shared/kube/rest';
+
 export function describeReviewFailure(e: unknown): string {
-  const err = e as { code?: unknown; body?: unknown; message?: string };
-  if (typeof err?.code === 'number') {
-    let detail = '';
-    try {
-      const body = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
-      if (body && typeof body === 'object' && typeof (body as { message?: unknown }).message === 'string') {
-        detail = `: ${(body as { message: string }).message}`;
-      }
-    } catch {
-      // not JSON
-    }
-    return `kube-apiserver answered ${err.code}${detail}`;
+  if (e instanceof KubeApiError) {
+    const message = (e.status as { message?: unknown } | undefined)?.message;
+    return `kube-apiserver answered ${e.code}${typeof message === 'string' && message ? `: ${message}` : ''}`;
   }
-  return err?.message ?? String(e);
+  return (e as { message?: string } | undefined)?.message ?? String(e);
 }

@@ -4,7 +4,7 @@
  * `informer-sync` readiness check (failing while kube-apiserver cannot be listed).
  */
 import { Writable } from 'node:stream';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeRest } from '../../../src/shared/kube/rest';
 import pino from 'pino';
 import { createAdmission } from '../../../src/widget-server/admission/setup';
 import { parseConfig } from '../../../src/widget-server/config';
@@ -40,13 +40,12 @@ test('standalone: no admission plugins, and a loud warning that namespaces are n
 
 test('behind kube-apiserver: NamespaceLifecycle first, not ready until the namespace informer lists', () => {
   const { logger } = capturingLogger();
-  const kc = new KubeConfig();
   // Nothing listens on port 1: the informer cannot list, so the readiness check keeps failing.
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: 'https://127.0.0.1:1', skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'x' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
+  const kc = new KubeRest({
+    server: new URL('https://127.0.0.1:1'),
+    tls: { rejectUnauthorized: false },
+    authorization: () => 'Bearer x',
+    source: 'test',
   });
   const admission = createAdmission(parseConfig(['--delegate-auth=true'], {}), logger, kc);
   try {

@@ -35,7 +35,12 @@ test('the Service names the serving certificate must carry', () => {
 
 test('the default image runs the Widget server for the group; another image keeps its entrypoint', () => {
   const own = podSpec(desired.deployment(api(), 'repo/op:1', true)).containers[0];
-  expect(own.command).toEqual(['node', 'dist/widget-server/main.js']);
+  expect(own.command).toEqual(['node', '--max-semi-space-size=4', 'dist/widget-server/main.js']);
+  // The image's default command runs the Widget server the same way.
+  const dockerfile = readFileSync(path.join(__dirname, '../../../Dockerfile'), 'utf8');
+  const entrypoint = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(dockerfile)![1]) as string[];
+  const cmd = JSON.parse(/^CMD (.+)$/m.exec(dockerfile)![1]) as string[];
+  expect([...entrypoint, ...cmd].slice(0, own.command.length)).toEqual(own.command);
   expect(own.args).toEqual(
     expect.arrayContaining(['--api-group=things.example.com', '--delegate-auth=true', '--secure-port=8443']),
   );

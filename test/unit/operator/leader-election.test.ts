@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeClientConfig } from '../../../src/shared/kube/client-config';
 import pino from 'pino';
 import {
   LeaderElector,
@@ -17,7 +17,7 @@ import {
   type LeaseApi,
   type LeaderElectionConfig,
 } from '../../../src/operator/kube/leader-election';
-import { KubeApiError, KubeRest, type RequestOptions } from '../../../src/operator/kube/rest';
+import { KubeApiError, KubeRest, type RequestOptions } from '../../../src/shared/kube/rest';
 
 const logger = pino({ level: 'silent' });
 const settle = () => new Promise((r) => setImmediate(r));
@@ -322,7 +322,7 @@ test('release() hands the lease over at once', async () => {
 
 describe('the REST client', () => {
   let server: http.Server;
-  let kc: KubeConfig;
+  let kc: KubeClientConfig;
   const seen: string[] = [];
   const closed: string[] = [];
 
@@ -337,19 +337,12 @@ describe('the REST client', () => {
       res.end('{}');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [
-        {
-          name: 'c',
-          server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-          skipTLSVerify: true,
-        },
-      ],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
+    kc = {
+      server: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+      tls: { rejectUnauthorized: false },
+      authorization: () => undefined,
+      source: 'test',
+    };
   });
   afterAll(() => new Promise((r) => server.close(r)));
 
