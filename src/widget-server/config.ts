@@ -16,6 +16,7 @@ import {
 } from './http/server';
 import { parseDuration } from './http/timeouts';
 import { DEFAULT_MAX_WATCH_PENDING_BYTES } from './http/watch-stream';
+import { DEFAULT_WATCH_CACHE_SIZE } from './storage/watch-cache';
 
 export interface WidgetServerConfig {
   group: string;
@@ -40,6 +41,8 @@ export interface WidgetServerConfig {
   shutdownGraceSeconds: number;
   /** etcd history compaction interval; 0 disables it (another apiserver compacts). */
   compactionIntervalSeconds: number;
+  /** Recent events the shared etcd watch keeps for watchers to start from; 0: one etcd watch per watcher. */
+  watchCacheSize: number;
   logLevel: string;
   /** kubeconfig for TokenReview, SubjectAccessReview and the authentication ConfigMap; in-cluster when absent. */
   authKubeconfig?: string;
@@ -125,6 +128,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'max-yaml-alias-count': { type: 'string', default: String(DEFAULT_INPUT_LIMITS.maxYamlAliasCount) },
       'shutdown-grace-seconds': { type: 'string', default: '30' },
       'etcd-compaction-interval-seconds': { type: 'string', default: '300' },
+      'default-watch-cache-size': { type: 'string', default: String(DEFAULT_WATCH_CACHE_SIZE) },
       'log-level': { type: 'string', default: env.LOG_LEVEL ?? 'info' },
       'authentication-kubeconfig': { type: 'string' },
       'delegate-auth': { type: 'string' },
@@ -188,6 +192,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxYamlAliasCount: countFlag('max-yaml-alias-count', values['max-yaml-alias-count']!, 1),
     shutdownGraceSeconds: Number(values['shutdown-grace-seconds']),
     compactionIntervalSeconds: Number(values['etcd-compaction-interval-seconds']),
+    watchCacheSize: countFlag('default-watch-cache-size', values['default-watch-cache-size']!, 0),
     logLevel: values['log-level']!,
     authKubeconfig: values['authentication-kubeconfig'],
     delegateAuth:

@@ -14,6 +14,7 @@ import { InflightLimiter } from './http/inflight';
 import { HttpsServing } from './http/server';
 import { TlsReloader } from './http/tls-reloader';
 import { createRequestAuth } from './auth/request-auth';
+import { WatchCacheStorage } from './storage/watch-cache';
 import { loadKubeConfig } from './auth/kube-delegation';
 import { KubeRest } from '../shared/kube/rest';
 import { WidgetRegistry } from './registry/widget-registry';
@@ -45,7 +46,8 @@ const METRIC_VERBS: Record<string, string> = {
 
 export function createStorage(config: WidgetServerConfig): Storage {
   if (config.etcdServers.length === 0) return new MemoryStorage();
-  return new EtcdStorage({
+  // One etcd watch for all watchers, with a window of recent events (storage/watch-cache.ts).
+  const etcd = new EtcdStorage({
     endpoints: config.etcdServers,
     prefix: config.etcdPrefix,
     requestTimeoutMs: config.requestTimeoutMs,
@@ -54,6 +56,7 @@ export function createStorage(config: WidgetServerConfig): Storage {
         ? { caFile: config.etcdCaFile, certFile: config.etcdCertFile, keyFile: config.etcdKeyFile }
         : undefined,
   });
+  return new WatchCacheStorage(etcd, config.watchCacheSize);
 }
 
 export async function startWidgetServer(

@@ -4,6 +4,7 @@
  */
 import { EtcdStorage } from '../../src/widget-server/storage/etcd';
 import { MemoryStorage } from '../../src/widget-server/storage/memory';
+import { WatchCacheStorage } from '../../src/widget-server/storage/watch-cache';
 import {
   CompactedError,
   FutureRevisionError,
@@ -31,6 +32,13 @@ afterAll(async () => {
 const factories: Array<[string, (prefix: string) => Storage]> = [
   ['memory', () => new MemoryStorage()],
   ['etcd', (prefix) => new EtcdStorage({ endpoints: [etcd.endpoint], prefix })],
+  // The watch cache must not change what a watch sees: as served (etcd), and with a window so small
+  // that most watches start before it and get a storage watch of their own.
+  [
+    'etcd behind the watch cache',
+    (prefix) => new WatchCacheStorage(new EtcdStorage({ endpoints: [etcd.endpoint], prefix })),
+  ],
+  ['memory behind a 2-event watch cache', () => new WatchCacheStorage(new MemoryStorage(), 2)],
 ];
 
 function collect(storage: Storage, prefix: string, after: number) {

@@ -98,6 +98,18 @@ function mergeDryRun(opts: WriteOptions, options: DeleteOptions): WriteOptions {
   return opts;
 }
 
+/**
+ * A watch event as its JSON line, encoded once for every watcher that sends it: the watch cache hands
+ * all of them the same (frozen) object, as kube-apiserver's cachingObject serializes once per format.
+ */
+const encodedLines = new WeakMap<object, Partial<Record<string, string>>>();
+function watchLine(event: WatchEvent<Widget | Status | BookmarkObject>): string {
+  if (event.type === 'ERROR' || event.type === 'BOOKMARK') return JSON.stringify(event) + '\n';
+  let lines = encodedLines.get(event.object);
+  if (!lines) encodedLines.set(event.object, (lines = {}));
+  return (lines[event.type] ??= JSON.stringify(event) + '\n');
+}
+
 export class ResourceHandler {
   constructor(private readonly options: ResourceHandlerOptions) {}
 
@@ -283,7 +295,7 @@ export class ResourceHandler {
       {
         send: (event) => {
           if (ended) return;
-          stream.send(JSON.stringify(encode(event)) + '\n');
+          stream.send(form.transform ? JSON.stringify(encode(event)) + '\n' : watchLine(event));
         },
         end: () => {
           if (ended) return;

@@ -120,12 +120,23 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Characters kube-apiserver uses for generateName suffixes (no vowels, no confusable digits). */
 const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
+/** Freezes an object graph: one watch event's object is shared by every watcher that receives it. */
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value as object)) deepFreeze(child);
+  }
+  return value;
+}
+
 export class WidgetRegistry {
   readonly identity: ApiIdentity;
   readonly groupResource: GroupResource;
   private readonly now: () => Date;
   private readonly bookmarkIntervalMs: number;
   private readonly activeWatches = new Set<() => void>();
+  /** Widgets of watch events, per shared event object (watchObject). */
+  private readonly convertedEvents = new WeakMap<StorageWatchEvent, { value?: Widget; prevValue?: Widget }>();
   private readonly admission: AdmissionChain;
 
   constructor(
@@ -387,16 +398,28 @@ export class WidgetRegistry {
     return { stop };
   }
 
+  /**
+   * The Widget of a storage event's value, converted once for every watcher that receives the event
+   * (the watch cache shares event objects) and frozen, since all of them hold the same object.
+   */
+  private watchObject(e: StorageWatchEvent, which: 'value' | 'prevValue'): Widget {
+    let converted = this.convertedEvents.get(e);
+    if (!converted) this.convertedEvents.set(e, (converted = {}));
+    let w = converted[which];
+    if (!w) w = converted[which] = deepFreeze(this.fromStored(e[which]!, e.modRevision));
+    return w;
+  }
+
   /** Maps a storage event to a watch event through the filter: leaving the filter is DELETED, entering ADDED. */
   private translateEvent(
     e: StorageWatchEvent,
     matches: (w: Widget) => boolean,
   ): WatchEvent<Widget> | undefined {
-    const current = this.fromStored(e.value, e.modRevision);
+    const current = this.watchObject(e, 'value');
     if (e.type === 'delete') return matches(current) ? { type: 'DELETED', object: current } : undefined;
     const nowMatches = matches(current);
     if (e.isCreate || !e.prevValue) return nowMatches ? { type: 'ADDED', object: current } : undefined;
-    const before = this.fromStored(e.prevValue, e.modRevision);
+    const before = this.watchObject(e, 'prevValue');
     const wasMatching = matches(before);
     if (nowMatches && wasMatching) return { type: 'MODIFIED', object: current };
     if (nowMatches) return { type: 'ADDED', object: current };

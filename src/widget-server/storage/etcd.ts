@@ -241,7 +241,10 @@ export class EtcdStorage implements Storage {
         watcher.on('error', (err) => {
           if (stopped) return;
           stopped = true;
-          void watcher.cancel();
+          // etcd3 emits 'error' only for a watch etcd canceled, after dropping it from its stream:
+          // cancelling it again sends a cancel_request whose answer etcd3 cannot match and throws on
+          // ("Failed to find watcher"), out of the shared stream that every other watch is on.
+          cancel = undefined;
           // etcd 3.4 cancels a watch on a compacted revision without a reason; a read at the start
           // revision tells whether that is what happened.
           this.list(prefix, { revision: afterRevision + 1, limit: 1 }).then(
