@@ -12,7 +12,8 @@
  *
  * Flags: --quick (tiny counts, one concurrency level, about 2.5 minutes on a warm bed), --targets a,b
  * (a subset of crd, widget-aggregated, widget-direct, widget-embedded, etcd, operator; written to its own
- * results files), --setup-only (set up, read RSS, tear down: no load generator needed, nothing written).
+ * results files), --setup-only (set up, read RSS, tear down: no load generator needed, nothing written),
+ * --profile DIR (the Widget server processes write V8 CPU profiles to DIR when they stop).
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -226,6 +227,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false },
       targets: { type: 'string' },
       'setup-only': { type: 'boolean', default: false },
+      profile: { type: 'string' },
     },
   });
   const mode = values.quick ? 'quick' : 'full';
@@ -265,7 +267,13 @@ async function main(): Promise<void> {
   }
   try {
     log('setting up the targets');
-    bed = await setUpBed(mkdtempSync(path.join(os.tmpdir(), 'bench-')), (partial) => (bed = partial));
+    const profileDir = values.profile ? path.resolve(values.profile) : undefined;
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
+    bed = await setUpBed(
+      mkdtempSync(path.join(os.tmpdir(), 'bench-')),
+      (partial) => (bed = partial),
+      profileDir,
+    );
     log(`targets ready (work dir ${bed.workDir}; server logs there)`);
     const apiserverArgs = readFileSync(`/proc/${bed.kubeApiserverPid}/cmdline`, 'utf8').split('\0');
     // Defaults on both sides, so the figures are what a user gets; the two differ in what they log.

@@ -48,6 +48,7 @@ export interface WidgetProcess {
 export interface Bed {
   suffix: string;
   workDir: string;
+  profileDir?: string;
   caFile: string;
   adminCert: string;
   adminKey: string;
@@ -105,6 +106,9 @@ async function startWidgetProcess(
   const args = [
     // The flags the operator's Deployment runs it with.
     ...WIDGET_SERVER_NODE_FLAGS,
+    ...(bed.profileDir
+      ? ['--cpu-prof', `--cpu-prof-dir=${bed.profileDir}`, `--cpu-prof-name=${label}.cpuprofile`]
+      : []),
     path.join(root, 'dist/widget-server/main.js'),
     `--api-group=${WIDGET_GROUP}`,
     `--bind-address=${BED_HOST}`,
@@ -164,7 +168,15 @@ export async function etcdVersion(): Promise<string | undefined> {
 }
 
 /** Sets up every target. On failure the partial bed is returned through `onPartial` for teardown. */
-export async function setUpBed(workDir: string, onPartial: (bed: Bed) => void): Promise<Bed> {
+/**
+ * `profileDir`: the Widget server processes write V8 CPU profiles there when they stop (`--profile`),
+ * for `node --cpu-prof`-style analysis of exactly the load the bench applied.
+ */
+export async function setUpBed(
+  workDir: string,
+  onPartial: (bed: Bed) => void,
+  profileDir?: string,
+): Promise<Bed> {
   const suffix = randomBytes(3).toString('hex');
   mkdirSync(workDir, { recursive: true });
   const ca = createCA({ commonName: `bench-ca-${suffix}`, validityMs: 24 * HOUR });
@@ -188,6 +200,7 @@ export async function setUpBed(workDir: string, onPartial: (bed: Bed) => void): 
   const bed: Bed = {
     suffix,
     workDir,
+    profileDir,
     caFile,
     adminCert: path.join(clusterDir, 'pki/admin.crt'),
     adminKey: path.join(clusterDir, 'pki/admin.key'),
