@@ -48,6 +48,26 @@ export class KubeApiError extends Error {
   }
 }
 
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A non-2xx answer as a KubeApiError carrying kube-apiserver's Status (reason, message). */
+function apiError(call: string, code: number, text: string): KubeApiError {
+  const parsed = parseJson(text);
+  const status = (parsed ?? {}) as { reason?: string; message?: string };
+  return new KubeApiError(
+    code,
+    status.reason ?? http.STATUS_CODES[code] ?? 'Unknown',
+    `${call}: ${code} ${status.message ?? text.slice(0, 300)}`,
+    parsed,
+  );
+}
+
 export const isNotFound = (e: unknown) => e instanceof KubeApiError && e.code === 404;
 export const isConflict = (e: unknown) => e instanceof KubeApiError && e.code === 409;
 
@@ -155,26 +175,9 @@ export class KubeRest {
         res.on('error', reject);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
-          }
           const code = res.statusCode ?? 0;
-          if (code >= 200 && code < 300) {
-            resolve(parsed as T);
-            return;
-          }
-          const status = (parsed ?? {}) as { reason?: string; message?: string };
-          reject(
-            new KubeApiError(
-              code,
-              status.reason ?? http.STATUS_CODES[code] ?? 'Unknown',
-              `${method} ${url.pathname}: ${code} ${status.message ?? text.slice(0, 300)}`,
-              parsed,
-            ),
-          );
+          if (code >= 200 && code < 300) resolve(parseJson(text) as T);
+          else reject(apiError(`${method} ${url.pathname}`, code, text));
         });
       });
       req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
@@ -298,23 +301,9 @@ export class KubeRest {
         if (code < 200 || code >= 300) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let status: { reason?: string; message?: string } = {};
-            try {
-              status = JSON.parse(text) as typeof status;
-            } catch {
-              // not a Status
-            }
-            reject(
-              new KubeApiError(
-                code,
-                status.reason ?? http.STATUS_CODES[code] ?? 'Unknown',
-                `watch ${url.pathname}: ${code} ${status.message ?? text.slice(0, 300)}`,
-                status,
-              ),
-            );
-          });
+          res.on('end', () =>
+            reject(apiError(`watch ${url.pathname}`, code, Buffer.concat(chunks).toString('utf8'))),
+          );
           return;
         }
         res.setEncoding('utf8');
