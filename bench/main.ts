@@ -233,6 +233,7 @@ async function main(): Promise<void> {
   const mode = values.quick ? 'quick' : 'full';
   const settings = MODES[mode];
   let failedCases = 0;
+  let failedTargets = 0;
   const only = values.targets?.split(',').map((x) => x.trim());
   const out: BenchResults = {
     mode,
@@ -297,8 +298,17 @@ async function main(): Promise<void> {
       const t = bed.targets.find((x) => x.name === name)!;
       if (only && !only.includes(name)) continue;
       log(`== ${name}`);
-      if (name === 'etcd') await runEtcd(bed, t, settings, out);
-      else await runApiTarget(bed, t, settings, out);
+      try {
+        if (name === 'etcd') await runEtcd(bed, t, settings, out);
+        else await runApiTarget(bed, t, settings, out);
+      } catch (err) {
+        if (interrupted) throw err;
+        // One target failing (a setup or cleanup step) must not cost the others their measurements.
+        const message = err instanceof Error ? err.message : String(err);
+        log(`${name}: aborted: ${message}`);
+        out.notes.push(`Target ${name} was aborted after its last measured case: ${message}`);
+        failedTargets++;
+      }
     }
     if (!only || only.includes('operator')) {
       checkInterrupted();
@@ -317,7 +327,11 @@ async function main(): Promise<void> {
     else failedCases = writeResults(out);
   }
   // CI runs --quick so the harness cannot rot: a case that failed or had errors fails the run.
-  if (failedCases > 0) throw new Error(`${failedCases} case(s) failed or had errors (see the results table)`);
+  if (failedCases + failedTargets > 0) {
+    throw new Error(
+      `${failedCases} case(s) failed or had errors, ${failedTargets} target(s) aborted (see the results)`,
+    );
+  }
 }
 
 /** Writes the results files; returns how many cases failed or had errors. */

@@ -91,6 +91,14 @@ describe.each(factories)('%s storage', (_name, make) => {
     expect(await s.currentRevision()).toBeGreaterThanOrEqual(r3);
   });
 
+  test('lists more than 4 MiB in one answer (the gRPC default receive limit; 10k widgets are ~5 MB)', async () => {
+    const big = 'x'.repeat(100 * 1024);
+    for (let i = 0; i < 48; i++) await s.create(`big/k${String(i).padStart(2, '0')}`, { big, i });
+    const all = await s.list('big/');
+    expect(all.items).toHaveLength(48);
+    expect(all.items[47].value).toEqual({ big, i: 47 });
+  });
+
   test('lists in key order, at past revisions, and in pages of one snapshot', async () => {
     for (const k of ['c', 'a', 'b', 'd']) await s.create(`l/${k}`, { k });
     const before = await s.currentRevision();
