@@ -98,7 +98,8 @@ export class MemoryStorage implements Storage {
     return history?.[history.length - 1];
   }
 
-  private insertKey(key: string): void {
+  /** Where `key` is or would be in sortedKeys (binary search). */
+  private keyIndex(key: string): number {
     let lo = 0;
     let hi = this.sortedKeys.length;
     while (lo < hi) {
@@ -106,7 +107,12 @@ export class MemoryStorage implements Storage {
       if (this.sortedKeys[mid] < key) lo = mid + 1;
       else hi = mid;
     }
-    if (this.sortedKeys[lo] !== key) this.sortedKeys.splice(lo, 0, key);
+    return lo;
+  }
+
+  private insertKey(key: string): void {
+    const at = this.keyIndex(key);
+    if (this.sortedKeys[at] !== key) this.sortedKeys.splice(at, 0, key);
   }
 
   private write(key: string, value: JsonObject | undefined, isCreate: boolean, prev?: Version): number {
@@ -254,10 +260,26 @@ export class MemoryStorage implements Storage {
     if (target > this.compacted) this.compactSync(target);
   }
 
+  /**
+   * Discards history up to `revision`. Only keys written since the previous compaction can hold
+   * versions to discard (each key keeps at most one version at or below a compacted revision), and
+   * every such write is still in `events`, so only those keys are visited: visiting every key made each
+   * write past the history cap cost O(keys), and loading 100k widgets quadratic.
+   */
   private compactSync(revision: number): void {
     if (revision <= this.compacted) return;
+    const previous = this.compacted;
     this.compacted = Math.min(revision, this.revision);
-    for (const [key, history] of this.versions) {
+    const touched = new Set<string>();
+    let drop = 0;
+    for (const e of this.events) {
+      if (e.modRevision > this.compacted) break;
+      if (e.modRevision >= previous) touched.add(e.key);
+      if (e.modRevision < this.compacted) drop++;
+    }
+    for (const key of touched) {
+      const history = this.versions.get(key);
+      if (!history) continue;
       // Keep the newest version at or below the compacted revision (reads at it need it) and all later ones.
       let keepFrom = 0;
       for (let i = history.length - 1; i >= 0; i--) {
@@ -271,10 +293,14 @@ export class MemoryStorage implements Storage {
       if (kept.length) this.versions.set(key, kept);
       else {
         this.versions.delete(key);
-        this.sortedKeys.splice(this.sortedKeys.indexOf(key), 1);
+        this.sortedKeys.splice(this.keyIndex(key), 1);
       }
     }
-    this.events = this.events.filter((e) => e.modRevision >= this.compacted);
+    this.events.splice(0, drop);
+    // Age checkpoints at or below the compacted revision can no longer move it.
+    let stale = 0;
+    while (stale < this.checkpoints.length && this.checkpoints[stale].revision <= this.compacted) stale++;
+    this.checkpoints.splice(0, stale);
   }
 
   async compact(revision: number): Promise<void> {
