@@ -136,3 +136,49 @@ test('a watch from before the window gets its own etcd watch and misses nothing'
     await storage.close();
   }
 });
+
+test('the window is bounded by stored bytes too: large objects leave it sooner', async () => {
+  // Room for 1,000 events but only 10 KB: two 4 KB events at most.
+  const storage = new WatchCacheStorage(
+    new EtcdStorage({ endpoints: [etcd.endpoint], prefix: uniquePrefix('watch-cache') }),
+    1000,
+    10 * 1024,
+  );
+  try {
+    const start = await storage.currentRevision();
+    const live: StorageWatchEvent[] = [];
+    storage.watch('', start, {
+      onEvent: (e) => live.push(e),
+      onError: (e) => {
+        throw e;
+      },
+    });
+    const filler = 'x'.repeat(4000);
+    for (let i = 0; i < 5; i++) await storage.create(`widgets/y/w${i}`, { filler, i });
+    await eventually('the live watcher to see five events', () => live.length === 5);
+    expect(live.every((e) => (e.bytes ?? 0) > 4000)).toBe(true);
+    // From the third event on is outside the window (only the last two fit): a watch of its own.
+    const fromThird: StorageWatchEvent[] = [];
+    const own = storage.watch('', live[1].modRevision, {
+      onEvent: (e) => fromThird.push(e),
+      onError: (e) => {
+        throw e;
+      },
+    });
+    expect(storage.sharedWatchers).toBe(1);
+    await eventually('the late watcher to see three events', () => fromThird.length === 3);
+    own.stop();
+    // From the fourth on is in the window: served from it at once.
+    const fromFourth: StorageWatchEvent[] = [];
+    storage.watch('', live[2].modRevision, {
+      onEvent: (e) => fromFourth.push(e),
+      onError: (e) => {
+        throw e;
+      },
+    });
+    expect(storage.sharedWatchers).toBe(2);
+    expect(fromFourth).toEqual([live[3], live[4]]);
+  } finally {
+    await storage.close();
+  }
+});

@@ -230,6 +230,7 @@ export class EtcdStorage implements Storage {
                 prevValue: !isCreate && e.prev_kv ? this.toKeyValue(e.prev_kv).value : undefined,
                 modRevision,
                 isCreate,
+                bytes: e.kv.value.length + (!isCreate && e.prev_kv ? e.prev_kv.value.length : 0),
               });
             } else if (e.prev_kv) {
               callbacks.onEvent({
@@ -238,6 +239,7 @@ export class EtcdStorage implements Storage {
                 value: this.toKeyValue(e.prev_kv).value,
                 modRevision: Number(e.kv.mod_revision) || Number(res.header.revision),
                 isCreate: false,
+                bytes: e.prev_kv.value.length,
               });
             }
           }

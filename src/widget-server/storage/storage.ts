@@ -48,6 +48,8 @@ export interface StorageWatchEvent {
   modRevision: number;
   /** True when this put created the key. */
   isCreate: boolean;
+  /** Stored size of value and prevValue in bytes, where the store knows it (the watch cache's bound). */
+  bytes?: number;
 }
 
 export interface WatchHandle {

@@ -25,6 +25,12 @@ import type {
 
 /** kube-apiserver's --default-watch-cache-size is 100 events; widgets churn more (status writes). */
 export const DEFAULT_WATCH_CACHE_SIZE = 1000;
+/**
+ * The window is also bounded by the stored bytes of its events: each is held decoded, converted and
+ * encoded (about four times its stored size), so 1,000 events of 200 KB objects held over 120 MB of
+ * heap. 8 MiB stored keeps typical widgets (1-2 KB an event) at the count bound.
+ */
+export const DEFAULT_WATCH_CACHE_BYTES = 8 * 1024 * 1024;
 
 interface Subscriber {
   prefix: string;
@@ -39,12 +45,14 @@ export class WatchCacheStorage implements Storage {
   private window: StorageWatchEvent[] = [];
   /** Every event with modRevision > covered is in the window or still to come. */
   private covered = 0;
+  private windowBytes = 0;
   private readonly subscribers = new Set<Subscriber>();
   private upstream?: WatchHandle;
 
   constructor(
     private readonly inner: Storage,
     private readonly capacity = DEFAULT_WATCH_CACHE_SIZE,
+    private readonly maxBytes = DEFAULT_WATCH_CACHE_BYTES,
   ) {
     this.kind = inner.kind;
   }
@@ -84,6 +92,7 @@ export class WatchCacheStorage implements Storage {
     if (revision > this.covered) {
       this.covered = revision;
       this.window = this.window.filter((e) => e.modRevision > revision);
+      this.windowBytes = this.window.reduce((sum, e) => sum + (e.bytes ?? 0), 0);
     }
   }
 
@@ -115,6 +124,7 @@ export class WatchCacheStorage implements Storage {
   private startUpstream(afterRevision: number): void {
     this.covered = afterRevision;
     this.window = [];
+    this.windowBytes = 0;
     let failed = false;
     const upstream = this.inner.watch('', afterRevision, {
       onEvent: (event) => this.dispatch(event),
@@ -135,9 +145,12 @@ export class WatchCacheStorage implements Storage {
 
   private dispatch(event: StorageWatchEvent): void {
     this.window.push(event);
-    if (this.window.length > this.capacity) {
+    this.windowBytes += event.bytes ?? 0;
+    while (this.window.length > this.capacity || (this.windowBytes > this.maxBytes && this.window.length)) {
       // Dropping the oldest event narrows what the window covers to what comes after it.
-      this.covered = this.window.shift()!.modRevision;
+      const dropped = this.window.shift()!;
+      this.windowBytes -= dropped.bytes ?? 0;
+      this.covered = dropped.modRevision;
     }
     for (const s of this.subscribers) {
       if (event.modRevision > s.after && event.key.startsWith(s.prefix)) s.callbacks.onEvent(event);
@@ -149,6 +162,7 @@ export class WatchCacheStorage implements Storage {
     this.upstream = undefined;
     this.subscribers.clear();
     this.window = [];
+    this.windowBytes = 0;
     this.covered = 0;
   }
 }
