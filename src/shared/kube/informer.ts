@@ -17,6 +17,7 @@ const LIST_PAGE_SIZE = 500;
 const MIN_WATCH_TIMEOUT_SECONDS = 300;
 const BASE_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 30_000;
+const VERY_SHORT_WATCH_MS = 1000;
 
 export type ChangeType = 'add' | 'update' | 'delete';
 export type ChangeHandler<T> = (type: ChangeType, object: T) => void;
@@ -161,6 +162,8 @@ export class Informer<T extends KubeObject = KubeObject> {
       if (!this.resourceVersion) await this.relist();
       if (this.stopped) return;
       let errorEvent: { code?: number; message?: string } | undefined;
+      const watchStarted = Date.now();
+      let events = 0;
       await this.rest.watch<T>(
         this.options.path,
         {
@@ -172,6 +175,7 @@ export class Informer<T extends KubeObject = KubeObject> {
         },
         (event) => {
           this.failures = 0;
+          events++;
           if (event.type === 'ERROR') {
             errorEvent = event.object as { code?: number; message?: string };
             return 'stop';
@@ -188,6 +192,12 @@ export class Informer<T extends KubeObject = KubeObject> {
         this.scheduleRetry(
           new Error(`watch ERROR event ${errorEvent.code ?? ''}: ${errorEvent.message ?? ''}`),
         );
+        return;
+      }
+      // client-go's reflector treats a watch that ends within a second with no events as a failure, so
+      // a server that closes watches at once cannot make it spin.
+      if (events === 0 && Date.now() - watchStarted < VERY_SHORT_WATCH_MS) {
+        this.scheduleRetry(new Error('very short watch: closed within a second with no events'));
         return;
       }
       // A watch that ended cleanly (its timeout) resumes at once from the last resourceVersion.

@@ -20,14 +20,18 @@ async function connectedPair(client: { certPem: string; keyPem: string }) {
     validityMs: HOUR,
   });
   let serverSide: tls.TLSSocket | undefined;
-  const accepted = new Promise<tls.TLSSocket>((resolve) => {
+  const accepted = new Promise<tls.TLSSocket>((resolve, reject) => {
+    // A handshake that fails or stalls fails the test with its reason instead of hanging it.
+    const timer = setTimeout(() => reject(new Error('TLS handshake did not complete in 10 s')), 10_000);
     const server = tls.createServer(
       { cert: serving.certPem, key: serving.keyPem, requestCert: true, rejectUnauthorized: false },
       (socket) => {
+        clearTimeout(timer);
         serverSide = socket;
         resolve(socket);
       },
     );
+    server.on('tlsClientError', (err) => reject(err));
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as AddressInfo;
       const clientSocket = tls.connect({
@@ -38,7 +42,7 @@ async function connectedPair(client: { certPem: string; keyPem: string }) {
         cert: client.certPem,
         key: client.keyPem,
       });
-      clientSocket.on('error', () => undefined);
+      clientSocket.on('error', (err) => reject(err));
       close = () => {
         clientSocket.destroy();
         serverSide?.destroy();

@@ -237,4 +237,32 @@ describe('shared kube client', () => {
       rest.close();
     }
   });
+
+  test('a watch the server closes at once with no events is retried with backoff, not at once', async () => {
+    let watches = 0;
+    handler = (req, res) => {
+      const url = new URL(req.url ?? '/', 'https://x');
+      res.setHeader('Content-Type', 'application/json');
+      if (url.searchParams.get('watch') === 'true') watches++;
+      // Lists answer; every watch ends at once, empty (a misbehaving proxy or a server shutting down).
+      res.end(
+        url.searchParams.get('watch') === 'true'
+          ? ''
+          : JSON.stringify({ metadata: { resourceVersion: '5' }, items: [] }),
+      );
+    };
+    const rest = new KubeRest(kubeconfigFromFile(writeConfig('short', { token: 't' })));
+    const informer = new Informer(rest, { path: '/api/v1/things', name: 'Thing' }, pino({ level: 'silent' }));
+    informer.start();
+    try {
+      await informer.synced;
+      await new Promise((r) => setTimeout(r, 1500));
+      // Without the very-short-watch rule this is hundreds of watches in 1.5 s.
+      expect(watches).toBeGreaterThanOrEqual(1);
+      expect(watches).toBeLessThanOrEqual(3);
+    } finally {
+      informer.stop();
+      rest.close();
+    }
+  });
 });
