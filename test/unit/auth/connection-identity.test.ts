@@ -10,7 +10,11 @@ import { DelegatingAuthenticator } from '../../../src/widget-server/auth/authent
 
 const HOUR = 3600_000;
 
-/** A TLS server and one client connection presenting `client`; resolves to the server's end of it. */
+/**
+ * A TLS server and one client connection presenting `client`; resolves to the server's end of it. A
+ * handshake that fails or stalls rejects with its reason (after 10 s at most), and everything opened is
+ * closed either way, so a failure can never leave the test process waiting on a handle.
+ */
 async function connectedPair(client: { certPem: string; keyPem: string }) {
   const ca = createCA({ commonName: 'serving-ca', validityMs: HOUR });
   const serving = issueServingCert(ca, {
@@ -19,40 +23,47 @@ async function connectedPair(client: { certPem: string; keyPem: string }) {
     ipAddresses: ['127.0.0.1'],
     validityMs: HOUR,
   });
-  let serverSide: tls.TLSSocket | undefined;
-  const accepted = new Promise<tls.TLSSocket>((resolve, reject) => {
-    // A handshake that fails or stalls fails the test with its reason instead of hanging it.
-    const timer = setTimeout(() => reject(new Error('TLS handshake did not complete in 10 s')), 10_000);
-    const server = tls.createServer(
-      { cert: serving.certPem, key: serving.keyPem, requestCert: true, rejectUnauthorized: false },
-      (socket) => {
-        clearTimeout(timer);
-        serverSide = socket;
-        resolve(socket);
-      },
-    );
-    server.on('tlsClientError', (err) => reject(err));
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      const clientSocket = tls.connect({
-        host: '127.0.0.1',
-        port,
-        ca: ca.certPem,
-        servername: 'localhost',
-        cert: client.certPem,
-        key: client.keyPem,
-      });
-      clientSocket.on('error', (err) => reject(err));
-      close = () => {
-        clientSocket.destroy();
-        serverSide?.destroy();
-        server.close();
-      };
-    });
+  const server = tls.createServer({
+    cert: serving.certPem,
+    key: serving.keyPem,
+    requestCert: true,
+    rejectUnauthorized: false,
   });
-  let close = () => undefined as void;
-  const socket = await accepted;
-  return { socket, close: () => close() };
+  let clientSocket: tls.TLSSocket | undefined;
+  let serverSide: tls.TLSSocket | undefined;
+  const close = () => {
+    clientSocket?.destroy();
+    serverSide?.destroy();
+    server.close();
+  };
+  try {
+    const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('TLS handshake did not complete in 10 s')), 10_000);
+      server.on('secureConnection', (s: tls.TLSSocket) => {
+        clearTimeout(timer);
+        serverSide = s;
+        resolve(s);
+      });
+      server.on('tlsClientError', (err) => reject(err));
+      server.on('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        clientSocket = tls.connect({
+          host: '127.0.0.1',
+          port,
+          ca: ca.certPem,
+          servername: 'localhost',
+          cert: client.certPem,
+          key: client.keyPem,
+        });
+        clientSocket.on('error', reject);
+      });
+    });
+    return { socket, close };
+  } catch (err) {
+    close();
+    throw err;
+  }
 }
 
 describe('connection identity', () => {
