@@ -112,7 +112,10 @@ export class WatchCacheStorage implements Storage {
   watch(prefix: string, afterRevision: number, callbacks: WatchCallbacks): WatchHandle {
     if (this.capacity <= 0) return this.inner.watch(prefix, afterRevision, callbacks);
     if (!this.upstream) this.startUpstream(afterRevision);
-    if (afterRevision < this.covered) return this.inner.watch(prefix, afterRevision, callbacks);
+    // No upstream (it failed at once) or a start before the window: a storage watch of its own, which
+    // reports the store's error or replays what the window no longer holds.
+    if (!this.upstream || afterRevision < this.covered)
+      return this.inner.watch(prefix, afterRevision, callbacks);
     const subscriber: Subscriber = { prefix, after: afterRevision, callbacks };
     for (const event of this.window) {
       if (event.modRevision > afterRevision && event.key.startsWith(prefix)) callbacks.onEvent(event);
@@ -132,15 +135,15 @@ export class WatchCacheStorage implements Storage {
         failed = true;
         const ended = [...this.subscribers];
         this.reset();
-        upstream?.stop();
         for (const s of ended) s.callbacks.onError(err);
       },
       onProgress: (revision) => {
         for (const s of this.subscribers) s.callbacks.onProgress?.(revision);
       },
     });
-    // A store may fail the watch before returning it; then there is no upstream to keep.
-    if (!failed) this.upstream = upstream;
+    // A store may fail the watch before returning it (reset() had no upstream to stop then).
+    if (failed) upstream.stop();
+    else this.upstream = upstream;
   }
 
   private dispatch(event: StorageWatchEvent): void {
