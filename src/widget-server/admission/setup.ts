@@ -7,8 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { WidgetServerConfig } from '../config';
-import { loadKubeConfig } from '../auth/kube-delegation';
-import { KubeRest } from '../../shared/kube/rest';
+import type { KubeRest } from '../../shared/kube/rest';
 import type { HealthCheck } from '../http/platform-routes';
 import { AdmissionChain, type AdmissionPlugin } from './admission';
 import { NamespaceInformer } from './namespace-informer';
@@ -23,19 +22,18 @@ export interface ServerAdmission {
 export function createAdmission(
   config: WidgetServerConfig,
   logger: Logger,
-  /** The delegation client; made from the configuration when not given. */
+  /** The delegation client, present exactly when config.delegateAuth (the server's one client). */
   kube?: KubeRest,
 ): ServerAdmission {
   const log = logger.child({ component: 'admission' });
-  if (!config.delegateAuth) {
+  if (!config.delegateAuth || !kube) {
     log.warn(
       'NAMESPACES ARE NOT CHECKED: running without a cluster (no delegated auth), so the NamespaceLifecycle ' +
         'admission plugin is off and widgets can be created in namespaces that do not exist',
     );
     return { chain: new AdmissionChain([]), readinessChecks: {}, stop: () => undefined };
   }
-  const rest = kube ?? new KubeRest(loadKubeConfig(config.authKubeconfig));
-  const informer = new NamespaceInformer(rest, log.child({ informer: 'namespaces' }));
+  const informer = new NamespaceInformer(kube, log.child({ informer: 'namespaces' }));
   informer.start();
   const plugins: AdmissionPlugin[] = [new NamespaceLifecycle(informer)];
   const chain = new AdmissionChain(plugins);
