@@ -114,16 +114,18 @@ export interface WatchEvent<T = KubeObject> {
 export class KubeRest {
   private readonly server: URL;
   private readonly agent: http.Agent;
+  private readonly transport: typeof http | typeof https;
 
   constructor(
     private readonly config: KubeClientConfig,
     private readonly opts: KubeRestOptions = {},
   ) {
     this.server = config.server;
-    this.agent =
-      config.server.protocol === 'https:'
-        ? new https.Agent({ ...config.tls, keepAlive: true })
-        : new http.Agent({ keepAlive: true });
+    const secure = config.server.protocol === 'https:';
+    this.agent = secure
+      ? new https.Agent({ ...config.tls, keepAlive: true })
+      : new http.Agent({ keepAlive: true });
+    this.transport = secure ? https : http;
   }
 
   /** Closes idle connections (the process is stopping). */
@@ -167,9 +169,8 @@ export class KubeRest {
         : {}),
     };
     const options = this.options(method, url, headers, opts);
-    const transport = url.protocol === 'https:' ? https : http;
     return new Promise<T>((resolve, reject) => {
-      const req = transport.request(options, (res) => {
+      const req = this.transport.request(options, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -294,13 +295,13 @@ export class KubeRest {
         timeoutMs: serverTimeout ? serverTimeout + 30_000 : 0,
       },
     );
-    const transport = url.protocol === 'https:' ? https : http;
     return new Promise<void>((resolve, reject) => {
-      const req = transport.request(options, (res) => {
+      const req = this.transport.request(options, (res) => {
         const code = res.statusCode ?? 0;
         if (code < 200 || code >= 300) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
           res.on('end', () =>
             reject(apiError(`watch ${url.pathname}`, code, Buffer.concat(chunks).toString('utf8'))),
           );
