@@ -45,6 +45,18 @@ async function eventually(what: string, check: () => Promise<boolean> | boolean,
   }
 }
 
+/** A watch whose events land in the returned array; an error fails the test loudly. */
+function watchInto(storage: WatchCacheStorage, prefix: string, after: number) {
+  const events: StorageWatchEvent[] = [];
+  const handle = storage.watch(prefix, after, {
+    onEvent: (e) => events.push(e),
+    onError: (e) => {
+      throw e;
+    },
+  });
+  return { events, handle };
+}
+
 test('fifty watchers share one etcd watch and the same decoded events', async () => {
   const storage = new WatchCacheStorage(
     new EtcdStorage({ endpoints: [etcd.endpoint], prefix: uniquePrefix('watch-cache') }),
@@ -56,18 +68,10 @@ test('fifty watchers share one etcd watch and the same decoded events', async ()
     const received: StorageWatchEvent[][] = [];
     const handles = [];
     for (let i = 0; i < 50; i++) {
-      const events: StorageWatchEvent[] = [];
-      received.push(events);
       // Half watch one namespace, half the whole collection.
-      const prefix = i % 2 ? 'widgets/a/' : 'widgets/';
-      handles.push(
-        storage.watch(prefix, start, {
-          onEvent: (e) => events.push(e),
-          onError: (e) => {
-            throw e;
-          },
-        }),
-      );
+      const { events, handle } = watchInto(storage, i % 2 ? 'widgets/a/' : 'widgets/', start);
+      received.push(events);
+      handles.push(handle);
     }
     expect(storage.sharedWatchers).toBe(50);
     await eventually('etcd to register the shared watch', async () => (await etcdWatchers()) === before + 1);
@@ -99,36 +103,18 @@ test('a watch from before the window gets its own etcd watch and misses nothing'
   );
   try {
     const start = await storage.currentRevision();
-    const live: StorageWatchEvent[] = [];
-    storage.watch('', start, {
-      onEvent: (e) => live.push(e),
-      onError: (e) => {
-        throw e;
-      },
-    });
+    const live = watchInto(storage, '', start).events;
     for (let i = 0; i < 6; i++) await storage.create(`widgets/x/w${i}`, { n: i });
     await eventually('the live watcher to see six events', () => live.length === 6);
     const before = await etcdWatchers();
     // The window holds the last three events: starting at `start` is before it.
-    const late: StorageWatchEvent[] = [];
-    const own = storage.watch('', start, {
-      onEvent: (e) => late.push(e),
-      onError: (e) => {
-        throw e;
-      },
-    });
+    const { events: late, handle: own } = watchInto(storage, '', start);
     expect(storage.sharedWatchers).toBe(1);
     await eventually('the late watcher to replay six events', () => late.length === 6);
     expect(late.map((e) => e.modRevision)).toEqual(live.map((e) => e.modRevision));
     expect(await etcdWatchers()).toBe(before + 1);
     // Starting inside the window is served from it.
-    const recent: StorageWatchEvent[] = [];
-    storage.watch('', live[3].modRevision, {
-      onEvent: (e) => recent.push(e),
-      onError: (e) => {
-        throw e;
-      },
-    });
+    const recent = watchInto(storage, '', live[3].modRevision).events;
     expect(recent.map((e) => e.key)).toEqual(['widgets/x/w4', 'widgets/x/w5']);
     expect(recent[0]).toBe(live[4]);
     own.stop();
@@ -146,36 +132,18 @@ test('the window is bounded by stored bytes too: large objects leave it sooner',
   );
   try {
     const start = await storage.currentRevision();
-    const live: StorageWatchEvent[] = [];
-    storage.watch('', start, {
-      onEvent: (e) => live.push(e),
-      onError: (e) => {
-        throw e;
-      },
-    });
+    const live = watchInto(storage, '', start).events;
     const filler = 'x'.repeat(4000);
     for (let i = 0; i < 5; i++) await storage.create(`widgets/y/w${i}`, { filler, i });
     await eventually('the live watcher to see five events', () => live.length === 5);
     expect(live.every((e) => (e.bytes ?? 0) > 4000)).toBe(true);
     // From the third event on is outside the window (only the last two fit): a watch of its own.
-    const fromThird: StorageWatchEvent[] = [];
-    const own = storage.watch('', live[1].modRevision, {
-      onEvent: (e) => fromThird.push(e),
-      onError: (e) => {
-        throw e;
-      },
-    });
+    const { events: fromThird, handle: own } = watchInto(storage, '', live[1].modRevision);
     expect(storage.sharedWatchers).toBe(1);
     await eventually('the late watcher to see three events', () => fromThird.length === 3);
     own.stop();
     // From the fourth on is in the window: served from it at once.
-    const fromFourth: StorageWatchEvent[] = [];
-    storage.watch('', live[2].modRevision, {
-      onEvent: (e) => fromFourth.push(e),
-      onError: (e) => {
-        throw e;
-      },
-    });
+    const fromFourth = watchInto(storage, '', live[2].modRevision).events;
     expect(storage.sharedWatchers).toBe(2);
     expect(fromFourth).toEqual([live[3], live[4]]);
   } finally {
