@@ -39,6 +39,8 @@ export interface WidgetServerConfig {
   jsonPatchMaxCopyBytes: number;
   maxYamlAliasCount: number;
   shutdownGraceSeconds: number;
+  /** --shutdown-delay-duration: served as usual after SIGTERM, /readyz failing (http/lifecycle.ts). */
+  shutdownDelayMs: number;
   /** etcd history compaction interval; 0 disables it (another apiserver compacts). */
   compactionIntervalSeconds: number;
   /** Recent events the shared etcd watch keeps for watchers to start from; 0: one etcd watch per watcher. */
@@ -127,6 +129,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       },
       'max-yaml-alias-count': { type: 'string', default: String(DEFAULT_INPUT_LIMITS.maxYamlAliasCount) },
       'shutdown-grace-seconds': { type: 'string', default: '30' },
+      'shutdown-delay-duration': { type: 'string', default: '0s' },
       'etcd-compaction-interval-seconds': { type: 'string', default: '300' },
       'default-watch-cache-size': { type: 'string', default: String(DEFAULT_WATCH_CACHE_SIZE) },
       'log-level': { type: 'string', default: env.LOG_LEVEL ?? 'info' },
@@ -191,6 +194,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     jsonPatchMaxCopyBytes: countFlag('json-patch-max-copy-bytes', values['json-patch-max-copy-bytes']!, 1),
     maxYamlAliasCount: countFlag('max-yaml-alias-count', values['max-yaml-alias-count']!, 1),
     shutdownGraceSeconds: Number(values['shutdown-grace-seconds']),
+    shutdownDelayMs: durationFlag('shutdown-delay-duration', values['shutdown-delay-duration']!, true),
     compactionIntervalSeconds: Number(values['etcd-compaction-interval-seconds']),
     watchCacheSize: countFlag('default-watch-cache-size', values['default-watch-cache-size']!, 0),
     logLevel: values['log-level']!,

@@ -203,11 +203,13 @@ export async function startWidgetServer(
     stop() {
       stopped ??= (async () => {
         compactor.stop();
+        // Requests are served until the drain ends, so what they need (authentication, admission, the
+        // Kubernetes client, certificate reloads) stops only after it.
+        await serving.shutdown(config.shutdownDelayMs, () => registry.stopAllWatches());
         reloader?.stop();
         auth.stop();
         admission.stop();
         kube?.close();
-        await serving.shutdown(() => registry.stopAllWatches());
         await storage.close();
       })();
       return stopped;

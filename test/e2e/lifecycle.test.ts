@@ -1,8 +1,11 @@
 /**
  * Process-level behaviour of the Widget server: readiness, metrics, request ids, and graceful shutdown
- * that ends watches cleanly and lets in-flight requests finish.
+ * in kube-apiserver's phases (src/widget-server/http/lifecycle.ts): /readyz fails at once, requests are
+ * served through the shutdown delay, then the listener closes, watches end with a final bookmark, and
+ * requests already on a connection are answered with `Connection: close` (a new watch with 429).
  */
 import { ApiClient, widget } from '../support/api-client';
+import { connect, parseResponse } from '../support/raw-http';
 import { startTestServer, type TestServer } from '../support/widget-server';
 
 const NS = '/apis/custom.example.com/v1/namespaces/default/widgets';
@@ -43,5 +46,80 @@ describe('Widget server lifecycle', () => {
     expect(watch.events.every((e: { type: string }) => e.type !== 'ERROR')).toBe(true);
     await stopping;
     await expect(api.get('/readyz')).rejects.toThrow();
+  });
+});
+
+describe('graceful shutdown with a shutdown delay', () => {
+  const DELAY_MS = 1500;
+  let server: TestServer;
+  let api: ApiClient;
+
+  beforeAll(async () => {
+    server = await startTestServer({ args: [`--shutdown-delay-duration=${DELAY_MS}ms`] });
+    api = new ApiClient(server);
+  });
+
+  afterAll(async () => {
+    await server.close();
+  });
+
+  test('serves through the delay with /readyz failing, then drains connection by connection', async () => {
+    const first = await api.post(NS, widget('before'));
+    expect(first.status).toBe(201);
+    const watch = await api.watch(
+      `${NS}?watch=true&allowWatchBookmarks=true&resourceVersion=${first.json.metadata.resourceVersion}`,
+    );
+    const body = JSON.stringify(widget('in-flight'));
+    // A create whose body is still on its way when draining starts, and a watch whose headers are.
+    const slowCreate = await connect(server);
+    slowCreate.socket.write(
+      `POST ${NS} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`,
+    );
+    const lateWatch = await connect(server);
+    lateWatch.socket.write(`GET ${NS}?watch=true HTTP/1.1\r\nHost: localhost\r\n`);
+
+    const started = Date.now();
+    const stopping = server.stop();
+
+    // The delay: not ready, but everything else is served as before, on kept connections too.
+    const readyz = await api.get('/readyz?verbose');
+    expect(readyz.status).toBe(500);
+    expect(readyz.text).toMatch(/\[-\]shutdown failed/);
+    const during = await api.post(NS, widget('during-delay'));
+    expect(during.status).toBe(201);
+    expect(during.headers.connection).not.toBe('close');
+    await watch.waitForEvents(1);
+    expect(watch.events[0]).toMatchObject({ type: 'ADDED', object: { metadata: { name: 'during-delay' } } });
+
+    // Then the watch ends cleanly, its last event a bookmark at the newest revision it had reached.
+    await watch.waitForEnd(DELAY_MS + 3000);
+    const endedAfter = Date.now() - started;
+    expect(endedAfter).toBeGreaterThanOrEqual(DELAY_MS - 50);
+    const last = watch.events[watch.events.length - 1];
+    expect(last.type).toBe('BOOKMARK');
+    expect(Number(last.object.metadata.resourceVersion)).toBeGreaterThanOrEqual(
+      Number(during.json.metadata.resourceVersion),
+    );
+    expect(watch.events.some((e: { type: string }) => e.type === 'ERROR')).toBe(false);
+
+    // Draining: the request already on its connection is served, and that connection then closes.
+    slowCreate.socket.write(body);
+    const created = parseResponse((await slowCreate.closed).data);
+    expect(created.status).toBe(201);
+    expect(created.headers.connection).toBe('close');
+
+    // A new watch that arrives on a connection now is refused retryably, and its connection closed.
+    lateWatch.socket.write('\r\n');
+    const refused = parseResponse((await lateWatch.closed).data);
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.headers.connection).toBe('close');
+    expect(refused.body).toContain('"reason":"TooManyRequests"');
+
+    // No new connections: the listener is closed.
+    await expect(connect(server)).rejects.toThrow(/ECONNREFUSED/);
+    await stopping;
+    expect(Date.now() - started).toBeLessThan(DELAY_MS + 3000);
   });
 });

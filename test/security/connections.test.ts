@@ -7,7 +7,7 @@
  */
 import { ApiClient, widget } from '../support/api-client';
 import { startServerOnStore, type TestServer } from '../support/widget-server';
-import { connect, parseResponse, sleep, timedGet } from './raw-http';
+import { connect, parseResponse, sleep, timedGet } from '../support/raw-http';
 
 /** A GET on a fresh connection must answer within this while the server is under attack. */
 const RESPONSIVE_MS = 1500;

@@ -6,7 +6,7 @@
  */
 import { ApiClient, widget } from '../support/api-client';
 import { startServerOnStore, type TestServer } from '../support/widget-server';
-import { connect, metricValue, sleep, timedGet, type RawConnection } from './raw-http';
+import { connect, metricValue, sleep, timedGet, type RawConnection } from '../support/raw-http';
 
 const MESSAGE = 'Too many requests, please try again later.';
 const WRITE_OPTS = { dryRun: false, fieldValidation: 'Warn' as const };

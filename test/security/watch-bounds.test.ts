@@ -9,7 +9,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { ApiClient, widget } from '../support/api-client';
 import { startServerOnStore, type StoreKind, type TestServer } from '../support/widget-server';
-import { connect, metricValue, sleep, timedGet } from './raw-http';
+import { connect, metricValue, sleep, timedGet } from '../support/raw-http';
 
 const RESPONSIVE_MS = 1500;
 const LIMIT_BYTES = 1024 * 1024;

@@ -13,6 +13,7 @@ import type { WidgetRegistry } from '../registry/widget-registry';
 import { enterDeadline, StorageTimeoutError } from '../storage/deadline';
 import { DEFAULT_MAX_BODY_BYTES } from './body';
 import { isHeavyList, type InflightLimiter, type InflightSlot } from './inflight';
+import { DRAINING_RETRY_AFTER_SECONDS, ServingLifecycle } from './lifecycle';
 import { PlatformRoutes, type HealthCheck } from './platform-routes';
 import { parseRequestInfo, type RequestInfo } from './request-info';
 import { ResourceHandler } from './resource-handler';
@@ -51,11 +52,26 @@ export interface AppOptions {
 export interface WidgetApp {
   app: express.Express;
   platform: PlatformRoutes;
+  /** Graceful shutdown's phase (lifecycle.ts), moved on by the listener's shutdown. */
+  lifecycle: ServingLifecycle;
+  /**
+   * Enters the draining phase: from now on every answer closes its connection, including the answers of
+   * requests already in flight; one whose headers are already out (a streaming list, a watch) closes
+   * its connection once it ends.
+   */
+  drain(): void;
 }
 
 const READ_ONLY_VERBS = new Set(['get', 'list', 'watch']);
 /** Probes must answer under any load: they take no in-flight slot (and are not access-logged). */
 const HEALTH_PATH = /^\/(healthz|livez|readyz)(\/|$)/;
+
+/** kube-apiserver's answer after its shutdown delay (filters/with_retry_after.go). */
+function shuttingDownError(): ApiError {
+  return new ApiError(429, 'TooManyRequests', 'The apiserver is shutting down, please try again later.', {
+    retryAfterSeconds: DRAINING_RETRY_AFTER_SECONDS,
+  });
+}
 
 export function createApp(options: AppOptions): WidgetApp {
   const app = express();
@@ -65,7 +81,10 @@ export function createApp(options: AppOptions): WidgetApp {
   // express's own parse stays the plain one for the platform routes.
   app.set('query parser', 'simple');
 
+  const lifecycle = new ServingLifecycle();
+  const inFlight = new Set<Response>();
   const platform = new PlatformRoutes({
+    lifecycle,
     identity: options.registry.identity,
     readinessChecks: options.readinessChecks,
     livenessChecks: options.livenessChecks ?? {},
@@ -125,8 +144,16 @@ export function createApp(options: AppOptions): WidgetApp {
     };
     res.on('finish', finish);
     res.on('close', finish);
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
 
     try {
+      if (lifecycle.draining && !HEALTH_PATH.test(req.path)) {
+        // Each kept-alive connection ends with its next answer, so the client's next request dials a
+        // replica that is not going away. A new watch would be ended at once: refuse it retryably.
+        res.setHeader('Connection', 'close');
+        if (longRunning) throw shuttingDownError();
+      }
       if (!longRunning && options.requestTimeoutMs) {
         // The deadline covers authentication, the body, storage calls and the answer, as in kube-apiserver.
         const ms = requestTimeoutMs(info.query.get('timeout'), options.requestTimeoutMs);
@@ -180,5 +207,16 @@ export function createApp(options: AppOptions): WidgetApp {
     void next;
   });
 
-  return { app, platform };
+  const drain = () => {
+    lifecycle.enter('draining');
+    for (const res of inFlight) {
+      if (!res.headersSent) res.setHeader('Connection', 'close');
+      else {
+        // Node detaches the socket from the response when it finishes: keep hold of it here.
+        const socket = res.socket;
+        res.once('finish', () => socket?.end());
+      }
+    }
+  };
+  return { app, platform, lifecycle, drain };
 }

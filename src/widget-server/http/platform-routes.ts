@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
+import type { ServingLifecycle } from './lifecycle';
 import { ApiError, notAcceptable } from '../../shared/status-errors';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, versionInfo } from '../api/discovery';
 import { openApiV2, openApiV3GroupVersion, openApiV3Root } from '../api/openapi';
@@ -35,6 +36,8 @@ export interface PlatformRoutesOptions {
   identity: ApiIdentity;
   /** Named readiness checks beyond the built-in ones; each throws when not ready. */
   readinessChecks: Record<string, HealthCheck>;
+  /** Graceful shutdown's phase: /readyz fails once shutdown is requested. */
+  lifecycle: ServingLifecycle;
   livenessChecks: Record<string, HealthCheck>;
 }
 
@@ -51,7 +54,6 @@ export class PlatformRoutes {
   private readonly openapiV2: CachedDocument;
   private readonly openapiV3GroupVersion: CachedDocument;
   private readonly openapiV3Root: CachedDocument;
-  private shuttingDown = false;
 
   constructor(private readonly options: PlatformRoutesOptions) {
     const id = options.identity;
@@ -65,11 +67,6 @@ export class PlatformRoutes {
     this.openapiV2 = cached(openApiV2(id));
     this.openapiV3GroupVersion = cached(openApiV3GroupVersion(id));
     this.openapiV3Root = cached(openApiV3Root(id, this.openapiV3GroupVersion.hash));
-  }
-
-  /** From now on /readyz fails, so load balancers drain us before the listener closes. */
-  markShuttingDown(): void {
-    this.shuttingDown = true;
   }
 
   private get id(): ApiIdentity {
@@ -134,7 +131,7 @@ export class PlatformRoutes {
           {
             ...this.options.readinessChecks,
             shutdown: () => {
-              if (this.shuttingDown) throw new Error('process is shutting down');
+              if (this.options.lifecycle.shutdownRequested) throw new Error('process is shutting down');
             },
           },
           'readyz',

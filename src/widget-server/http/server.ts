@@ -64,6 +64,7 @@ export class HttpsServing {
   readonly server: https.Server;
   private readonly sockets = new Set<Socket>();
   private lastDropLog = 0;
+  private stopping?: Promise<void>;
 
   constructor(
     private readonly widgetApp: WidgetApp,
@@ -164,11 +165,37 @@ export class HttpsServing {
     this.server.setSecureContext(tls);
   }
 
-  async shutdown(stopWatches: () => void): Promise<void> {
-    this.widgetApp.platform.markShuttingDown();
+  /**
+   * Graceful shutdown in kube-apiserver's order (lifecycle.ts): /readyz fails at once; requests are
+   * served as usual for `delayMs` while endpoints move away; then the listener closes, idle connections
+   * close, busy ones close after their current answer, open watches end (`endWatches` returns how many
+   * it ended), and requests in flight get until the grace period to finish before the remaining
+   * connections are destroyed. A second call returns the first one's promise.
+   */
+  shutdown(delayMs: number, endWatches: () => number): Promise<void> {
+    this.stopping ??= this.runShutdown(delayMs, endWatches);
+    return this.stopping;
+  }
+
+  private async runShutdown(delayMs: number, endWatches: () => number): Promise<void> {
+    const { lifecycle } = this.widgetApp;
+    const started = Date.now();
+    lifecycle.enter('delaying');
+    if (delayMs > 0) {
+      this.logger.info(
+        { delayMs },
+        'shutdown requested: /readyz fails, serving on during the shutdown delay',
+      );
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+    this.widgetApp.drain();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    stopWatches();
+    const watches = endWatches();
     this.server.closeIdleConnections();
+    this.logger.info(
+      { connections: this.sockets.size, watchesEnded: watches },
+      'draining: listener closed, watches ended, connections close after their current request',
+    );
     const grace = this.options.shutdownGraceMs ?? 30_000;
     const timer = setTimeout(() => {
       this.logger.warn({ open: this.sockets.size }, 'shutdown grace period over, closing connections');
@@ -177,6 +204,6 @@ export class HttpsServing {
     timer.unref();
     await closed;
     clearTimeout(timer);
-    this.logger.info('HTTPS server stopped');
+    this.logger.info({ durationMs: Date.now() - started }, 'HTTPS server stopped');
   }
 }

@@ -134,7 +134,9 @@ export class WidgetRegistry {
   readonly groupResource: GroupResource;
   private readonly now: () => Date;
   private readonly bookmarkIntervalMs: number;
-  private readonly activeWatches = new Set<() => void>();
+  /** Each open watch's stop, and what ends it at shutdown (a final bookmark, then stop). */
+  private readonly activeWatches = new Map<() => void, () => void>();
+  private watchesEnded = false;
   /** Widgets of watch events, per shared event object (watchObject). */
   private readonly convertedEvents = new WeakMap<StorageWatchEvent, { value?: Widget; prevValue?: Widget }>();
   private readonly admission: AdmissionChain;
@@ -350,7 +352,13 @@ export class WidgetRegistry {
     }
     lastRevision = afterRevision;
 
-    this.activeWatches.add(stop);
+    // At shutdown a watch that takes bookmarks gets one first, so that the client resumes elsewhere
+    // from the newest revision this watch had reached, not from its last event.
+    const endForShutdown = () => {
+      if (!closed && q.allowWatchBookmarks) bookmark(lastRevision);
+      stop();
+    };
+    this.activeWatches.set(stop, endForShutdown);
     for (const w of initial) sink.send({ type: 'ADDED', object: w });
     if (q.sendInitialEvents && q.allowWatchBookmarks) {
       bookmark(afterRevision, { [INITIAL_EVENTS_END]: 'true' });
@@ -395,6 +403,9 @@ export class WidgetRegistry {
       resources.bookmarkTimer = setInterval(() => !closed && bookmark(lastRevision), this.bookmarkIntervalMs);
       resources.bookmarkTimer.unref?.();
     }
+    // A watch still being set up when shutdown ended the others (it was waiting on storage) ends too,
+    // once its caller has started the stream; otherwise it would hold its connection to the grace period.
+    if (this.watchesEnded) setImmediate(endForShutdown);
     return { stop };
   }
 
@@ -427,9 +438,12 @@ export class WidgetRegistry {
     return undefined;
   }
 
-  /** Ends every open watch cleanly (graceful shutdown). */
-  stopAllWatches(): void {
-    for (const stop of [...this.activeWatches]) stop();
+  /** Ends every open watch cleanly, and any set up later (graceful shutdown); returns how many were open. */
+  stopAllWatches(): number {
+    this.watchesEnded = true;
+    const ends = [...this.activeWatches.values()];
+    for (const end of ends) end();
+    return ends.length;
   }
 
   get watchCount(): number {

@@ -5,7 +5,7 @@
  */
 import https from 'node:https';
 import tls from 'node:tls';
-import type { TestServer } from '../support/widget-server';
+import type { TestServer } from './widget-server';
 
 export interface RawConnection {
   socket: tls.TLSSocket;
