@@ -131,10 +131,35 @@ export function authReaderBinding(api: AggregatedAPI): KubeObject {
   };
 }
 
+/**
+ * How a server pod ends (the server's http/lifecycle.ts). With etcd, other replicas take over: after
+ * SIGTERM the server serves on for `delaySeconds` while the pod leaves its Service's endpoints, then
+ * drains. With the embedded store there is no other replica (Recreate starts the new pod only once this
+ * one is gone), so any delay would only lengthen the outage: it drains at once. `drainSeconds` bounds
+ * how long requests in flight may take (the server's --shutdown-grace-seconds); the pod's grace period
+ * covers both with a margin, so the kubelet never kills a drain that is still within its bounds.
+ */
+export function shutdownTiming(spec: AggregatedAPI['spec']): {
+  delaySeconds: number;
+  drainSeconds: number;
+  terminationGracePeriodSeconds: number;
+} {
+  const delaySeconds = usesEtcd(spec) ? 5 : 0;
+  const drainSeconds = 30;
+  return { delaySeconds, drainSeconds, terminationGracePeriodSeconds: delaySeconds + drainSeconds + 5 };
+}
+
 export function serverArgs(api: AggregatedAPI, defaultImage: boolean): string[] {
   const spec = api.spec;
+  const shutdown = shutdownTiming(spec);
   const args = [
-    ...(defaultImage ? [`--api-group=${spec.group}`] : []),
+    ...(defaultImage
+      ? [
+          `--api-group=${spec.group}`,
+          `--shutdown-delay-duration=${shutdown.delaySeconds}s`,
+          `--shutdown-grace-seconds=${shutdown.drainSeconds}`,
+        ]
+      : []),
     '--bind-address=0.0.0.0',
     `--secure-port=${SERVER_PORT}`,
     `--tls-cert-file=${SERVING_CERT_DIR}/tls.crt`,
@@ -199,6 +224,7 @@ export function deployment(
             : {}),
         },
         spec: {
+          terminationGracePeriodSeconds: shutdownTiming(spec).terminationGracePeriodSeconds,
           serviceAccountName: server,
           automountServiceAccountToken: true,
           securityContext: {
@@ -233,7 +259,9 @@ export function deployment(
               ...(defaultImage ? { command: WIDGET_SERVER_COMMAND } : {}),
               args: serverArgs(api, defaultImage),
               ports: [{ name: 'https', containerPort: SERVER_PORT, protocol: 'TCP' }],
-              readinessProbe: probe('/readyz', 5, 3),
+              // Probed every second, as kubeadm probes kube-apiserver: a new pod joins its Service's
+              // endpoints within a second of being able to serve, which is what a rollout waits for.
+              readinessProbe: probe('/readyz', 1, 3),
               livenessProbe: probe('/livez', 10, 6),
               ...(spec.resources ? { resources: spec.resources } : {}),
               securityContext: {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { AggregatedAPI } from '../../../src/operator/api/aggregated-api';
 import * as desired from '../../../src/operator/reconcile/desired';
+import { parseConfig } from '../../../src/widget-server/config';
 
 const api = (spec: Partial<AggregatedAPI['spec']> = {}): AggregatedAPI => ({
   apiVersion: 'aggregation.example.com/v1alpha1',
@@ -81,6 +82,28 @@ test('etcd storage: endpoints, default prefix, client TLS from the Secret; rolli
   });
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   expect((desired.deployment(api(), 'img', true) as any).spec.strategy).toEqual({ type: 'Recreate' });
+});
+
+test('shutdown: with etcd the server serves on for a delay after SIGTERM; embedded drains at once; the pod grace covers both', () => {
+  const etcd = desired.deployment(
+    api({ replicas: 2, storage: { etcd: { endpoints: ['https://e:2379'] } } }),
+    'img',
+    true,
+  );
+  expect(podSpec(etcd).containers[0].args).toEqual(
+    expect.arrayContaining(['--shutdown-delay-duration=5s', '--shutdown-grace-seconds=30']),
+  );
+  expect(podSpec(etcd).terminationGracePeriodSeconds).toBe(40);
+  const embedded = desired.deployment(api(), 'img', true);
+  expect(podSpec(embedded).containers[0].args).toEqual(
+    expect.arrayContaining(['--shutdown-delay-duration=0s', '--shutdown-grace-seconds=30']),
+  );
+  expect(podSpec(embedded).terminationGracePeriodSeconds).toBe(35);
+  // The flags are the Widget server's: another image gets none of them.
+  const other = podSpec(desired.deployment(api({ image: 'x/y:2' }), 'x/y:2', false)).containers[0];
+  expect(other.args.some((a: string) => a.startsWith('--shutdown'))).toBe(false);
+  // Every flag the operator passes is one the server accepts.
+  expect(() => parseConfig(podSpec(etcd).containers[0].args, {})).not.toThrow();
 });
 
 test('the pod is locked down and probed over HTTPS; a new ServiceAccount uid rolls it', () => {
