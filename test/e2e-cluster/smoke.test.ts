@@ -1,10 +1,14 @@
 /**
  * Proves the local test cluster is a real one: a Deployment of the project's image becomes Available,
  * its Service answers through the ClusterIP from another pod, a Secret update reaches the mounted file,
- * deleting an owner garbage-collects its dependent, and deleting a namespace finishes.
+ * deleting an owner garbage-collects its dependent, deleting a namespace finishes, and no pod IP is held
+ * twice on the node (pod-network.ts).
  */
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { ensureClusterUp, eventually, k, withLogTails } from './cluster';
+import { podNetworkConflicts } from './pod-network';
 
 jest.setTimeout(15 * 60 * 1000);
 
@@ -174,5 +178,45 @@ test(
     await k(['delete', 'namespace', ns, '--timeout=180s']);
     const left = await k(['get', 'namespace', ns, '--ignore-not-found', '-o', 'name']);
     expect(left.trim()).toBe('');
+  }),
+);
+
+test(
+  'no pod IP is held by two network namespaces; a stale namespace holding a pod IP is caught',
+  withLogTails(async () => {
+    expect(await podNetworkConflicts()).toEqual([]);
+    // A stale namespace, as an earlier bed or a failed teardown leaves one, holding a running pod's IP.
+    // It is held by a process of its own (no `ip netns add`: see pod-network.ts), and its veth pair
+    // stays inside it, off cni0, so that the real pod's traffic is not disturbed.
+    const pods = JSON.parse(await k(['get', 'pods', '-A', '-o', 'json'])).items as {
+      spec: { hostNetwork?: boolean };
+      status: { phase: string; podIP?: string };
+    }[];
+    const podIP = pods.find((p) => !p.spec.hostNetwork && p.status.phase === 'Running' && p.status.podIP)
+      ?.status.podIP;
+    expect(podIP).toBeDefined();
+    const holder = spawn('unshare', ['--net', 'sleep', '300'], { stdio: 'ignore' });
+    try {
+      await eventually('the stale namespace to exist', async () => {
+        const inside = (...args: string[]) =>
+          promisify(execFile)('nsenter', ['-t', String(holder.pid), '-n', ...args]);
+        const links = await inside('ip', '-o', 'link');
+        if (!links.stdout.includes('lo:')) return false;
+        if (!links.stdout.includes('eth0')) {
+          await inside('ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0');
+          await inside('ip', 'addr', 'add', `${podIP}/24`, 'dev', 'eth0');
+        }
+        return true;
+      });
+      const problems = await podNetworkConflicts();
+      expect(problems).toEqual([expect.stringContaining(`${podIP} is held by 2 network namespaces`)]);
+      expect(problems[0]).toContain(`pid ${holder.pid}`);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    await eventually(
+      'the stale namespace to be gone',
+      async () => (await podNetworkConflicts()).length === 0,
+    );
   }),
 );
