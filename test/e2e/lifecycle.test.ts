@@ -5,7 +5,7 @@
  * requests already on a connection are answered with `Connection: close` (a new watch with 429).
  */
 import { ApiClient, widget } from '../support/api-client';
-import { connect, parseResponse } from '../support/raw-http';
+import { connect, parseResponse, sleep } from '../support/raw-http';
 import { startTestServer, type TestServer } from '../support/widget-server';
 
 const NS = '/apis/custom.example.com/v1/namespaces/default/widgets';
@@ -82,6 +82,10 @@ describe('graceful shutdown with a shutdown delay', () => {
     const started = Date.now();
     const stopping = server.stop();
 
+    // A connection opened late in the delay and left idle: draining keeps it for a second after its
+    // last activity (a client may be sending on it), then closes it.
+    const lateIdle = sleep(DELAY_MS - 500).then(() => connect(server));
+
     // The delay: not ready, but everything else is served as before, on kept connections too.
     const readyz = await api.get('/readyz?verbose');
     expect(readyz.status).toBe(500);
@@ -116,6 +120,11 @@ describe('graceful shutdown with a shutdown delay', () => {
     expect(refused.headers['retry-after']).toBe('1');
     expect(refused.headers.connection).toBe('close');
     expect(refused.body).toContain('"reason":"TooManyRequests"');
+
+    const idle = await lateIdle;
+    const { atMs } = await idle.closed;
+    expect(idle.received()).toBe('');
+    expect(atMs).toBeGreaterThanOrEqual(900);
 
     // No new connections: the listener is closed.
     await expect(connect(server)).rejects.toThrow(/ECONNREFUSED/);

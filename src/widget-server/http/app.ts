@@ -56,8 +56,7 @@ export interface WidgetApp {
   lifecycle: ServingLifecycle;
   /**
    * Enters the draining phase: from now on every answer closes its connection, including the answers of
-   * requests already in flight; one whose headers are already out (a streaming list, a watch) closes
-   * its connection once it ends.
+   * requests already in flight whose headers are not out yet.
    */
   drain(): void;
 }
@@ -209,14 +208,10 @@ export function createApp(options: AppOptions): WidgetApp {
 
   const drain = () => {
     lifecycle.enter('draining');
-    for (const res of inFlight) {
-      if (!res.headersSent) res.setHeader('Connection', 'close');
-      else {
-        // Node detaches the socket from the response when it finishes: keep hold of it here.
-        const socket = res.socket;
-        res.once('finish', () => socket?.end());
-      }
-    }
+    // An answer already under way (a watch, a streaming list) cannot say Connection: close any more; its
+    // connection is left to the listener's idle sweep (server.ts). Closing it the moment the answer ends
+    // would race the client, which may already have put it back in its pool and sent the next request.
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
   };
   return { app, platform, lifecycle, drain };
 }

@@ -5,10 +5,11 @@
  * Go's http.Server as kube-apiserver configures it (header size and read timeouts, idle keep-alive),
  * plus a cap on open connections. What Node refuses before a request exists is answered with a Status.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
-import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import tls, { type SecureContextOptions, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { WidgetApp } from './app';
 
@@ -63,6 +64,11 @@ function rawStatus(code: number, reason: string, message: string): string {
 export class HttpsServing {
   readonly server: https.Server;
   private readonly sockets = new Set<Socket>();
+  /** Each established connection: requests in flight on it, and when it last started or ended one. */
+  private readonly activity = new Map<
+    TLSSocket,
+    { inFlight: number; lastActive: number; bytesRead: number }
+  >();
   private lastDropLog = 0;
   private stopping?: Promise<void>;
 
@@ -90,7 +96,22 @@ export class HttpsServing {
     );
     // Go's TLS server never renegotiates; refusing it here too means a connection's client certificate
     // is fixed at the handshake, which authentication relies on to verify it once per connection.
-    this.server.on('secureConnection', (socket: TLSSocket) => socket.disableRenegotiation());
+    this.server.on('secureConnection', (socket: TLSSocket) => {
+      socket.disableRenegotiation();
+      this.activity.set(socket, { inFlight: 0, lastActive: Date.now(), bytesRead: socket.bytesRead });
+      socket.on('close', () => this.activity.delete(socket));
+    });
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const entry = this.activity.get(req.socket as TLSSocket);
+      if (!entry) return;
+      entry.inFlight++;
+      entry.lastActive = Date.now();
+      res.once('close', () => {
+        entry.inFlight--;
+        entry.lastActive = Date.now();
+        entry.bytesRead = req.socket.bytesRead;
+      });
+    });
     this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -189,9 +210,34 @@ export class HttpsServing {
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
     this.widgetApp.drain();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // The listener closes, but not through https.Server#close: that also closes every connection idle
+    // at this instant, and a request the client sends on one while the close is on its way fails.
+    // kube-apiserver's proxy cannot resend a proxied write (Go resends only idempotent requests).
+    const closed = new Promise<void>((resolve) =>
+      tls.Server.prototype.close.call(this.server, () => resolve()),
+    );
     const watches = endWatches();
-    this.server.closeIdleConnections();
+    // Connections in use get Connection: close on their next answer. An idle one is closed once it has
+    // been idle for `idleBeforeCloseMs`, checked every 250 ms: Go's pool reuses the most recently used
+    // connection first, so one idle for a while is unlikely to be picked as it closes. Bytes arriving
+    // count as activity (a request whose headers are on their way). Without a delay there is no other
+    // replica to send clients to, so nothing is gained by waiting.
+    const idleBeforeCloseMs = Math.min(1000, delayMs);
+    const sweep = () => {
+      const now = Date.now();
+      for (const [socket, entry] of this.activity) {
+        if (entry.inFlight > 0) continue;
+        if (socket.bytesRead !== entry.bytesRead) {
+          entry.bytesRead = socket.bytesRead;
+          entry.lastActive = now;
+        } else if (now - entry.lastActive >= idleBeforeCloseMs) {
+          socket.end();
+        }
+      }
+    };
+    sweep();
+    const sweeper = setInterval(sweep, 250);
+    sweeper.unref();
     this.logger.info(
       { connections: this.sockets.size, watchesEnded: watches },
       'draining: listener closed, watches ended, connections close after their current request',
@@ -204,6 +250,7 @@ export class HttpsServing {
     timer.unref();
     await closed;
     clearTimeout(timer);
+    clearInterval(sweeper);
     this.logger.info({ durationMs: Date.now() - started }, 'HTTPS server stopped');
   }
 }
