@@ -26,6 +26,12 @@ jest.setTimeout(30 * 60 * 1000);
 const NODE_IP = process.env.CLUSTER_NODE_IP ?? '172.30.255.1';
 const suffix = randomBytes(3).toString('hex');
 const SEQ = 'restarts.example.com/seq';
+/**
+ * What an outage may add to the new pods' start-up (creation to Ready): the old pod's exit, endpoints,
+ * and kube-apiserver's availability check of the APIService. Pod timestamps have second precision, so a
+ * start-up read as 1 s may be nearly 2. Measured here: 0.5-2.3 s more; one CI run saw 3.3 s.
+ */
+const SLACK_SECONDS = 5;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const json = async (args: string[]) => JSON.parse(await k([...args, '-o', 'json']));
 
@@ -429,7 +435,7 @@ test('etcd storage, two replicas: pods deleted and rolled under load, three time
     expect(r.settledSeconds).toBeLessThan(20);
     if (r.fault === 'delete all pods') {
       // No replica is left to serve until a new one is Ready: the outage is bounded by its start-up.
-      expect(r.longestGapMs).toBeLessThanOrEqual((Math.max(...r.startupSeconds) + 4) * 1000);
+      expect(r.longestGapMs).toBeLessThanOrEqual((Math.max(...r.startupSeconds) + SLACK_SECONDS) * 1000);
     } else {
       expect({ fault: r.fault, failures: r.failures }).toEqual({ fault: r.fault, failures: {} });
     }
@@ -460,6 +466,6 @@ test("embedded store, one replica: a roll or a deleted pod costs the new pod's s
     expect(r.settledSeconds).toBeLessThan(15);
     // The old pod drains at once (no shutdown delay without a second replica); what remains is the new
     // pod's start-up and kube-apiserver noticing it (endpoints, the APIService's availability check).
-    expect(r.longestGapMs).toBeLessThanOrEqual((Math.max(...r.startupSeconds) + 4) * 1000);
+    expect(r.longestGapMs).toBeLessThanOrEqual((Math.max(...r.startupSeconds) + SLACK_SECONDS) * 1000);
   }
 });
