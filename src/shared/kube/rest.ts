@@ -103,7 +103,20 @@ export interface KubeRestOptions {
   mayWrite?: () => boolean;
   /** The field manager of create and apply. */
   fieldManager?: string;
+  /** The largest answer read into memory (DEFAULT_MAX_RESPONSE_BYTES). */
+  maxResponseBytes?: number;
+  /** The largest single watch event (DEFAULT_MAX_WATCH_EVENT_BYTES). */
+  maxWatchEventBytes?: number;
 }
+
+/**
+ * What kube-apiserver answers is bounded too: a server (or a proxy in front of it) that sends without
+ * end must not take the process's memory. A list page of 500 objects at etcd's 1.5 MiB object limit is
+ * under 1 GiB only in theory; the informers here page at 500 over small kinds, so 256 MiB is generous.
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+/** One watch event holds one object (etcd refuses more than 1.5 MiB), so 16 MiB is generous. */
+export const DEFAULT_MAX_WATCH_EVENT_BYTES = 16 * 1024 * 1024;
 
 /** One event of a watch stream; ERROR events carry a Status as `object`. */
 export interface WatchEvent<T = KubeObject> {
@@ -170,9 +183,18 @@ export class KubeRest {
     };
     const options = this.options(method, url, headers, opts);
     return new Promise<T>((resolve, reject) => {
+      const limit = this.opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
       const req = this.transport.request(options, (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let received = 0;
+        res.on('data', (c: Buffer) => {
+          received += c.length;
+          if (received > limit) {
+            req.destroy(new Error(`${method} ${url.pathname}: the answer exceeds ${limit} bytes`));
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('error', reject);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
@@ -295,12 +317,17 @@ export class KubeRest {
         timeoutMs: serverTimeout ? serverTimeout + 30_000 : 0,
       },
     );
+    const eventLimit = this.opts.maxWatchEventBytes ?? DEFAULT_MAX_WATCH_EVENT_BYTES;
     return new Promise<void>((resolve, reject) => {
       const req = this.transport.request(options, (res) => {
         const code = res.statusCode ?? 0;
         if (code < 200 || code >= 300) {
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          let received = 0;
+          res.on('data', (c: Buffer) => {
+            received += c.length;
+            if (received <= eventLimit) chunks.push(c);
+          });
           res.on('error', reject);
           res.on('end', () =>
             reject(apiError(`watch ${url.pathname}`, code, Buffer.concat(chunks).toString('utf8'))),
@@ -328,6 +355,10 @@ export class KubeRest {
               req.destroy();
               resolve();
             }
+          }
+          // What stays buffered is one event in the making: bounded.
+          if (!stopped && buffered.length > eventLimit) {
+            req.destroy(new Error(`watch ${url.pathname}: an event exceeds ${eventLimit} characters`));
           }
         });
         res.on('end', () => resolve());

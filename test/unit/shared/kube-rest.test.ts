@@ -2,7 +2,8 @@
  * The shared kube client against a real HTTPS endpoint: calls reuse one connection, credentials come
  * from the kubeconfig as kubectl reads it (token file, client certificate files relative to the
  * kubeconfig, exec plugins refused), watch streams are split into events across chunk boundaries, and
- * the informer relists after a 410 ERROR event and reports what changed meanwhile.
+ * the informer relists after a 410 ERROR event and reports what changed meanwhile, and answers and
+ * watch events are bounded in size.
  */
 import type { AddressInfo } from 'node:net';
 import https from 'node:https';
@@ -177,6 +178,32 @@ describe('shared kube client', () => {
       .catch((e) => e);
     expect(gone).toBeInstanceOf(KubeApiError);
     expect((gone as KubeApiError).code).toBe(410);
+    rest.close();
+  });
+
+  test('answers and watch events beyond their bounds fail the call instead of filling memory', async () => {
+    handler = (req, res) => {
+      res.setHeader('Content-Type', 'application/json');
+      // Without end: a list answer, or a watch event that never reaches its newline.
+      const pump = () => {
+        if (res.destroyed) return;
+        res.write('x'.repeat(4096), () => setImmediate(pump));
+      };
+      res.write(req.url?.includes('watch=true') ? '{"type":"ADDED","object":{"a":"' : '{"items":["');
+      pump();
+    };
+    const rest = new KubeRest(kubeconfigFromFile(writeConfig('bounded', { token: 't' })), {
+      maxResponseBytes: 64 * 1024,
+      maxWatchEventBytes: 64 * 1024,
+    });
+    await expect(rest.request('GET', '/api/v1/things')).rejects.toThrow(
+      'GET /api/v1/things: the answer exceeds 65536 bytes',
+    );
+    const events: WatchEvent[] = [];
+    await expect(rest.watch('/api/v1/things', {}, (e) => void events.push(e))).rejects.toThrow(
+      'watch /api/v1/things: an event exceeds 65536 characters',
+    );
+    expect(events).toEqual([]);
     rest.close();
   });
 
