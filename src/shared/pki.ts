@@ -1,9 +1,19 @@
 /**
  * Certificate authority helpers: CAs, serving certificates (SANs, serverAuth) and client certificates
- * (clientAuth, O = groups). Keys come from Node's native crypto (fast, constant-time); node-forge builds
- * and signs the X.509 certificates because Node's crypto can parse but not create them.
+ * (clientAuth, O = groups). Keys are made and certificates signed by Node's native crypto (fast,
+ * constant-time); node-forge only encodes the X.509 structure, because Node's crypto can parse
+ * certificates but not create them. Keys can be made ahead of need off the event loop (prepareKeys).
  */
-import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import {
+  createPrivateKey,
+  generateKeyPair,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
+import { promisify } from 'node:util';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 
@@ -30,12 +40,40 @@ function utf8(name: string, value: string): forge.pki.CertificateField {
   return { name, value, valueTagClass: forge.asn1.Type.UTF8 as unknown as forge.asn1.Class };
 }
 
+const generateKeyPairAsync = promisify(generateKeyPair);
+const RSA_KEY = { modulusLength: 2048 } as const;
+/** Keys made ahead of need (prepareKeys), taken before any is generated on the spot. */
+const pooledKeys: { publicKey: KeyObject; privateKey: KeyObject }[] = [];
+let keysInMaking = 0;
+const MAX_POOLED_KEYS = 8;
+
+/**
+ * Makes up to `count` RSA keys ahead of need in libuv's thread pool, so that issuing certificates
+ * afterwards does not block the event loop for the ~130 ms each key takes (an operator creating many
+ * CAs at once otherwise serialises all its work on key generation). Keys already pooled or in the
+ * making count; at most MAX_POOLED_KEYS are kept.
+ */
+export async function prepareKeys(count: number): Promise<void> {
+  const missing = Math.min(count, MAX_POOLED_KEYS) - pooledKeys.length - keysInMaking;
+  const making: Promise<void>[] = [];
+  for (let i = 0; i < missing; i++) {
+    keysInMaking++;
+    making.push(
+      generateKeyPairAsync('rsa', RSA_KEY)
+        .then((pair) => void pooledKeys.push(pair))
+        .finally(() => keysInMaking--),
+    );
+  }
+  await Promise.all(making);
+}
+
 function newKeyPair() {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const { publicKey, privateKey } = pooledKeys.pop() ?? generateKeyPairSync('rsa', RSA_KEY);
   const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-  const forgeKey = forge.pki.privateKeyFromPem(keyPem);
-  const forgePublic = forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e);
-  return { keyPem, forgeKey, forgePublic };
+  const forgePublic = forge.pki.publicKeyFromPem(
+    publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  );
+  return { keyPem, forgePublic };
 }
 
 function serial(): string {
@@ -53,8 +91,17 @@ function baseCert(publicKey: forge.pki.PublicKey, validityMs: number, now = new 
   return cert;
 }
 
-function finish(cert: forge.pki.Certificate, signer: forge.pki.PrivateKey, keyPem: string): IssuedCert {
-  cert.sign(signer as forge.pki.rsa.PrivateKey, forge.md.sha256.create());
+/** node-forge's own encoder of the signed part of a certificate (exported, but missing from its types). */
+const getTBSCertificate = (
+  forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }
+).getTBSCertificate;
+
+/** Signs with the issuer's key natively (node-forge's JavaScript RSA took ~100 ms a certificate). */
+function finish(cert: forge.pki.Certificate, signerKeyPem: string, keyPem: string): IssuedCert {
+  cert.signatureOid = cert.siginfo.algorithmOid = forge.pki.oids.sha256WithRSAEncryption;
+  cert.tbsCertificate = getTBSCertificate(cert);
+  const tbs = Buffer.from(forge.asn1.toDer(cert.tbsCertificate).getBytes(), 'binary');
+  cert.signature = sign('sha256', tbs, signerKeyPem).toString('binary');
   return {
     certPem: forge.pki.certificateToPem(cert),
     keyPem,
@@ -64,7 +111,7 @@ function finish(cert: forge.pki.Certificate, signer: forge.pki.PrivateKey, keyPe
 }
 
 export function createCA(opts: { commonName: string; validityMs: number; now?: Date }): IssuedCert {
-  const { keyPem, forgeKey, forgePublic } = newKeyPair();
+  const { keyPem, forgePublic } = newKeyPair();
   const cert = baseCert(forgePublic, opts.validityMs, opts.now);
   const subject = [utf8('commonName', opts.commonName)];
   cert.setSubject(subject);
@@ -74,7 +121,7 @@ export function createCA(opts: { commonName: string; validityMs: number; now?: D
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  return finish(cert, forgeKey, keyPem);
+  return finish(cert, keyPem, keyPem);
 }
 
 function issue(
@@ -85,7 +132,6 @@ function issue(
   now?: Date,
 ): IssuedCert {
   const caCert = forge.pki.certificateFromPem(ca.certPem);
-  const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
   const { keyPem, forgePublic } = newKeyPair();
   const cert = baseCert(forgePublic, validityMs, now);
   cert.setSubject(subject);
@@ -96,7 +142,7 @@ function issue(
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
     ...extensions,
   ]);
-  return finish(cert, caKey, keyPem);
+  return finish(cert, ca.keyPem, keyPem);
 }
 
 export function issueServingCert(

@@ -36,6 +36,7 @@ import {
   SERVICE_ACCOUNT,
 } from '../kube/kinds';
 import { isNotFound, type KubeObject, type KubeRest } from '../../shared/kube/rest';
+import { prepareKeys } from '../../shared/pki';
 import { caStateToData, planCertificates, type CertificatePlan } from './certificates';
 import { computeConditions, type DeploymentObservation, type Observation } from './conditions';
 import * as desired from './desired';
@@ -203,6 +204,10 @@ export class Reconciler {
         .join(','),
     });
     const dnsNames = desired.serviceDnsNames(api);
+    // A plan that issues a CA and a serving pair takes two keys: made here off the event loop, so that
+    // the other workers' reconciles go on meanwhile (a pool of a few, kept for the next reconcile when
+    // this one needs none).
+    await prepareKeys(2);
     const plan = planCertificates({
       now: new Date(),
       policy,
