@@ -52,13 +52,8 @@ export interface AppOptions {
 export interface WidgetApp {
   app: express.Express;
   platform: PlatformRoutes;
-  /** Graceful shutdown's phase (lifecycle.ts), moved on by the listener's shutdown. */
+  /** Graceful shutdown's phase (lifecycle.ts), moved on by the listener's shutdown (server.ts). */
   lifecycle: ServingLifecycle;
-  /**
-   * Enters the draining phase: from now on every answer closes its connection, including the answers of
-   * requests already in flight whose headers are not out yet.
-   */
-  drain(): void;
 }
 
 const READ_ONLY_VERBS = new Set(['get', 'list', 'watch']);
@@ -81,7 +76,6 @@ export function createApp(options: AppOptions): WidgetApp {
   app.set('query parser', 'simple');
 
   const lifecycle = new ServingLifecycle();
-  const inFlight = new Set<Response>();
   const platform = new PlatformRoutes({
     lifecycle,
     identity: options.registry.identity,
@@ -143,13 +137,12 @@ export function createApp(options: AppOptions): WidgetApp {
     };
     res.on('finish', finish);
     res.on('close', finish);
-    inFlight.add(res);
-    res.once('close', () => inFlight.delete(res));
 
     try {
       if (lifecycle.draining && !HEALTH_PATH.test(req.path)) {
         // Each kept-alive connection ends with its next answer, so the client's next request dials a
-        // replica that is not going away. A new watch would be ended at once: refuse it retryably.
+        // replica that is not going away (answers already in flight are marked by the listener, server.ts).
+        // A new watch would be ended at once: refuse it retryably.
         res.setHeader('Connection', 'close');
         if (longRunning) throw shuttingDownError();
       }
@@ -206,12 +199,5 @@ export function createApp(options: AppOptions): WidgetApp {
     void next;
   });
 
-  const drain = () => {
-    lifecycle.enter('draining');
-    // An answer already under way (a watch, a streaming list) cannot say Connection: close any more; its
-    // connection is left to the listener's idle sweep (server.ts). Closing it the moment the answer ends
-    // would race the client, which may already have put it back in its pool and sent the next request.
-    for (const res of inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
-  };
-  return { app, platform, lifecycle, drain };
+  return { app, platform, lifecycle };
 }

@@ -18,10 +18,6 @@ export type ServingPhase = 'running' | 'delaying' | 'draining';
 export class ServingLifecycle {
   private current: ServingPhase = 'running';
 
-  get phase(): ServingPhase {
-    return this.current;
-  }
-
   /** /readyz fails from here on. */
   get shutdownRequested(): boolean {
     return this.current !== 'running';
@@ -31,8 +27,8 @@ export class ServingLifecycle {
     return this.current === 'draining';
   }
 
+  /** Shutdown runs once (server.ts), moving from running to delaying to draining. */
   enter(phase: Exclude<ServingPhase, 'running'>): void {
-    if (phase === 'delaying' && this.current === 'draining') return;
     this.current = phase;
   }
 }

@@ -64,10 +64,13 @@ function rawStatus(code: number, reason: string, message: string): string {
 export class HttpsServing {
   readonly server: https.Server;
   private readonly sockets = new Set<Socket>();
-  /** Each established connection: requests in flight on it, and when it last started or ended one. */
+  /**
+   * Each established connection: the answers in flight on it, when it last started or ended one, and
+   * the bytes read by then (what arrives after that is a request on its way).
+   */
   private readonly activity = new Map<
     TLSSocket,
-    { inFlight: number; lastActive: number; bytesRead: number }
+    { inFlight: Set<ServerResponse>; lastActive: number; bytesRead: number }
   >();
   private lastDropLog = 0;
   private stopping?: Promise<void>;
@@ -98,16 +101,20 @@ export class HttpsServing {
     // is fixed at the handshake, which authentication relies on to verify it once per connection.
     this.server.on('secureConnection', (socket: TLSSocket) => {
       socket.disableRenegotiation();
-      this.activity.set(socket, { inFlight: 0, lastActive: Date.now(), bytesRead: socket.bytesRead });
+      this.activity.set(socket, {
+        inFlight: new Set(),
+        lastActive: Date.now(),
+        bytesRead: socket.bytesRead,
+      });
       socket.on('close', () => this.activity.delete(socket));
     });
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const entry = this.activity.get(req.socket as TLSSocket);
       if (!entry) return;
-      entry.inFlight++;
+      entry.inFlight.add(res);
       entry.lastActive = Date.now();
       res.once('close', () => {
-        entry.inFlight--;
+        entry.inFlight.delete(res);
         entry.lastActive = Date.now();
         entry.bytesRead = req.socket.bytesRead;
       });
@@ -209,7 +216,15 @@ export class HttpsServing {
       );
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
-    this.widgetApp.drain();
+    lifecycle.enter('draining');
+    // From here every answer closes its connection: new requests are marked by the app (which also
+    // refuses new watches), answers already in flight here. One whose headers are already out (a watch,
+    // a streaming list) cannot say so any more; its connection is left to the idle sweep below. Closing
+    // it the moment the answer ends would race the client, which may already have put it back in its
+    // pool and sent the next request.
+    for (const entry of this.activity.values()) {
+      for (const res of entry.inFlight) if (!res.headersSent) res.setHeader('Connection', 'close');
+    }
     // The listener closes, but not through https.Server#close: that also closes every connection idle
     // at this instant, and a request the client sends on one while the close is on its way fails.
     // kube-apiserver's proxy cannot resend a proxied write (Go resends only idempotent requests).
@@ -226,7 +241,7 @@ export class HttpsServing {
     const sweep = () => {
       const now = Date.now();
       for (const [socket, entry] of this.activity) {
-        if (entry.inFlight > 0) continue;
+        if (entry.inFlight.size > 0) continue;
         if (socket.bytesRead !== entry.bytesRead) {
           entry.bytesRead = socket.bytesRead;
           entry.lastActive = now;
