@@ -2,82 +2,14 @@
  * Decoding request bodies into Widgets, Scales and DeleteOptions the way kube-apiserver's JSON decoder
  * does: apiVersion/kind checks, Go-style type errors, and unknown-field detection for
  * fieldValidation=Strict|Warn|Ignore. Unknown fields are always pruned, so they are never stored.
- * The schema below is the one source of the Widget's field set for decoding.
+ * The field set is the schema's (apis/), as for every other derived piece.
  */
 import { badRequest } from '../../shared/status-errors';
 import { strictFindingsOf } from './json-bounded';
-import { apiVersionOf, KIND, type ApiIdentity, type DeleteOptions, type Scale, type Widget } from './types';
-
-type Scalar = 'string' | 'int32' | 'int64' | 'bool' | 'any';
-type Schema =
-  | { kind: 'scalar'; type: Scalar }
-  | { kind: 'object'; goName: string; fields: Record<string, Schema> }
-  | { kind: 'map'; values: Schema }
-  | { kind: 'array'; items: Schema };
-
-const str: Schema = { kind: 'scalar', type: 'string' };
-const int32: Schema = { kind: 'scalar', type: 'int32' };
-const int64: Schema = { kind: 'scalar', type: 'int64' };
-const bool: Schema = { kind: 'scalar', type: 'bool' };
-const any: Schema = { kind: 'scalar', type: 'any' };
-const obj = (goName: string, fields: Record<string, Schema>): Schema => ({ kind: 'object', goName, fields });
-
-const ownerReference = obj('OwnerReference', {
-  apiVersion: str,
-  kind: str,
-  name: str,
-  uid: str,
-  controller: bool,
-  blockOwnerDeletion: bool,
-});
-
-export const OBJECT_META_SCHEMA = obj('ObjectMeta', {
-  name: str,
-  generateName: str,
-  namespace: str,
-  selfLink: str,
-  uid: str,
-  resourceVersion: str,
-  generation: int64,
-  creationTimestamp: str,
-  deletionTimestamp: str,
-  deletionGracePeriodSeconds: int64,
-  labels: { kind: 'map', values: str },
-  annotations: { kind: 'map', values: str },
-  ownerReferences: { kind: 'array', items: ownerReference },
-  finalizers: { kind: 'array', items: str },
-  managedFields: { kind: 'array', items: any },
-});
-
-const condition = obj('Condition', {
-  type: str,
-  status: str,
-  observedGeneration: int64,
-  lastTransitionTime: str,
-  reason: str,
-  message: str,
-});
-
-const WIDGET_SCHEMA = obj('Widget', {
-  apiVersion: str,
-  kind: str,
-  metadata: OBJECT_META_SCHEMA,
-  spec: obj('WidgetSpec', { replicas: int32, image: str, color: str }),
-  status: obj('WidgetStatus', {
-    availableReplicas: int32,
-    phase: str,
-    lastUpdated: str,
-    conditions: { kind: 'array', items: condition },
-  }),
-});
-
-const SCALE_SCHEMA = obj('Scale', {
-  apiVersion: str,
-  kind: str,
-  metadata: OBJECT_META_SCHEMA,
-  spec: obj('ScaleSpec', { replicas: int32 }),
-  status: obj('ScaleStatus', { replicas: int32, selector: str }),
-});
+import { KIND, type ApiIdentity, type DeleteOptions, type Scale, type Widget } from './types';
+import type { Node, ObjectNode } from '../schema/schema';
+import { goTypeName, type TypeContext } from '../schema/openapi';
+import { SCALE_SCHEMA, widgetSchemas } from '../apis/widgets';
 
 /** How encoding/json names a JSON value in "cannot unmarshal <value> into ..." errors. */
 function jsonType(v: unknown): string {
@@ -89,25 +21,23 @@ function jsonType(v: unknown): string {
   return typeof v;
 }
 
-const goScalarTypes: Record<Scalar, string> = {
-  string: 'string',
-  int32: 'int32',
-  int64: 'int64',
-  bool: 'bool',
-  any: 'interface {}',
-};
-
 /** The Go type as reflect prints it: v1.WidgetSpec, []v1.OwnerReference, map[string]string. */
-function goType(schema: Schema): string {
-  switch (schema.kind) {
-    case 'scalar':
-      return goScalarTypes[schema.type];
+function goType(node: Node, ctx: TypeContext): string {
+  switch (node.type) {
+    case 'string':
+      return 'string';
+    case 'integer':
+      return node.format;
+    case 'boolean':
+      return 'bool';
+    case 'any':
+      return 'interface {}';
     case 'object':
-      return `v1.${schema.goName}`;
+      return node.named ? goTypeName(node.named, ctx) : 'struct';
     case 'map':
-      return `map[string]${goType(schema.values)}`;
+      return `map[string]${goType(node.values, ctx)}`;
     case 'array':
-      return `[]${goType(schema.items)}`;
+      return `[]${goType(node.items, ctx)}`;
   }
 }
 
@@ -124,6 +54,7 @@ export function setOwn(target: Record<string, unknown>, key: string, value: unkn
 }
 
 interface DecodeState {
+  ctx: TypeContext;
   unknown: string[];
   typeError?: string;
 }
@@ -135,7 +66,7 @@ interface DecodeState {
  */
 function walk(
   value: unknown,
-  schema: Schema,
+  schema: Node,
   path: string,
   goPath: { struct: string; fields: string[] },
   state: DecodeState,
@@ -145,17 +76,19 @@ function walk(
     const into = goPath.fields.length
       ? `Go struct field ${goPath.struct}.${goPath.fields.join('.')}`
       : 'Go value';
-    state.typeError ??= `json: cannot unmarshal ${jsonValue} into ${into} of type ${goType(schema)}`;
+    state.typeError ??= `json: cannot unmarshal ${jsonValue} into ${into} of type ${goType(schema, state.ctx)}`;
     return undefined;
   };
-  switch (schema.kind) {
-    case 'scalar': {
-      const t = schema.type;
-      if (t === 'any') return value;
-      if (t === 'string') return typeof value === 'string' ? value : fail();
-      if (t === 'bool') return typeof value === 'boolean' ? value : fail();
+  switch (schema.type) {
+    case 'any':
+      return value;
+    case 'string':
+      return typeof value === 'string' ? value : fail();
+    case 'boolean':
+      return typeof value === 'boolean' ? value : fail();
+    case 'integer': {
       if (typeof value !== 'number') return fail();
-      const limit = t === 'int32' ? 2 ** 31 : 2 ** 63;
+      const limit = schema.format === 'int32' ? 2 ** 31 : 2 ** 63;
       // Go quotes the literal when a number does not fit the integer type.
       if (!Number.isInteger(value) || value >= limit || value < -limit) return fail(`number ${value}`);
       return value;
@@ -165,7 +98,7 @@ function walk(
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         // encoding/json stores a null map element as the element type's zero value.
-        if (v === null && schema.values.kind === 'scalar' && schema.values.type === 'string') {
+        if (v === null && schema.values.type === 'string') {
           setOwn(out, k, '');
           continue;
         }
@@ -183,21 +116,16 @@ function walk(
     case 'object': {
       if (typeof value !== 'object' || Array.isArray(value)) return fail();
       const out: Record<string, unknown> = {};
+      const struct = schema.named?.name ?? goPath.struct;
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         const fieldPath = path ? `${path}.${k}` : k;
         // Own properties only: `__proto__` or `constructor` must be unknown fields, not Object's members.
-        const field = Object.hasOwn(schema.fields, k) ? schema.fields[k] : undefined;
+        const field = Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
         if (!field) {
           state.unknown.push(fieldPath);
           continue;
         }
-        const decoded = walk(
-          v,
-          field,
-          fieldPath,
-          { struct: schema.goName, fields: [...goPath.fields, k] },
-          state,
-        );
+        const decoded = walk(v, field, fieldPath, { struct, fields: [...goPath.fields, k] }, state);
         if (decoded !== undefined) setOwn(out, k, decoded);
       }
       return out;
@@ -209,10 +137,9 @@ export type FieldValidationMode = 'Strict' | 'Warn' | 'Ignore';
 
 function decodeWith(
   body: unknown,
-  schema: Schema,
+  schema: ObjectNode,
   kind: string,
-  apiVersion: string,
-  version: string,
+  ctx: TypeContext,
   mode: FieldValidationMode,
 ): { value: Record<string, unknown>; warnings: string[] } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -234,6 +161,8 @@ function decodeWith(
   }
   if (!b.kind) throw badRequest(`Object 'Kind' is missing in '${shown()}'`);
   if (!b.apiVersion) throw badRequest(`Object 'apiVersion' is missing in '${shown()}'`);
+  const { version } = ctx;
+  const apiVersion = ctx.group ? `${ctx.group}/${version}` : version;
   if (b.apiVersion !== apiVersion) {
     throw badRequest(
       `the API version in the data (${String(b.apiVersion ?? '')}) does not match the expected API version (${apiVersion})`,
@@ -242,7 +171,7 @@ function decodeWith(
   if (b.kind !== kind) {
     throw badRequest(`the kind in the data (${String(b.kind)}) does not match the expected kind (${kind})`);
   }
-  const state: DecodeState = { unknown: [] };
+  const state: DecodeState = { ctx, unknown: [] };
   const value = walk(body, schema, '', { struct: kind, fields: [] }, state) as Record<string, unknown>;
   if (state.typeError)
     throw badRequest(`${kind} in version "${version}" cannot be handled as a ${kind}: ${state.typeError}`);
@@ -266,10 +195,9 @@ export function decodeWidget(
 ): { widget: Widget; warnings: string[] } {
   const { value, warnings } = decodeWith(
     body,
-    WIDGET_SCHEMA,
+    widgetSchemas(opts.identity.version).widget,
     KIND,
-    apiVersionOf(opts.identity),
-    opts.identity.version,
+    opts.identity,
     opts.fieldValidation,
   );
   const widget = value as unknown as Widget;
@@ -286,8 +214,7 @@ export function decodeScale(
     body,
     SCALE_SCHEMA,
     'Scale',
-    'autoscaling/v1',
-    'v1',
+    { group: 'autoscaling', version: 'v1' },
     opts.fieldValidation,
   );
   const scale = value as unknown as Scale;

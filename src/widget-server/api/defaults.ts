@@ -1,13 +1,14 @@
 /**
- * Defaulting for Widgets: applied on every write before validation, like a CRD's structural defaults.
+ * Defaulting for Widgets: applied on every write before validation, from the schema's defaults
+ * (apis/widgets), like a CRD's structural defaults.
  */
-import { DEFAULT_COLOR, type Widget } from './types';
+import { applyDefaults } from '../schema/defaults';
+import { v1 } from '../apis/widgets/v1';
+import type { Widget } from './types';
 
-/** One replica by default: a Widget with no replicas field still asks for something to run. */
-export const DEFAULT_REPLICAS = 1;
+export { DEFAULT_REPLICAS } from '../apis/widgets/v1';
 
 export function applyWidgetDefaults(w: Widget): void {
   w.spec ??= {} as Widget['spec'];
-  w.spec.color ??= DEFAULT_COLOR;
-  w.spec.replicas ??= DEFAULT_REPLICAS;
+  applyDefaults(v1.widget, w);
 }

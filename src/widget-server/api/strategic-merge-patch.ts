@@ -1,26 +1,21 @@
 /**
  * Strategic merge patch (apimachinery pkg/util/strategicpatch) for the Widget schema: maps merge, null
- * deletes, lists are replaced unless the schema gives them a merge strategy — ownerReferences merge by
- * uid, finalizers as a set, status.conditions by type — and the directives `$patch`,
+ * deletes, lists are replaced unless the schema gives them a merge strategy (schema/list-strategies.ts:
+ * ownerReferences merge by uid, finalizers as a set, status.conditions by type), and the directives `$patch`,
  * `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>` and `$retainKeys` are honoured. This is
  * what kubectl patch and kube-controller-manager's garbage collector send. Hand-written: there is no
  * maintained JavaScript implementation of Kubernetes' strategic merge patch.
  */
 import { badRequest } from '../../shared/status-errors';
 import { setOwn } from './decode';
+import { listStrategies, type ListStrategy } from '../schema/list-strategies';
+import { v1 } from '../apis/widgets/v1';
 
 type Json = Record<string, unknown>;
-type ListStrategy = { kind: 'map'; key: string } | { kind: 'set' };
+/** Merge strategies by JSON path, from the schema (the same in every Widget version). */
+const LIST_STRATEGIES = listStrategies(v1.widget);
 
-/** Merge strategies by JSON path (dot-joined, list items not part of the path). */
-const LIST_STRATEGIES: Record<string, ListStrategy> = {
-  'metadata.ownerReferences': { kind: 'map', key: 'uid' },
-  'metadata.finalizers': { kind: 'set' },
-  'status.conditions': { kind: 'map', key: 'type' },
-};
-
-const strategyFor = (path: string): ListStrategy | undefined =>
-  Object.prototype.hasOwnProperty.call(LIST_STRATEGIES, path) ? LIST_STRATEGIES[path] : undefined;
+const strategyFor = (path: string): ListStrategy | undefined => LIST_STRATEGIES[path];
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const clone = <T>(v: T): T => structuredClone(v);

@@ -1,8 +1,10 @@
 /**
- * The Widget API's Go-style types (custom.example.com/v1) and the metav1 shapes the server speaks.
- * Everything about what a Widget *is* lives under api/; how it is stored or served lives elsewhere.
+ * The Widget API's hub (internal) types and the metav1 shapes the server speaks. Field types are
+ * derived at compile time from the schemas in apis/ (the one description); this file adds the envelopes.
  */
 import type { Condition } from '../../shared/condition';
+import type { ObjectMeta, ListMeta } from '../apis/meta/v1';
+import type { WidgetSpec, WidgetStatus } from '../apis/widgets/v1';
 
 export const DEFAULT_GROUP = 'custom.example.com';
 export const VERSION = 'v1';
@@ -19,82 +21,20 @@ export interface ApiIdentity {
   version: string;
 }
 
-export const WIDGET_COLORS = [
-  'blue',
-  'green',
-  'red',
-  'yellow',
-  'purple',
-  'orange',
-  'black',
-  'white',
-] as const;
-export type WidgetColor = (typeof WIDGET_COLORS)[number];
-export const DEFAULT_COLOR: WidgetColor = 'blue';
-
-export const WIDGET_PHASES = ['Pending', 'Running', 'Failed'] as const;
-export type WidgetPhase = (typeof WIDGET_PHASES)[number];
-
-export const MIN_REPLICAS = 0;
-export const MAX_REPLICAS = 100;
-
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
-
-export interface ManagedFieldsEntry {
-  manager?: string;
-  operation?: string;
-  apiVersion?: string;
-  time?: string;
-  fieldsType?: string;
-  fieldsV1?: unknown;
-  subresource?: string;
-}
-
-export interface ObjectMeta {
-  name?: string;
-  generateName?: string;
-  namespace?: string;
-  uid?: string;
-  resourceVersion?: string;
-  generation?: number;
-  creationTimestamp?: string;
-  deletionTimestamp?: string;
-  deletionGracePeriodSeconds?: number;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  ownerReferences?: OwnerReference[];
-  finalizers?: string[];
-  managedFields?: ManagedFieldsEntry[];
-  selfLink?: string;
-}
-
-export interface ListMeta {
-  resourceVersion?: string;
-  continue?: string;
-  remainingItemCount?: number;
-}
+export {
+  WIDGET_COLORS,
+  DEFAULT_COLOR,
+  WIDGET_PHASES,
+  MIN_REPLICAS,
+  MAX_REPLICAS,
+  type WidgetColor,
+  type WidgetPhase,
+  type WidgetSpec,
+  type WidgetStatus,
+} from '../apis/widgets/v1';
+export type { ObjectMeta, OwnerReference, ListMeta } from '../apis/meta/v1';
 
 export type { Condition };
-
-export interface WidgetSpec {
-  replicas?: number;
-  image: string;
-  color?: WidgetColor;
-}
-
-export interface WidgetStatus {
-  availableReplicas?: number;
-  phase?: WidgetPhase;
-  lastUpdated?: string;
-  conditions?: Condition[];
-}
 
 export interface Widget {
   apiVersion: string;

@@ -1,18 +1,13 @@
 /**
  * Validation of Widgets with apimachinery's rules and messages: ObjectMeta (names, labels, annotations,
  * ownerReferences, finalizers), the Widget spec and status (metav1.Condition rules), immutable fields on
- * update, and the Scale subresource.
+ * update, and the Scale subresource. Enums and bounds come from the schema (schema/validate.ts).
  */
 import type { FieldError } from '../../shared/status-errors';
-import {
-  MAX_REPLICAS,
-  MIN_REPLICAS,
-  WIDGET_COLORS,
-  WIDGET_PHASES,
-  type ObjectMeta,
-  type Scale,
-  type Widget,
-} from './types';
+import type { ObjectMeta, Scale, Widget } from './types';
+import { widgetSpec, widgetStatus } from '../apis/widgets/v1';
+import { SCALE_SCHEMA } from '../apis/widgets';
+import { schemaErrors } from '../schema/validate';
 
 const DNS1123_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const DNS1123_SUBDOMAIN = `${DNS1123_LABEL}(\\.${DNS1123_LABEL})*`;
@@ -202,25 +197,8 @@ function validateSpec(w: Widget): FieldError[] {
       ),
     );
   }
-  if (spec.replicas !== undefined) {
-    if (!Number.isInteger(spec.replicas))
-      errs.push(invalid('spec.replicas', spec.replicas, 'must be an integer'));
-    if (spec.replicas < MIN_REPLICAS)
-      errs.push(invalid('spec.replicas', spec.replicas, `must be greater than or equal to ${MIN_REPLICAS}`));
-    if (spec.replicas > MAX_REPLICAS)
-      errs.push(invalid('spec.replicas', spec.replicas, `must be less than or equal to ${MAX_REPLICAS}`));
-  }
-  if (spec.color !== undefined && !(WIDGET_COLORS as readonly string[]).includes(spec.color)) {
-    errs.push({
-      type: 'FieldValueNotSupported',
-      field: 'spec.color',
-      value: spec.color,
-      detail: `supported values: ${[...WIDGET_COLORS]
-        .sort()
-        .map((c) => `"${c}"`)
-        .join(', ')}`,
-    });
-  }
+  // Bounds and enums are the schema's.
+  errs.push(...schemaErrors(widgetSpec, spec, 'spec'));
   return errs;
 }
 
@@ -250,19 +228,7 @@ export function validateWidgetStatus(w: Widget): FieldError[] {
   const errs: FieldError[] = [];
   const status = w.status;
   if (!status) return errs;
-  if (status.phase !== undefined && !(WIDGET_PHASES as readonly string[]).includes(status.phase)) {
-    errs.push({
-      type: 'FieldValueNotSupported',
-      field: 'status.phase',
-      value: status.phase,
-      detail: `supported values: ${WIDGET_PHASES.map((p) => `"${p}"`).join(', ')}`,
-    });
-  }
-  if (status.availableReplicas !== undefined && status.availableReplicas < 0) {
-    errs.push(
-      invalid('status.availableReplicas', status.availableReplicas, 'must be greater than or equal to 0'),
-    );
-  }
+  errs.push(...schemaErrors(widgetStatus, status, 'status'));
   // metav1 validation.ValidateConditions: duplicates first, then each condition.
   const seen = new Set<string>();
   (status.conditions ?? []).forEach((c, i) => {
@@ -320,11 +286,5 @@ export function validateWidgetStatus(w: Widget): FieldError[] {
 }
 
 export function validateScale(s: Scale): FieldError[] {
-  const replicas = s.spec.replicas ?? 0;
-  const errs: FieldError[] = [];
-  if (replicas < MIN_REPLICAS)
-    errs.push(invalid('spec.replicas', replicas, `must be greater than or equal to ${MIN_REPLICAS}`));
-  if (replicas > MAX_REPLICAS)
-    errs.push(invalid('spec.replicas', replicas, `must be less than or equal to ${MAX_REPLICAS}`));
-  return errs;
+  return schemaErrors(SCALE_SCHEMA, { spec: { replicas: s.spec.replicas ?? 0 } }, '');
 }

@@ -92,7 +92,7 @@ describe('validation', () => {
       reason: 'FieldValueNotSupported',
       field: 'spec.color',
       message:
-        'Unsupported value: "pink": supported values: "black", "blue", "green", "orange", "purple", "red", "white", "yellow"',
+        'Unsupported value: "pink": supported values: "blue", "green", "red", "yellow", "purple", "orange", "black", "white"',
     });
   });
 

@@ -182,7 +182,7 @@ describe('validateWidgetCreate', () => {
     expect(render(errs)).toEqual([
       'spec.image: Required value',
       'spec.replicas: Invalid value: -1: must be greater than or equal to 0',
-      'spec.color: Unsupported value: "pink": supported values: "black", "blue", "green", "orange", "purple", "red", "white", "yellow"',
+      'spec.color: Unsupported value: "pink": supported values: "blue", "green", "red", "yellow", "purple", "orange", "black", "white"',
     ]);
     const status = invalid('custom.example.com', 'Widget', 'w', errs).toStatus();
     expect(status.code).toBe(422);

@@ -1,0 +1,112 @@
+/**
+ * Widget v1 (also served as v1beta1, which has the same fields): the schema every derived piece of the
+ * Widget API is made from, and the hub (internal) type that storage and the registry work on.
+ */
+import { condition, listMeta, objectMeta, API_VERSION_DOC, KIND_DOC } from '../meta/v1';
+import { array, field, int32, object, string, type Infer, type NamedType } from '../../schema/schema';
+
+export const WIDGET_COLORS = [
+  'blue',
+  'green',
+  'red',
+  'yellow',
+  'purple',
+  'orange',
+  'black',
+  'white',
+] as const;
+export const DEFAULT_COLOR = 'blue';
+export const WIDGET_PHASES = ['Pending', 'Running', 'Failed'] as const;
+export const MIN_REPLICAS = 0;
+export const MAX_REPLICAS = 100;
+/** One replica by default: a Widget with no replicas field still asks for something to run. */
+export const DEFAULT_REPLICAS = 1;
+
+const api = (name: string, description: string, kind?: string): NamedType => ({
+  pkg: 'api',
+  name,
+  description,
+  kind,
+});
+
+export const IMAGE_DOC =
+  'Image is the container image the Widget runs, as a valid image reference (registry/path:tag or @sha256 digest).';
+
+export const replicasField = (name: string) =>
+  int32(
+    `${name} is the desired number of instances, ${MIN_REPLICAS} to ${MAX_REPLICAS}. Defaults to ${DEFAULT_REPLICAS}. Scalable through the scale subresource.`,
+    { minimum: MIN_REPLICAS, maximum: MAX_REPLICAS, default: DEFAULT_REPLICAS },
+  );
+
+export const widgetSpec = object(
+  {
+    image: string(IMAGE_DOC),
+    replicas: replicasField('Replicas'),
+    color: string(`Color of the Widget. One of ${WIDGET_COLORS.join(', ')}. Defaults to ${DEFAULT_COLOR}.`, {
+      enum: WIDGET_COLORS,
+      default: DEFAULT_COLOR,
+    }),
+  },
+  { required: ['image'], named: api('WidgetSpec', 'WidgetSpec is the desired state of a Widget.') },
+);
+
+export const widgetStatus = object(
+  {
+    phase: string(
+      `Phase summarizes the Widget's lifecycle: ${WIDGET_PHASES.join(', ')}. Pending when created.`,
+      {
+        enum: WIDGET_PHASES,
+      },
+    ),
+    availableReplicas: int32('AvailableReplicas is the number of instances ready to serve.', { minimum: 0 }),
+    lastUpdated: string('LastUpdated is when the status last changed.', { format: 'date-time' }),
+    conditions: array(condition, 'Conditions are the latest observations of the Widget, one per type.', {
+      listType: 'map',
+      listMapKeys: ['type'],
+      patchStrategy: 'merge',
+      patchMergeKey: 'type',
+    }),
+  },
+  { named: api('WidgetStatus', 'WidgetStatus is the observed state of a Widget.') },
+);
+
+/** The top-level kind and its list, around a version's spec and status. */
+export function widgetKind<S extends typeof widgetSpec | ReturnType<typeof object>>(spec: S) {
+  const widget = object(
+    {
+      apiVersion: string(API_VERSION_DOC),
+      kind: string(KIND_DOC),
+      metadata: field(objectMeta, "Standard object's metadata."),
+      spec: field(spec, 'Spec is the desired state of the Widget.'),
+      status: field(
+        widgetStatus,
+        'Status is the observed state of the Widget, written through the status subresource.',
+      ),
+    },
+    {
+      required: ['spec'],
+      named: api(
+        'Widget',
+        'Widget is a namespaced, scalable unit of work served by the Widget extension API server.',
+        'Widget',
+      ),
+    },
+  );
+  const list = object(
+    {
+      apiVersion: string(API_VERSION_DOC),
+      kind: string(KIND_DOC),
+      metadata: field(listMeta, 'Standard list metadata.'),
+      items: array(widget, 'Items is the list of Widgets.'),
+    },
+    { required: ['items'], named: api('WidgetList', 'WidgetList is a list of Widgets.', 'WidgetList') },
+  );
+  return { widget, list };
+}
+
+export const v1 = widgetKind(widgetSpec);
+
+export type WidgetSpec = Infer<typeof widgetSpec>;
+export type WidgetStatus = Infer<typeof widgetStatus>;
+export type WidgetColor = (typeof WIDGET_COLORS)[number];
+export type WidgetPhase = (typeof WIDGET_PHASES)[number];
