@@ -4,7 +4,8 @@
  * validated configuration object.
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_GROUP, VERSION } from './api/types';
+import { DEFAULT_GROUP } from './api/types';
+import { DEFAULT_STORAGE_VERSION, WIDGET_VERSION_NAMES } from './apis/widgets';
 import { DEFAULT_MAX_BODY_BYTES } from './http/body';
 import { DEFAULT_INPUT_LIMITS } from './api/limits';
 import {
@@ -20,7 +21,12 @@ import { DEFAULT_WATCH_CACHE_SIZE } from './storage/watch-cache';
 
 export interface WidgetServerConfig {
   group: string;
+  /** The preferred served version (the first of `versions`). */
   version: string;
+  /** --api-versions: the versions served, in priority order (discovery lists them so). */
+  versions: string[];
+  /** --storage-version: the version objects are written in; objects in any known version are read. */
+  storageVersion: string;
   bindAddress: string;
   securePort: number;
   tlsCertFile?: string;
@@ -107,6 +113,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     allowPositionals: false,
     options: {
       'api-group': { type: 'string', default: DEFAULT_GROUP },
+      'api-versions': { type: 'string', default: WIDGET_VERSION_NAMES.join(',') },
+      'storage-version': { type: 'string', default: DEFAULT_STORAGE_VERSION },
       'bind-address': { type: 'string', default: '127.0.0.1' },
       'secure-port': { type: 'string', default: '8443' },
       'tls-cert-file': { type: 'string' },
@@ -161,6 +169,21 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       `--api-group must be a DNS subdomain with at least one dot, got ${JSON.stringify(group)}`,
     );
   }
+  const requested = csv(values['api-versions']!);
+  const unknown = requested.filter((v) => !WIDGET_VERSION_NAMES.includes(v));
+  if (unknown.length || !requested.length) {
+    throw new Error(
+      `--api-versions must list versions this server serves (${WIDGET_VERSION_NAMES.join(', ')}), got ${JSON.stringify(values['api-versions'])}`,
+    );
+  }
+  // Priority order is the kind's, whatever order the flag lists them in.
+  const versions = WIDGET_VERSION_NAMES.filter((v) => requested.includes(v));
+  const storageVersion = values['storage-version']!;
+  if (!WIDGET_VERSION_NAMES.includes(storageVersion)) {
+    throw new Error(
+      `--storage-version must be one of ${WIDGET_VERSION_NAMES.join(', ')}, got ${JSON.stringify(storageVersion)}`,
+    );
+  }
   const securePort = Number(values['secure-port']);
   if (!Number.isInteger(securePort) || securePort < 0 || securePort > 65535) {
     throw new Error(`--secure-port must be a port number, got ${values['secure-port']}`);
@@ -177,7 +200,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     .filter(Boolean);
   return {
     group,
-    version: VERSION,
+    version: versions[0],
+    versions,
+    storageVersion,
     bindAddress: values['bind-address']!,
     securePort,
     tlsCertFile: values['tls-cert-file'],

@@ -17,13 +17,19 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: 'widget-server', level: config.logLevel });
   const server = await startWidgetServer(config, logger);
   logger.info(
-    { url: server.url, storage: server.storage.kind, group: config.group, version: config.version },
+    {
+      url: server.url,
+      storage: server.storage.kind,
+      group: config.group,
+      versions: config.versions,
+      storageVersion: config.storageVersion,
+    },
     'widget server ready',
   );
   if (server.standalone) {
     const kc = server.standalone.kubeconfigPath;
     process.stderr.write(
-      `\nWidget server (${server.storage.kind} storage) is serving ${config.group}/${config.version} at ${server.url}\n` +
+      `\nWidget server (${server.storage.kind} storage) is serving ${config.group} ${config.versions.join(', ')} at ${server.url}\n` +
         `kubeconfig: ${kc}\n\n  export KUBECONFIG=${kc}\n  kubectl get widgets\n\n`,
     );
   }

@@ -77,6 +77,8 @@ export async function startWidgetServer(
   const admission = createAdmission(config, logger, kube);
   const registry = new WidgetRegistry(storage, {
     identity: { group: config.group, version: config.version },
+    versions: config.versions,
+    storageVersion: config.storageVersion,
     admission: admission.chain,
   });
   const metricsRegistry = createMetricsRegistry();
@@ -107,9 +109,9 @@ export async function startWidgetServer(
     inflight(kind, delta) {
       apiMetrics.currentInflightRequests.inc({ request_kind: kind }, delta);
     },
-    watchers(delta) {
+    watchers(delta, version) {
       apiMetrics.longrunningRequests.inc(
-        { verb: 'WATCH', group, version: config.version, resource: 'widgets', scope: 'namespace' },
+        { verb: 'WATCH', group, version, resource: 'widgets', scope: 'namespace' },
         delta,
       );
     },

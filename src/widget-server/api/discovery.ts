@@ -3,46 +3,58 @@
  * APIGroup and APIResourceList, and /version. Every resource and subresource carries its kind, since
  * clients drop entries without one.
  */
-import { CATEGORIES, KIND, RESOURCE, SHORT_NAMES, SINGULAR, type ApiIdentity } from './types';
+import {
+  CATEGORIES,
+  KIND,
+  RESOURCE,
+  SHORT_NAMES,
+  SINGULAR,
+  servedVersions,
+  type ApiIdentity,
+  type ServedApi,
+} from './types';
 
 const RESOURCE_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const SUBRESOURCE_VERBS = ['get', 'patch', 'update'];
 
 export const PRODUCT_VERSION = '0.1.0';
 
-export function aggregatedDiscovery(id: ApiIdentity): object {
-  const widgetKind = { group: id.group, version: id.version, kind: KIND };
+export function aggregatedDiscovery(api: ApiIdentity | ServedApi): object {
   return {
     kind: 'APIGroupDiscoveryList',
     apiVersion: 'apidiscovery.k8s.io/v2',
     metadata: {},
     items: [
       {
-        metadata: { name: id.group, creationTimestamp: null },
-        versions: [
+        metadata: { name: api.group, creationTimestamp: null },
+        // In priority order: clients take the first as the preferred version.
+        versions: servedVersions(api).map((version) => discoveryVersion({ group: api.group, version })),
+      },
+    ],
+  };
+}
+
+function discoveryVersion(id: ApiIdentity): object {
+  const widgetKind = { group: id.group, version: id.version, kind: KIND };
+  return {
+    version: id.version,
+    freshness: 'Current',
+    resources: [
+      {
+        resource: RESOURCE,
+        responseKind: widgetKind,
+        scope: 'Namespaced',
+        singularResource: SINGULAR,
+        shortNames: SHORT_NAMES,
+        categories: CATEGORIES,
+        verbs: RESOURCE_VERBS,
+        subresources: [
           {
-            version: id.version,
-            freshness: 'Current',
-            resources: [
-              {
-                resource: RESOURCE,
-                responseKind: widgetKind,
-                scope: 'Namespaced',
-                singularResource: SINGULAR,
-                shortNames: SHORT_NAMES,
-                categories: CATEGORIES,
-                verbs: RESOURCE_VERBS,
-                subresources: [
-                  {
-                    subresource: 'scale',
-                    responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
-                    verbs: SUBRESOURCE_VERBS,
-                  },
-                  { subresource: 'status', responseKind: widgetKind, verbs: SUBRESOURCE_VERBS },
-                ],
-              },
-            ],
+            subresource: 'scale',
+            responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
+            verbs: SUBRESOURCE_VERBS,
           },
+          { subresource: 'status', responseKind: widgetKind, verbs: SUBRESOURCE_VERBS },
         ],
       },
     ],
@@ -53,17 +65,18 @@ function groupVersion(id: ApiIdentity) {
   return { groupVersion: `${id.group}/${id.version}`, version: id.version };
 }
 
-export function apiGroup(id: ApiIdentity): object {
+export function apiGroup(api: ApiIdentity | ServedApi): object {
+  const versions = servedVersions(api).map((version) => groupVersion({ group: api.group, version }));
   return {
     kind: 'APIGroup',
     apiVersion: 'v1',
-    name: id.group,
-    versions: [groupVersion(id)],
-    preferredVersion: groupVersion(id),
+    name: api.group,
+    versions,
+    preferredVersion: versions[0],
   };
 }
 
-export function apiGroupList(id: ApiIdentity): object {
+export function apiGroupList(id: ApiIdentity | ServedApi): object {
   const { kind: _kind, apiVersion: _apiVersion, ...group } = apiGroup(id) as Record<string, unknown>;
   return { kind: 'APIGroupList', apiVersion: 'v1', groups: [group] };
 }

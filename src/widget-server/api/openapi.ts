@@ -4,7 +4,15 @@
  * type choice (strategic merge patch is listed because the server implements it). Definition names follow
  * kube-openapi's conventions so the aggregator merges them cleanly.
  */
-import { CATEGORIES, KIND, LIST_KIND, RESOURCE, type ApiIdentity } from './types';
+import {
+  CATEGORIES,
+  KIND,
+  LIST_KIND,
+  RESOURCE,
+  servedVersions,
+  type ApiIdentity,
+  type ServedApi,
+} from './types';
 import * as meta from '../apis/meta/v1';
 import { SCALE_SCHEMA, widgetSchemas } from '../apis/widgets';
 import { definitionPrefix, openApiDefinitions } from '../schema/openapi';
@@ -265,7 +273,31 @@ function v2Param(param: Param): Doc {
   return { ...rest, type, uniqueItems: true };
 }
 
-export function openApiV2(id: ApiIdentity): Doc {
+/** The OpenAPI v2 document: every served version's paths and definitions in one, as kube-apiserver's. */
+export function openApiV2(api: ApiIdentity | ServedApi): Doc {
+  const versions = servedVersions(api);
+  const paths: Record<string, Doc> = {};
+  const defs: Record<string, Doc> = {};
+  for (const version of versions) {
+    const id = { group: api.group, version };
+    Object.assign(paths, openApiV2Paths(id));
+    Object.assign(
+      defs,
+      definitions(id, (name) => ({ $ref: `#/definitions/${name}` })),
+    );
+  }
+  return {
+    swagger: '2.0',
+    info: { title: `${api.group} Widget API`, version: versions[0] },
+    paths,
+    definitions: defs,
+    securityDefinitions: { BearerToken: { type: 'apiKey', name: 'authorization', in: 'header' } },
+    security: [{ BearerToken: [] }],
+    'x-kubernetes-categories': CATEGORIES,
+  };
+}
+
+function openApiV2Paths(id: ApiIdentity): Record<string, Doc> {
   const paths: Record<string, Doc> = {};
   for (const entry of operations(id)) {
     const item: Doc = { parameters: entry.params.map(v2Param) };
@@ -299,15 +331,7 @@ export function openApiV2(id: ApiIdentity): Doc {
     }
     paths[entry.path] = item;
   }
-  return {
-    swagger: '2.0',
-    info: { title: `${id.group} Widget API`, version: id.version },
-    paths,
-    definitions: definitions(id, (name) => ({ $ref: `#/definitions/${name}` })),
-    securityDefinitions: { BearerToken: { type: 'apiKey', name: 'authorization', in: 'header' } },
-    security: [{ BearerToken: [] }],
-    'x-kubernetes-categories': CATEGORIES,
-  };
+  return paths;
 }
 
 export function openApiV3GroupVersion(id: ApiIdentity): Doc {
@@ -363,12 +387,16 @@ export function openApiV3GroupVersion(id: ApiIdentity): Doc {
   };
 }
 
-export function openApiV3Root(id: ApiIdentity, hash: string): Doc {
-  return {
-    paths: {
-      [`apis/${id.group}/${id.version}`]: {
-        serverRelativeURL: `/openapi/v3/apis/${id.group}/${id.version}?hash=${hash}`,
-      },
-    },
-  };
+/** The /openapi/v3 index: one entry per group version, addressed by its document's hash. */
+export function openApiV3Root(id: ApiIdentity, hash: string): Doc;
+export function openApiV3Root(api: ServedApi, hashes: Record<string, string>): Doc;
+export function openApiV3Root(api: ApiIdentity | ServedApi, hashes: string | Record<string, string>): Doc {
+  const paths: Record<string, Doc> = {};
+  for (const version of servedVersions(api)) {
+    const hash = typeof hashes === 'string' ? hashes : hashes[version];
+    paths[`apis/${api.group}/${version}`] = {
+      serverRelativeURL: `/openapi/v3/apis/${api.group}/${version}?hash=${hash}`,
+    };
+  }
+  return { paths };
 }

@@ -76,6 +76,17 @@ export function partialObjectMetadataList(items: Widget[], listMeta: ListMeta): 
   };
 }
 
+/**
+ * The printer columns of a version: v1alpha1 says Size for what later versions call Replicas, and has
+ * no Color.
+ */
+function columnsOf(version: string): typeof COLUMNS {
+  if (version !== 'v1alpha1') return COLUMNS;
+  return COLUMNS.filter((c) => c.name !== 'Color').map((c) =>
+    c.name === 'Replicas' ? { ...c, name: 'Size' } : c,
+  );
+}
+
 export function widgetTable(
   items: Widget[],
   opts: {
@@ -83,9 +94,13 @@ export function widgetTable(
     listMeta: ListMeta;
     noHeaders?: boolean;
     now?: Date;
+    /** The version the table is for (its columns), and the row objects encoded in it. */
+    version?: string;
+    encode?: (w: Widget) => unknown;
   },
 ): object {
   const now = (opts.now ?? new Date()).getTime();
+  const alpha = opts.version === 'v1alpha1';
   const rows = items.map((w) => {
     const created = w.metadata.creationTimestamp ? Date.parse(w.metadata.creationTimestamp) : NaN;
     const row: Record<string, unknown> = {
@@ -93,13 +108,13 @@ export function widgetTable(
         w.metadata.name,
         w.spec.replicas ?? 0,
         w.status?.availableReplicas ?? 0,
-        w.spec.color ?? '',
+        ...(alpha ? [] : [w.spec.color ?? '']),
         w.status?.phase ?? '',
         // translateTimestampSince: a missing timestamp prints as <unknown>.
         Number.isNaN(created) ? '<unknown>' : humanDuration(now - created),
       ],
     };
-    if (opts.includeObject === 'Object') row.object = w;
+    if (opts.includeObject === 'Object') row.object = opts.encode ? opts.encode(w) : w;
     else if (opts.includeObject === 'Metadata') row.object = partialObjectMetadata(w);
     return row;
   });
@@ -107,7 +122,7 @@ export function widgetTable(
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
     metadata: opts.listMeta,
-    columnDefinitions: opts.noHeaders ? [] : COLUMNS,
+    columnDefinitions: opts.noHeaders ? [] : columnsOf(opts.version ?? 'v1'),
     rows,
   };
 }

@@ -21,6 +21,17 @@ export interface ApiIdentity {
   version: string;
 }
 
+/** The group and the versions one server serves, in priority order (the first is preferred). */
+export interface ServedApi {
+  group: string;
+  versions: readonly string[];
+}
+
+/** The versions of either form: a whole served API, or one group version. */
+export function servedVersions(api: ApiIdentity | ServedApi): readonly string[] {
+  return 'versions' in api ? api.versions : [api.version];
+}
+
 export {
   WIDGET_COLORS,
   DEFAULT_COLOR,

@@ -24,7 +24,7 @@ import { armRequestDeadline, requestTimeoutError, requestTimeoutMs } from './tim
 export interface RequestMetrics {
   observe(info: RequestInfo, code: number, seconds: number, dryRun: boolean): void;
   inflight(kind: 'readOnly' | 'mutating', delta: 1 | -1): void;
-  watchers(delta: 1 | -1): void;
+  watchers(delta: 1 | -1, version: string): void;
 }
 
 /** Runs before any handler; throws an ApiError (401/403/503) to refuse the request. */
@@ -78,14 +78,14 @@ export function createApp(options: AppOptions): WidgetApp {
   const lifecycle = new ServingLifecycle();
   const platform = new PlatformRoutes({
     lifecycle,
-    identity: options.registry.identity,
+    api: { group: options.registry.identity.group, versions: options.registry.versions },
     readinessChecks: options.readinessChecks,
     livenessChecks: options.livenessChecks ?? {},
   });
   const resources = new ResourceHandler({
     registry: options.registry,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-    onWatch: (delta) => options.metrics.watchers(delta),
+    onWatch: (delta, version) => options.metrics.watchers(delta, version),
     maxWatchPendingBytes: options.maxWatchPendingBytes,
     onWatcherTerminated: (pendingBytes) => {
       // kube-apiserver's cacher: "Forcing <type> watcher close due to unresponsiveness".
@@ -175,7 +175,7 @@ export function createApp(options: AppOptions): WidgetApp {
       if (info.isResourceRequest) {
         if (
           info.apiGroup !== options.registry.identity.group ||
-          info.apiVersion !== options.registry.identity.version
+          !options.registry.versions.includes(info.apiVersion ?? '')
         ) {
           throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
         }

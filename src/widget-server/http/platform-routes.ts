@@ -10,7 +10,7 @@ import type { ServingLifecycle } from './lifecycle';
 import { ApiError, notAcceptable } from '../../shared/status-errors';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, versionInfo } from '../api/discovery';
 import { openApiV2, openApiV3GroupVersion, openApiV3Root } from '../api/openapi';
-import type { ApiIdentity } from '../api/types';
+import type { ServedApi } from '../api/types';
 import { mediaTypeParams } from './negotiation';
 
 export const DISCOVERY_V2_CONTENT_TYPE =
@@ -33,7 +33,8 @@ function cached(doc: unknown): CachedDocument {
 export type HealthCheck = () => Promise<void> | void;
 
 export interface PlatformRoutesOptions {
-  identity: ApiIdentity;
+  /** The group and its served versions, preferred first. */
+  api: ServedApi;
   /** Named readiness checks beyond the built-in ones; each throws when not ready. */
   readinessChecks: Record<string, HealthCheck>;
   /** Graceful shutdown's phase: /readyz fails once shutdown is requested. */
@@ -49,34 +50,37 @@ export class PlatformRoutes {
   private readonly discoveryV2beta1: CachedDocument;
   private readonly groupList: string;
   private readonly group: string;
-  private readonly resourceList: string;
+  /** Per served version: its APIResourceList and its OpenAPI v3 document, by request path. */
+  private readonly resourceLists = new Map<string, string>();
+  private readonly openapiV3GroupVersions = new Map<string, CachedDocument>();
   private readonly version: string;
   private readonly openapiV2: CachedDocument;
-  private readonly openapiV3GroupVersion: CachedDocument;
   private readonly openapiV3Root: CachedDocument;
 
   constructor(private readonly options: PlatformRoutesOptions) {
-    const id = options.identity;
-    const discovery = aggregatedDiscovery(id) as Record<string, unknown>;
+    const api = options.api;
+    const discovery = aggregatedDiscovery(api) as Record<string, unknown>;
     this.discoveryV2 = cached(discovery);
     this.discoveryV2beta1 = cached({ ...discovery, apiVersion: 'apidiscovery.k8s.io/v2beta1' });
-    this.groupList = JSON.stringify(apiGroupList(id));
-    this.group = JSON.stringify(apiGroup(id));
-    this.resourceList = JSON.stringify(apiResourceList(id));
+    this.groupList = JSON.stringify(apiGroupList(api));
+    this.group = JSON.stringify(apiGroup(api));
+    const hashes: Record<string, string> = {};
+    for (const version of api.versions) {
+      const id = { group: api.group, version };
+      this.resourceLists.set(`/apis/${api.group}/${version}`, JSON.stringify(apiResourceList(id)));
+      const doc = cached(openApiV3GroupVersion(id));
+      this.openapiV3GroupVersions.set(`/openapi/v3/apis/${api.group}/${version}`, doc);
+      hashes[version] = doc.hash;
+    }
     this.version = JSON.stringify(versionInfo());
-    this.openapiV2 = cached(openApiV2(id));
-    this.openapiV3GroupVersion = cached(openApiV3GroupVersion(id));
-    this.openapiV3Root = cached(openApiV3Root(id, this.openapiV3GroupVersion.hash));
-  }
-
-  private get id(): ApiIdentity {
-    return this.options.identity;
+    this.openapiV2 = cached(openApiV2(api));
+    this.openapiV3Root = cached(openApiV3Root(api, hashes));
   }
 
   /** Answers the path if it is a platform endpoint; returns false when it is not ours. */
   async handle(req: Request, res: Response): Promise<boolean> {
     const path = req.path.replace(/\/+$/, '') || '/';
-    const id = this.id;
+    const { group } = this.options.api;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       if (this.isPlatformPath(path))
         throw new ApiError(
@@ -90,11 +94,8 @@ export class PlatformRoutes {
       case '/apis':
         this.serveApis(req, res);
         return true;
-      case `/apis/${id.group}`:
+      case `/apis/${group}`:
         this.sendJson(res, this.group);
-        return true;
-      case `/apis/${id.group}/${id.version}`:
-        this.sendJson(res, this.resourceList);
         return true;
       case '/version':
         this.sendJson(res, this.version);
@@ -108,11 +109,7 @@ export class PlatformRoutes {
       case '/openapi/v3':
         this.serveCached(req, res, this.openapiV3Root, 'application/json', false);
         return true;
-      case `/openapi/v3/apis/${id.group}/${id.version}`: {
-        const hashMatches = req.query.hash === this.openapiV3GroupVersion.hash;
-        this.serveCached(req, res, this.openapiV3GroupVersion, 'application/json', hashMatches);
-        return true;
-      }
+
       case '/healthz':
         await this.serveHealth(
           req,
@@ -137,13 +134,24 @@ export class PlatformRoutes {
           'readyz',
         );
         return true;
-      default:
+      default: {
+        const resourceList = this.resourceLists.get(path);
+        if (resourceList) {
+          this.sendJson(res, resourceList);
+          return true;
+        }
+        const v3 = this.openapiV3GroupVersions.get(path);
+        if (v3) {
+          this.serveCached(req, res, v3, 'application/json', req.query.hash === v3.hash);
+          return true;
+        }
         if (path.startsWith('/openapi/v3/')) throw notFoundError();
         if (/^\/(healthz|livez|readyz)\/[^/]+$/.test(path)) {
           await this.serveSingleCheck(path, res);
           return true;
         }
         return false;
+      }
     }
   }
 

@@ -4,6 +4,7 @@
  * DeleteOptions from body or query, and streams watches as chunked JSON WatchEvents in the negotiated
  * form. Everything about semantics lives in the registry; this file is the HTTP shape of it.
  */
+import type { WidgetCodec } from '../api/codec';
 import type { Request, Response } from 'express';
 import {
   ApiError,
@@ -35,7 +36,7 @@ export interface ResourceHandlerOptions {
   registry: WidgetRegistry;
   maxBodyBytes: number;
   /** Called when a watch starts and ends, for the long-running request gauge. */
-  onWatch?: (delta: 1 | -1) => void;
+  onWatch?: (delta: 1 | -1, version: string) => void;
   /** --max-watch-pending-bytes (watch-stream.ts). */
   maxWatchPendingBytes?: number;
   /** A watcher was closed for falling behind. */
@@ -148,6 +149,12 @@ export class ResourceHandler {
     if (subresource === 'scale' && form.transform) {
       throw notAcceptable(['application/json', 'application/yaml']);
     }
+    // Bodies are decoded from, and answers encoded in, the version of the request's path.
+    const codec = this.registry.codec(info.apiVersion);
+    const writeOptions = () => ({
+      ...parseWriteOptions(query, (req as Request & { user?: UserInfo }).user),
+      version: codec.version,
+    });
     const listQuery = () => {
       const parsed = info.listOptions ?? { error: new Error('list options were not parsed') };
       if ('error' in parsed) throw parsed.error;
@@ -157,23 +164,23 @@ export class ResourceHandler {
     switch (info.verb) {
       case 'list': {
         const list = await this.registry.list(namespace, listQuery());
-        return writeDocument(res, 200, renderWidgetList(list, form, includeObjectPolicy(query)), form);
+        return writeDocument(res, 200, renderWidgetList(list, form, includeObjectPolicy(query), codec), form);
       }
       case 'watch':
-        return this.watch(namespace, name, req, res, info.legacyWatch, listQuery(), query, form);
+        return this.watch(namespace, name, req, res, info.legacyWatch, listQuery(), query, form, codec);
       case 'get':
         return subresource === 'scale'
           ? writeDocument(res, 200, await this.registry.getScale(namespace!, name!), form)
-          : this.writeWidget(res, 200, await this.registry.get(namespace!, name!), query, form);
+          : this.writeWidget(res, 200, await this.registry.get(namespace!, name!), query, form, codec);
       case 'create': {
-        const opts = parseWriteOptions(query, (req as Request & { user?: UserInfo }).user);
+        const opts = writeOptions();
         const body = await this.readObject(req);
         const result = await this.registry.create(namespace!, body, opts);
         addWarnings(res, result.warnings);
-        return this.writeWidget(res, 201, result.object, query, form);
+        return this.writeWidget(res, 201, result.object, query, form, codec);
       }
       case 'update': {
-        const opts = parseWriteOptions(query, (req as Request & { user?: UserInfo }).user);
+        const opts = writeOptions();
         const body = await this.readObject(req);
         if (subresource === 'scale') {
           const result = await this.registry.updateScale(namespace!, name!, body, opts);
@@ -182,10 +189,10 @@ export class ResourceHandler {
         }
         const result = await this.registry.update(namespace!, name!, body, opts, subresource);
         addWarnings(res, result.warnings);
-        return this.writeWidget(res, 200, result.object, query, form);
+        return this.writeWidget(res, 200, result.object, query, form, codec);
       }
       case 'patch': {
-        const opts = parseWriteOptions(query, (req as Request & { user?: UserInfo }).user);
+        const opts = writeOptions();
         const type = asPatchType(req.headers['content-type']);
         const raw = await readBody(req, this.options.maxBodyBytes);
         if (subresource === 'scale') {
@@ -195,28 +202,22 @@ export class ResourceHandler {
         }
         const result = await this.registry.patch(namespace!, name!, type, raw, opts, subresource);
         addWarnings(res, result.warnings);
-        return this.writeWidget(res, 200, result.object, query, form);
+        return this.writeWidget(res, 200, result.object, query, form, codec);
       }
       case 'delete': {
         const raw = await readBody(req, this.options.maxBodyBytes);
         const options = deleteOptionsFrom(decodeObjectBody(raw, baseContentType(req)), query);
-        const opts = mergeDryRun(
-          parseWriteOptions(query, (req as Request & { user?: UserInfo }).user),
-          options,
-        );
+        const opts = mergeDryRun(writeOptions(), options);
         const result = await this.registry.delete(namespace!, name!, options, opts);
         const accepted = !result.deleted && options.orphanDependents === false;
-        return this.writeWidget(res, accepted ? 202 : 200, result.object, query, form);
+        return this.writeWidget(res, accepted ? 202 : 200, result.object, query, form, codec);
       }
       case 'deletecollection': {
         const raw = await readBody(req, this.options.maxBodyBytes);
         const options = deleteOptionsFrom(decodeObjectBody(raw, baseContentType(req)), query);
-        const opts = mergeDryRun(
-          parseWriteOptions(query, (req as Request & { user?: UserInfo }).user),
-          options,
-        );
+        const opts = mergeDryRun(writeOptions(), options);
         const list = await this.registry.deleteCollection(namespace, listQuery(), options, opts);
-        return writeDocument(res, 200, renderWidgetList(list, form, includeObjectPolicy(query)), form);
+        return writeDocument(res, 200, renderWidgetList(list, form, includeObjectPolicy(query), codec), form);
       }
       default:
         throw methodNotAllowedOnResource();
@@ -230,8 +231,15 @@ export class ResourceHandler {
     return body;
   }
 
-  private writeWidget(res: Response, code: number, w: Widget, query: RequestQuery, form: OutputForm): void {
-    writeDocument(res, code, renderWidget(w, form, includeObjectPolicy(query)), form);
+  private writeWidget(
+    res: Response,
+    code: number,
+    w: Widget,
+    query: RequestQuery,
+    form: OutputForm,
+    codec: WidgetCodec,
+  ): void {
+    writeDocument(res, code, renderWidget(w, form, includeObjectPolicy(query), codec), form);
   }
 
   private async watch(
@@ -243,6 +251,7 @@ export class ResourceHandler {
     listQuery: ListQuery,
     query: RequestQuery,
     form: OutputForm,
+    codec: WidgetCodec,
   ): Promise<void> {
     const includeObject = includeObjectPolicy(query);
     // Set once the registry's watch exists; a watcher closed for falling behind stops it.
@@ -283,10 +292,24 @@ export class ResourceHandler {
         includeObject,
         listMeta: { resourceVersion: w.metadata.resourceVersion },
         noHeaders: !firstTableRow,
+        version: codec.version,
+        encode: (o) => codec.encode(o),
       }) as Record<string, unknown>;
       firstTableRow = false;
       if (form.transformVersion === 'v1beta1') table.apiVersion = 'meta.k8s.io/v1beta1';
       return { type: event.type, object: table };
+    };
+    // Objects in the watch's version: a hub-version watch sends the (shared) event objects themselves.
+    const inVersion = (
+      event: WatchEvent<Widget | Status | BookmarkObject>,
+    ): WatchEvent<Widget | Status | BookmarkObject> => {
+      if (event.type === 'ERROR' || codec.isHub) return event;
+      if (event.type === 'BOOKMARK')
+        return {
+          type: 'BOOKMARK',
+          object: { ...(event.object as BookmarkObject), apiVersion: codec.apiVersion },
+        };
+      return { type: event.type, object: codec.encode(event.object as Widget) };
     };
     let ended = false;
     handle = await this.registry.watch(
@@ -295,20 +318,24 @@ export class ResourceHandler {
       {
         send: (event) => {
           if (ended) return;
-          stream.send(form.transform ? JSON.stringify(encode(event)) + '\n' : watchLine(event));
+          if (form.transform) {
+            stream.send(JSON.stringify(encode(event)) + '\n');
+            return;
+          }
+          stream.send(watchLine(inVersion(event)));
         },
         end: () => {
           if (ended) return;
           ended = true;
           stream.end();
-          this.options.onWatch?.(-1);
+          this.options.onWatch?.(-1, codec.version);
         },
       },
       legacyWatch || name !== undefined ? name : undefined,
     );
     // Events from here on are live: a client that stops reading them is closed past the limit.
     stream.established();
-    this.options.onWatch?.(1);
+    this.options.onWatch?.(1, codec.version);
     stream.writeHead();
     const stop = handle.stop;
     req.on('close', () => stop());

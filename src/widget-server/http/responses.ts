@@ -2,6 +2,7 @@
  * Writing responses: objects in the negotiated form (JSON, YAML, Table, PartialObjectMetadata[List]),
  * Status failures, and `Warning: 299 - "..."` headers, the way kube-apiserver's responsewriters do.
  */
+import type { WidgetCodec } from '../api/codec';
 import type { Response } from 'express';
 import { stringify } from 'yaml';
 import { toStatus, type Status } from '../../shared/status-errors';
@@ -50,25 +51,48 @@ export function includeObjectPolicy(query: RequestQuery): IncludeObject {
   return 'Metadata';
 }
 
-/** Renders one Widget in the negotiated form. */
-export function renderWidget(w: Widget, form: OutputForm, includeObject: IncludeObject): unknown {
+/** Renders one (hub) Widget in the negotiated form, in the request's version. */
+export function renderWidget(
+  w: Widget,
+  form: OutputForm,
+  includeObject: IncludeObject,
+  codec: WidgetCodec,
+): unknown {
   if (form.transform === 'Table') {
     return withTableVersion(
-      widgetTable([w], { includeObject, listMeta: { resourceVersion: w.metadata.resourceVersion } }),
+      widgetTable([w], {
+        includeObject,
+        listMeta: { resourceVersion: w.metadata.resourceVersion },
+        version: codec.version,
+        encode: (o) => codec.encode(o),
+      }),
       form,
     );
   }
   if (form.transform === 'PartialObjectMetadata') return partialObjectMetadata(w);
-  return w;
+  return codec.encode(w);
 }
 
-export function renderWidgetList(list: WidgetList, form: OutputForm, includeObject: IncludeObject): unknown {
+export function renderWidgetList(
+  list: WidgetList,
+  form: OutputForm,
+  includeObject: IncludeObject,
+  codec: WidgetCodec,
+): unknown {
   if (form.transform === 'Table') {
-    return withTableVersion(widgetTable(list.items, { includeObject, listMeta: list.metadata }), form);
+    return withTableVersion(
+      widgetTable(list.items, {
+        includeObject,
+        listMeta: list.metadata,
+        version: codec.version,
+        encode: (o) => codec.encode(o),
+      }),
+      form,
+    );
   }
   if (form.transform === 'PartialObjectMetadataList')
     return partialObjectMetadataList(list.items, list.metadata);
-  return list;
+  return codec.encodeList(list);
 }
 
 function withTableVersion(table: unknown, form: OutputForm): unknown {

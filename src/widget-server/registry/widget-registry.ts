@@ -23,7 +23,6 @@ import {
   type Status,
 } from '../../shared/status-errors';
 import {
-  apiVersionOf,
   KIND,
   LIST_KIND,
   RESOURCE,
@@ -34,7 +33,9 @@ import {
   type WidgetList,
   type WatchEvent,
 } from '../api/types';
-import { decodeScale, decodeWidget } from '../api/decode';
+import { decodeScale } from '../api/decode';
+import { HUB_VERSION, WidgetCodec } from '../api/codec';
+import { DEFAULT_STORAGE_VERSION, WIDGET_VERSION_NAMES } from '../apis/widgets';
 import { applyWidgetDefaults } from '../api/defaults';
 import {
   validateScale,
@@ -71,6 +72,8 @@ import type { UserInfo } from '../auth/authentication';
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
 export interface WriteOptions {
+  /** The version the request was made in (its body's, and its answer's); absent: the registry's default. */
+  version?: string;
   dryRun: boolean;
   fieldValidation: FieldValidation;
   fieldManager?: string;
@@ -102,7 +105,12 @@ export interface BookmarkObject {
 }
 
 export interface RegistryOptions {
+  /** The group, and the version requests are in when they do not say (the preferred one). */
   identity: ApiIdentity;
+  /** The versions served (default: all the kind has); each has a codec. */
+  versions?: readonly string[];
+  /** The version objects are written in (default v1); objects of any served version are read. */
+  storageVersion?: string;
   now?: () => Date;
   /** How often a watch with allowWatchBookmarks gets a BOOKMARK (kube-apiserver: about once a minute). */
   bookmarkIntervalMs?: number;
@@ -121,6 +129,13 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 
 /** Freezes an object graph: one watch event's object is shared by every watcher that receives it. */
+/** The version part of a stored object's apiVersion (group/version). */
+function storedVersionOf(apiVersion: unknown): string | undefined {
+  if (typeof apiVersion !== 'string') return undefined;
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? apiVersion : apiVersion.slice(slash + 1);
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
@@ -140,6 +155,11 @@ export class WidgetRegistry {
   /** Widgets of watch events, per shared event object (watchObject). */
   private readonly convertedEvents = new WeakMap<StorageWatchEvent, { value?: Widget; prevValue?: Widget }>();
   private readonly admission: AdmissionChain;
+  /** A codec per served version, and one per version storage may hold (every version the kind has). */
+  private readonly codecs = new Map<string, WidgetCodec>();
+  readonly versions: readonly string[];
+  readonly storageVersion: string;
+  private readonly hubApiVersion: string;
 
   constructor(
     private readonly storage: Storage,
@@ -150,10 +170,22 @@ export class WidgetRegistry {
     this.now = options.now ?? (() => new Date());
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 60_000;
     this.admission = options.admission ?? new AdmissionChain();
+    this.versions = options.versions ?? WIDGET_VERSION_NAMES;
+    this.storageVersion = options.storageVersion ?? DEFAULT_STORAGE_VERSION;
+    for (const v of WIDGET_VERSION_NAMES) this.codecs.set(v, new WidgetCodec(options.identity.group, v));
+    this.hubApiVersion = `${options.identity.group}/${HUB_VERSION}`;
   }
 
+  /** The apiVersion of the objects the registry hands out (the hub's); answers are encoded per request. */
   get apiVersion(): string {
-    return apiVersionOf(this.identity);
+    return this.hubApiVersion;
+  }
+
+  /** The codec of a served version; the default version's when none is given. */
+  codec(version: string = this.identity.version): WidgetCodec {
+    const codec = this.versions.includes(version) ? this.codecs.get(version) : undefined;
+    if (!codec) throw new Error(`version ${version} of widgets is not served`);
+    return codec;
   }
 
   // ---- keys and object <-> stored value ----
@@ -167,22 +199,40 @@ export class WidgetRegistry {
   }
 
   /** Stored values carry no resourceVersion; it is the key's modRevision, set on every read. */
+  /**
+   * A stored object as the hub type. Objects record the version they were written in; one written in
+   * another version (an older storage version) is converted on read, until migration rewrites it.
+   */
   private fromStored(value: JsonObject, revision: number): Widget {
-    const w = structuredClone(value) as unknown as Widget;
-    w.apiVersion = this.apiVersion;
+    const stored = structuredClone(value);
+    const storedVersion = storedVersionOf(stored.apiVersion);
+    const w =
+      storedVersion === HUB_VERSION || storedVersion === undefined
+        ? (stored as unknown as Widget)
+        : this.storageCodec(storedVersion).toHub(stored);
+    w.apiVersion = this.hubApiVersion;
     w.kind = KIND;
     w.metadata = { ...w.metadata, resourceVersion: String(revision) };
     return w;
   }
 
+  /** The hub object as written to storage: in the storage version, which its apiVersion records. */
   private toStored(w: Widget): JsonObject {
+    const codec = this.storageCodec(this.storageVersion);
     // A JSON round trip drops undefined fields, so stored values are canonical on every store.
-    const copy = JSON.parse(JSON.stringify(w)) as JsonObject & Widget;
+    const copy = JSON.parse(JSON.stringify(codec.encode(w))) as JsonObject & Widget;
     delete copy.metadata.resourceVersion;
     delete copy.metadata.selfLink;
-    copy.apiVersion = this.apiVersion;
+    copy.apiVersion = codec.apiVersion;
     copy.kind = KIND;
     return copy;
+  }
+
+  private storageCodec(version: string): WidgetCodec {
+    const codec = this.codecs.get(version);
+    if (!codec)
+      throw internalError(`stored object is in version ${version}, which this server does not know`);
+    return codec;
   }
 
   private fromKeyValue(kv: KeyValue): Widget {
@@ -470,7 +520,8 @@ export class WidgetRegistry {
     objects: { object?: Widget | Scale; oldObject?: Widget | Scale },
     subresource?: 'status' | 'scale',
   ): AdmissionAttributes {
-    const { group, version } = this.identity;
+    const { group } = this.identity;
+    const version = opts.version ?? this.identity.version;
     return {
       operation,
       kind:
@@ -495,8 +546,7 @@ export class WidgetRegistry {
   }
 
   async create(namespace: string, body: unknown, opts: WriteOptions): Promise<WriteResult<Widget>> {
-    const { widget, warnings } = decodeWidget(body, {
-      identity: this.identity,
+    const { widget, warnings } = this.codec(opts.version).decode(body, {
       fieldValidation: opts.fieldValidation,
     });
     this.checkNamespace(widget, namespace);
@@ -668,10 +718,8 @@ export class WidgetRegistry {
     opts: WriteOptions,
     subresource?: 'status',
   ): Promise<WriteResult<Widget>> {
-    const { widget, warnings } = decodeWidget(body, {
-      identity: this.identity,
+    const { widget, warnings } = this.codec(opts.version).decode(body, {
       fieldValidation: opts.fieldValidation,
-      subresource,
     });
     if (widget.metadata.name !== undefined && widget.metadata.name !== name) {
       throw badRequest(
@@ -710,13 +758,11 @@ export class WidgetRegistry {
     subresource?: 'status',
   ): Promise<WriteResult<Widget>> {
     const patch = parsePatchBody(rawPatch, type);
+    const codec = this.codec(opts.version);
     const result = await this.guaranteedUpdate(namespace, name, opts, subresource, (current) => {
-      const patched = applyPatchDocument(current as unknown as JsonObject, type, patch);
-      const { widget, warnings } = decodeWidget(patched, {
-        identity: this.identity,
-        fieldValidation: opts.fieldValidation,
-        subresource,
-      });
+      // A patch applies to the object as the client sees it: in the version of the request.
+      const patched = applyPatchDocument(codec.encode(current) as unknown as JsonObject, type, patch);
+      const { widget, warnings } = codec.decode(patched, { fieldValidation: opts.fieldValidation });
       if (widget.metadata.name !== name) {
         throw this.invalid(name, [
           {
