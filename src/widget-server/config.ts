@@ -27,6 +27,8 @@ export interface WidgetServerConfig {
   versions: string[];
   /** --storage-version: the version objects are written in; objects in any known version are read. */
   storageVersion: string;
+  /** How often objects not in the storage version are looked for again after start-up; 0: only at start-up. */
+  storageMigrationIntervalMs: number;
   bindAddress: string;
   securePort: number;
   tlsCertFile?: string;
@@ -115,6 +117,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'api-group': { type: 'string', default: DEFAULT_GROUP },
       'api-versions': { type: 'string', default: WIDGET_VERSION_NAMES.join(',') },
       'storage-version': { type: 'string', default: DEFAULT_STORAGE_VERSION },
+      'storage-migration-interval': { type: 'string', default: '1h' },
       'bind-address': { type: 'string', default: '127.0.0.1' },
       'secure-port': { type: 'string', default: '8443' },
       'tls-cert-file': { type: 'string' },
@@ -203,6 +206,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     version: versions[0],
     versions,
     storageVersion,
+    storageMigrationIntervalMs: durationFlag(
+      'storage-migration-interval',
+      values['storage-migration-interval']!,
+      true,
+    ),
     bindAddress: values['bind-address']!,
     securePort,
     tlsCertFile: values['tls-cert-file'],

@@ -6,6 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { createApiServerMetrics, createMetricsRegistry } from '../shared/metrics';
 import type { WidgetServerConfig } from './config';
 import { configureInputLimits } from './api/limits';
@@ -24,6 +25,29 @@ import type { Storage } from './storage/storage';
 import { Compactor } from './storage/compactor';
 import { ensureStandaloneCredentials, type StandaloneCredentials } from './standalone';
 import { createAdmission } from './admission/setup';
+import { StorageMigrationRunner, type MigrationMetrics } from './registry/storage-migration';
+
+function createMigrationMetrics(registry: Registry): MigrationMetrics {
+  const stored = new Gauge({
+    name: 'widget_server_stored_objects',
+    help: 'Widgets in storage per stored apiVersion, after the latest complete storage version migration run.',
+    labelNames: ['api_version'],
+    registers: [registry],
+  });
+  const rewritten = new Counter({
+    name: 'widget_server_storage_migration_rewritten_objects_total',
+    help: 'Widgets rewritten in the storage version by storage version migration.',
+    registers: [registry],
+  });
+  return {
+    present: (byApiVersion) => {
+      stored.reset();
+      for (const [apiVersion, count] of Object.entries(byApiVersion))
+        stored.set({ api_version: apiVersion }, count);
+    },
+    rewritten: (count) => rewritten.inc(count),
+  };
+}
 
 export interface RunningWidgetServer {
   address: AddressInfo;
@@ -32,6 +56,8 @@ export interface RunningWidgetServer {
   storage: Storage;
   registry: WidgetRegistry;
   serving: HttpsServing;
+  /** Storage version migration, started with the server (registry/storage-migration.ts). */
+  migration: StorageMigrationRunner;
   standalone?: StandaloneCredentials;
   stop(): Promise<void>;
 }
@@ -190,6 +216,13 @@ export async function startWidgetServer(
     logger,
   );
   compactor.start();
+  const migration = new StorageMigrationRunner(
+    registry.migrationTarget(),
+    config.storageMigrationIntervalMs,
+    logger.child({ component: 'storage-migration' }),
+    createMigrationMetrics(metricsRegistry),
+  );
+  migration.start();
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
   if (standalone) await standalone.writeKubeconfig(url);
@@ -201,10 +234,12 @@ export async function startWidgetServer(
     storage,
     registry,
     serving,
+    migration,
     standalone,
     stop() {
       stopped ??= (async () => {
         compactor.stop();
+        migration.stop();
         // Requests are served until the drain ends, so what they need (authentication, admission, the
         // Kubernetes client, certificate reloads) stops only after it.
         await serving.shutdown(config.shutdownDelayMs, () => registry.stopAllWatches());

@@ -66,6 +66,7 @@ import {
 } from './list-options';
 import { applyPatchDocument, checkPatchedSize, parsePatchBody, type PatchType } from './patch';
 import { rfc3339Seconds } from '../../shared/time';
+import type { MigrationTarget } from './storage-migration';
 import { AdmissionChain, type AdmissionAttributes, type Operation } from '../admission/admission';
 import type { UserInfo } from '../auth/authentication';
 
@@ -226,6 +227,16 @@ export class WidgetRegistry {
     copy.apiVersion = codec.apiVersion;
     copy.kind = KIND;
     return copy;
+  }
+
+  /** What storage version migration (storage-migration.ts) rewrites, and how. */
+  migrationTarget(): MigrationTarget {
+    return {
+      storage: this.storage,
+      prefix: this.prefixFor(),
+      storageApiVersion: this.storageCodec(this.storageVersion).apiVersion,
+      reencode: (kv) => this.toStored(this.fromStored(kv.value, kv.modRevision)),
+    };
   }
 
   private storageCodec(version: string): WidgetCodec {
