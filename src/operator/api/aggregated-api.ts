@@ -1,6 +1,7 @@
 /**
- * The AggregatedAPI custom resource (aggregation.example.com/v1alpha1) as the operator sees it: its types,
- * the defaults the CRD also applies (so an object written before a CRD upgrade reads the same), Go-style
+ * The AggregatedAPI custom resource (aggregation.example.com/v1alpha1) as the operator sees it: its types
+ * and the defaults the CRD also applies (both generated from the CRD; an object written before a CRD
+ * upgrade reads the same), Go-style
  * duration parsing for the certificate policy, and the names of everything one AggregatedAPI owns.
  */
 import type { Condition } from '../../shared/condition';
@@ -16,53 +17,16 @@ export const MANAGED_BY = 'aggregator-operator';
 export const OWNER_LABEL = `${GROUP}/aggregatedapi`;
 export const FINALIZER = `${GROUP}/cleanup-apiservices`;
 
-export interface ApiVersionSpec {
-  name: string;
-  groupPriorityMinimum?: number;
-  versionPriority?: number;
-}
+// The spec and status types, and the CRD's defaults, are generated from the CRD (codegen.ts).
+import type { AggregatedAPISpec, AggregatedAPIStatus } from './aggregated-api.generated';
+import { SPEC_DEFAULTS } from './aggregated-api.generated';
 
-export interface EtcdStorageSpec {
-  endpoints: string[];
-  prefix?: string;
-  tlsSecretName?: string;
-}
-
-export interface AggregatedAPISpec {
-  group: string;
-  versions: ApiVersionSpec[];
-  namespace: string;
-  image?: string;
-  imagePullPolicy?: string;
-  replicas?: number;
-  resources?: Record<string, unknown>;
-  nodeSelector?: Record<string, string>;
-  tolerations?: Record<string, unknown>[];
-  affinity?: Record<string, unknown>;
-  priorityClassName?: string;
-  storage?: { etcd?: EtcdStorageSpec; embedded?: Record<string, never> };
-  certificates?: { caDuration?: string; servingCertificateDuration?: string; renewBefore?: string };
-  extraArgs?: string[];
-}
-
+export type { AggregatedAPISpec, AggregatedAPIStatus };
+export { SPEC_DEFAULTS };
+export type ApiVersionSpec = AggregatedAPISpec['versions'][number];
+export type EtcdStorageSpec = NonNullable<NonNullable<AggregatedAPISpec['storage']>['etcd']>;
+export type ApiServiceStatus = NonNullable<AggregatedAPIStatus['apiServices']>[number];
 export type { Condition };
-
-export interface ApiServiceStatus {
-  name: string;
-  available: string;
-  reason?: string;
-  message?: string;
-}
-
-export interface AggregatedAPIStatus {
-  observedGeneration?: number;
-  replicas?: number;
-  readyReplicas?: number;
-  caNotAfter?: string;
-  servingCertificateNotAfter?: string;
-  apiServices?: ApiServiceStatus[];
-  conditions?: Condition[];
-}
 
 export interface AggregatedAPI {
   apiVersion: string;
@@ -81,9 +45,9 @@ export interface AggregatedAPI {
   status?: AggregatedAPIStatus;
 }
 
-export const DEFAULT_CA_DURATION = '8760h';
-export const DEFAULT_SERVING_DURATION = '2160h';
-export const DEFAULT_RENEW_BEFORE = '720h';
+export const DEFAULT_CA_DURATION = SPEC_DEFAULTS.certificates.caDuration;
+export const DEFAULT_SERVING_DURATION = SPEC_DEFAULTS.certificates.servingCertificateDuration;
+export const DEFAULT_RENEW_BEFORE = SPEC_DEFAULTS.certificates.renewBefore;
 
 const UNIT_MS: Record<string, number> = {
   ns: 1e-6,

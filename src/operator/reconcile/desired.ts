@@ -3,7 +3,15 @@
  * operator has an opinion on, so that fields others set (an HPA's replicas excepted, which the spec
  * owns) stay theirs and the apply is a no-op when nothing drifted.
  */
-import { ownedNames, ownerLabels, ownerReference, usesEtcd, type AggregatedAPI } from '../api/aggregated-api';
+import { WIDGET_VERSION_NAMES } from '../../widget-server/apis/widgets';
+import {
+  ownedNames,
+  ownerLabels,
+  ownerReference,
+  SPEC_DEFAULTS,
+  usesEtcd,
+  type AggregatedAPI,
+} from '../api/aggregated-api';
 import type { KubeObject } from '../../shared/kube/rest';
 import type { KeyPair } from './certificates';
 
@@ -149,13 +157,33 @@ export function shutdownTiming(spec: AggregatedAPI['spec']): {
   return { delaySeconds, drainSeconds, terminationGracePeriodSeconds: delaySeconds + drainSeconds + 5 };
 }
 
+/**
+ * Which of spec.versions the server can serve. The operator's own image serves the Widget kind's
+ * versions and is told which of them to serve; a version it does not have is reported (condition
+ * reason VersionNotServed) and gets no APIService, rather than an APIService that can never become
+ * available. Another image's versions are its own business: all are registered.
+ */
+export function servedVersions(
+  api: AggregatedAPI,
+  defaultImage: boolean,
+): { served: string[]; unserved: string[] } {
+  const names = api.spec.versions.map((v) => v.name);
+  if (!defaultImage) return { served: names, unserved: [] };
+  return {
+    served: names.filter((n) => WIDGET_VERSION_NAMES.includes(n)),
+    unserved: names.filter((n) => !WIDGET_VERSION_NAMES.includes(n)),
+  };
+}
+
 export function serverArgs(api: AggregatedAPI, defaultImage: boolean): string[] {
   const spec = api.spec;
   const shutdown = shutdownTiming(spec);
+  const { served } = servedVersions(api, defaultImage);
   const args = [
     ...(defaultImage
       ? [
           `--api-group=${spec.group}`,
+          ...(served.length ? [`--api-versions=${served.join(',')}`] : []),
           `--shutdown-delay-duration=${shutdown.delaySeconds}s`,
           `--shutdown-grace-seconds=${shutdown.drainSeconds}`,
         ]
@@ -210,7 +238,7 @@ export function deployment(
     kind: 'Deployment',
     metadata: meta(api, server, namespace),
     spec: {
-      replicas: spec.replicas ?? 1,
+      replicas: spec.replicas ?? SPEC_DEFAULTS.replicas,
       selector: { matchLabels: selectorLabels(api) },
       // The embedded store lives in the process: never run two at once. With etcd, roll one at a time.
       strategy: usesEtcd(spec)
@@ -255,7 +283,7 @@ export function deployment(
             {
               name: 'apiserver',
               image,
-              imagePullPolicy: spec.imagePullPolicy ?? 'IfNotPresent',
+              imagePullPolicy: spec.imagePullPolicy ?? SPEC_DEFAULTS.imagePullPolicy,
               ...(defaultImage ? { command: WIDGET_SERVER_COMMAND } : {}),
               args: serverArgs(api, defaultImage),
               ports: [{ name: 'https', containerPort: SERVER_PORT, protocol: 'TCP' }],
@@ -313,17 +341,23 @@ export function podDisruptionBudget(api: AggregatedAPI): KubeObject {
   };
 }
 
-export function apiServices(api: AggregatedAPI, caBundle: string): KubeObject[] {
+/** The APIServices of `versions` (default: every version in spec.versions). */
+export function apiServices(
+  api: AggregatedAPI,
+  caBundle: string,
+  versions?: readonly string[],
+): KubeObject[] {
   const { server, namespace } = ownedNames(api);
-  return api.spec.versions.map((v) => ({
+  const registered = api.spec.versions.filter((v) => !versions || versions.includes(v.name));
+  return registered.map((v) => ({
     apiVersion: 'apiregistration.k8s.io/v1',
     kind: 'APIService',
     metadata: meta(api, `${v.name}.${api.spec.group}`),
     spec: {
       group: api.spec.group,
       version: v.name,
-      groupPriorityMinimum: v.groupPriorityMinimum ?? 1000,
-      versionPriority: v.versionPriority ?? 15,
+      groupPriorityMinimum: v.groupPriorityMinimum ?? SPEC_DEFAULTS.versions.groupPriorityMinimum,
+      versionPriority: v.versionPriority ?? SPEC_DEFAULTS.versions.versionPriority,
       service: { namespace, name: server, port: 443 },
       caBundle: b64(caBundle),
       // Owned explicitly, so that an edit turning verification off is reverted, not kept beside the bundle.

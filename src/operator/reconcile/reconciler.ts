@@ -4,6 +4,7 @@
  * triggered: it reads the current state each time (certificate Secrets and APIServices live, never from
  * a cache, since rotation decisions must not act on stale data) and returns when to look again.
  */
+import { WIDGET_VERSION_NAMES } from '../../widget-server/apis/widgets';
 import type { Logger } from 'pino';
 import { rfc3339Seconds } from '../../shared/time';
 import {
@@ -13,6 +14,7 @@ import {
   KIND,
   OWNER_LABEL,
   ownedNames,
+  SPEC_DEFAULTS,
   type AggregatedAPI,
   type AggregatedAPIStatus,
   type ApiServiceStatus,
@@ -110,7 +112,7 @@ export class Reconciler {
       generation: api.metadata.generation ?? 0,
       deployment: {
         exists: false,
-        desiredReplicas: api.spec.replicas ?? 1,
+        desiredReplicas: api.spec.replicas ?? SPEC_DEFAULTS.replicas,
         readyReplicas: 0,
         updatedReplicas: 0,
         observedLatest: false,
@@ -262,11 +264,23 @@ export class Reconciler {
     );
     obs.deployment = observeDeployment(deployment);
     await this.rest.apply(POD_DISRUPTION_BUDGET, desired.podDisruptionBudget(api));
-    for (const apiService of desired.apiServices(api, plan.bundle)) {
+    const versions = desired.servedVersions(api, !api.spec.image);
+    for (const apiService of desired.apiServices(api, plan.bundle, versions.served)) {
       const applied = await this.rest.apply<ApiServiceObject>(API_SERVICE, apiService);
       obs.apiServices.push(observeApiService(applied));
     }
-    await this.deleteStaleApiServices(api, new Set(names.apiServices), log);
+    await this.deleteStaleApiServices(
+      api,
+      new Set(versions.served.map((v) => `${v}.${api.spec.group}`)),
+      log,
+    );
+    if (versions.unserved.length) {
+      // Converged as far as the image allows: the served versions are registered, the rest reported.
+      obs.degraded = {
+        reason: 'VersionNotServed',
+        message: `spec.versions lists ${versions.unserved.join(', ')}, which image ${image} does not serve (it serves ${WIDGET_VERSION_NAMES.join(', ')}); no APIService is registered for ${versions.unserved.length === 1 ? 'it' : 'them'}`,
+      };
+    }
     this.metrics.setApiServicesAvailable(
       api.metadata.name,
       new Map(obs.apiServices.map((s) => [s.name, s.available === 'True'])),
@@ -288,7 +302,7 @@ export class Reconciler {
         api,
         'Normal',
         'APIServiceDeleted',
-        `deleted APIService ${n}: its version left spec.versions`,
+        `deleted APIService ${n}: its version left spec.versions or is not served`,
       );
     }
   }

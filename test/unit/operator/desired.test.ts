@@ -215,3 +215,26 @@ test('the admission reader ClusterRole the operator binds is installed with it, 
     resourceNames: expect.arrayContaining([desired.ADMISSION_READER_CLUSTER_ROLE]),
   });
 });
+
+test('the default image is told which versions to serve; one it does not have gets no APIService', () => {
+  const three = api({
+    versions: [{ name: 'v1' }, { name: 'v1beta1' }, { name: 'v1alpha1' }, { name: 'v2' }],
+  });
+  expect(desired.servedVersions(three, true)).toEqual({
+    served: ['v1', 'v1beta1', 'v1alpha1'],
+    unserved: ['v2'],
+  });
+  const args = podSpec(desired.deployment(three, 'repo/op:1', true)).containers[0].args;
+  expect(args).toContain('--api-versions=v1,v1beta1,v1alpha1');
+  expect(parseConfig(args, {}).versions).toEqual(['v1', 'v1beta1', 'v1alpha1']);
+  expect(
+    desired.apiServices(three, 'B', desired.servedVersions(three, true).served).map((s) => s.metadata?.name),
+  ).toEqual(['v1.things.example.com', 'v1beta1.things.example.com', 'v1alpha1.things.example.com']);
+  // Another image serves what it serves: every version is registered, no flag is added.
+  expect(desired.servedVersions(three, false)).toEqual({
+    served: ['v1', 'v1beta1', 'v1alpha1', 'v2'],
+    unserved: [],
+  });
+  const foreign = podSpec(desired.deployment(three, 'other:1', false)).containers[0].args;
+  expect(foreign.some((a: string) => a.startsWith('--api-versions'))).toBe(false);
+});
