@@ -7,12 +7,13 @@
 import { applyDefaults } from '../schema/defaults';
 import { widgetVersion, type WidgetVersion } from '../apis/widgets';
 import { decodeWidget, type FieldValidationMode } from './decode';
-import { KIND, LIST_KIND, type Widget, type WidgetList } from './types';
+import { KIND, type Widget } from './types';
+import type { KindCodec } from '../registry/generic/types';
 
 /** The version whose shape the hub (internal) type has: its conversions are the identity. */
 export const HUB_VERSION = 'v1';
 
-export class WidgetCodec {
+export class WidgetCodec implements KindCodec<Widget> {
   readonly apiVersion: string;
   readonly version: string;
   private readonly definition: WidgetVersion;
@@ -38,12 +39,12 @@ export class WidgetCodec {
   decode(
     body: unknown,
     opts: { fieldValidation: FieldValidationMode },
-  ): { widget: Widget; warnings: string[] } {
+  ): { object: Widget; warnings: string[] } {
     const { widget, warnings } = decodeWidget(body, {
       identity: { group: this.group, version: this.version },
       fieldValidation: opts.fieldValidation,
     });
-    return { widget: this.toHub(widget as unknown as Record<string, unknown>), warnings };
+    return { object: this.toHub(widget as unknown as Record<string, unknown>), warnings };
   }
 
   /** An object of this version (decoded, or read from storage) as a hub object. */
@@ -67,14 +68,5 @@ export class WidgetCodec {
     } as unknown as Widget;
     if (Object.isFrozen(w)) this.encoded.set(w, Object.freeze(out));
     return out;
-  }
-
-  encodeList(list: WidgetList): WidgetList {
-    return {
-      ...list,
-      apiVersion: this.apiVersion,
-      kind: LIST_KIND,
-      items: list.items.map((w) => this.encode(w)),
-    };
   }
 }

@@ -4,7 +4,7 @@
  * DeleteOptions from body or query, and streams watches as chunked JSON WatchEvents in the negotiated
  * form. Everything about semantics lives in the registry; this file is the HTTP shape of it.
  */
-import type { WidgetCodec } from '../api/codec';
+import type { KindCodec } from '../registry/generic/types';
 import type { Request, Response } from 'express';
 import {
   ApiError,
@@ -237,7 +237,7 @@ export class ResourceHandler {
     w: Widget,
     query: RequestQuery,
     form: OutputForm,
-    codec: WidgetCodec,
+    codec: KindCodec<Widget>,
   ): void {
     writeDocument(res, code, renderWidget(w, form, includeObjectPolicy(query), codec), form);
   }
@@ -251,7 +251,7 @@ export class ResourceHandler {
     listQuery: ListQuery,
     query: RequestQuery,
     form: OutputForm,
-    codec: WidgetCodec,
+    codec: KindCodec<Widget>,
   ): Promise<void> {
     const includeObject = includeObjectPolicy(query);
     // Set once the registry's watch exists; a watcher closed for falling behind stops it.

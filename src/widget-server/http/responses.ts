@@ -2,12 +2,12 @@
  * Writing responses: objects in the negotiated form (JSON, YAML, Table, PartialObjectMetadata[List]),
  * Status failures, and `Warning: 299 - "..."` headers, the way kube-apiserver's responsewriters do.
  */
-import type { WidgetCodec } from '../api/codec';
+import type { KindCodec, ObjectList } from '../registry/generic/types';
 import type { Response } from 'express';
 import { stringify } from 'yaml';
 import { toStatus, type Status } from '../../shared/status-errors';
 import { partialObjectMetadata, partialObjectMetadataList, widgetTable } from '../api/table';
-import type { Widget, WidgetList } from '../api/types';
+import type { Widget } from '../api/types';
 import type { OutputForm } from './negotiation';
 import { boundedWarnings, warningHeaderValue } from '../api/warnings';
 import type { RequestQuery } from './query';
@@ -56,7 +56,7 @@ export function renderWidget(
   w: Widget,
   form: OutputForm,
   includeObject: IncludeObject,
-  codec: WidgetCodec,
+  codec: KindCodec<Widget>,
 ): unknown {
   if (form.transform === 'Table') {
     return withTableVersion(
@@ -74,10 +74,10 @@ export function renderWidget(
 }
 
 export function renderWidgetList(
-  list: WidgetList,
+  list: ObjectList<Widget>,
   form: OutputForm,
   includeObject: IncludeObject,
-  codec: WidgetCodec,
+  codec: KindCodec<Widget>,
 ): unknown {
   if (form.transform === 'Table') {
     return withTableVersion(
@@ -92,7 +92,7 @@ export function renderWidgetList(
   }
   if (form.transform === 'PartialObjectMetadataList')
     return partialObjectMetadataList(list.items, list.metadata);
-  return codec.encodeList(list);
+  return { ...list, apiVersion: codec.apiVersion, items: list.items.map((w) => codec.encode(w)) };
 }
 
 function withTableVersion(table: unknown, form: OutputForm): unknown {

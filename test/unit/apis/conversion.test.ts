@@ -96,7 +96,7 @@ describe('Widget conversion', () => {
     const hub = codecs.v1alpha1.decode(
       { apiVersion: `${GROUP}/v1alpha1`, kind: 'Widget', metadata: { name: 'a' }, spec: { image: 'nginx' } },
       { fieldValidation: 'Strict' },
-    ).widget;
+    ).object;
     expect(hub.spec).toEqual({ image: 'nginx', replicas: 1 });
     expect(hub.apiVersion).toBe(`${GROUP}/v1`);
   });

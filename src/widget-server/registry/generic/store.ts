@@ -1,0 +1,696 @@
+/**
+ * The generic store: kube-apiserver's generic-registry semantics (k8s.io/apiserver
+ * pkg/registry/generic/registry/store.go) over the revisioned Storage, for any namespaced kind given
+ * its strategy (strategy.ts) and a codec per version (types.ts). It owns object metadata (uid,
+ * generateName, creationTimestamp, resourceVersion from the store revision), optimistic concurrency,
+ * dry runs, storage in the storage version, the status subresource through the kind's status
+ * strategy, graceful deletion with finalizers and GC propagation policies, list paging and selectors,
+ * and watch (watch.ts). Subresources other than status are adapters over guaranteedUpdate. It speaks
+ * hub objects and ApiErrors; HTTP framing and output forms belong to http/.
+ */
+import { randomUUID, randomInt } from 'node:crypto';
+import { jsonEqual } from '../../../shared/json-equal';
+import {
+  ApiError,
+  conflict,
+  expired,
+  invalid,
+  badRequest,
+  notFound,
+  alreadyExists,
+  tooLargeResourceVersion,
+  internalError,
+  type FieldError,
+  type GroupResource,
+} from '../../../shared/status-errors';
+import type { DeleteOptions } from '../../api/types';
+import { exactFieldValue, matchesFields, matchesLabels } from '../../api/selectors';
+import {
+  CompactedError,
+  FutureRevisionError,
+  KeyExistsError,
+  KeyNotFoundError,
+  RevisionConflictError,
+  type JsonObject,
+  type KeyValue,
+  type Storage,
+  type WatchHandle,
+} from '../../storage/storage';
+import {
+  continueExpired,
+  decodeContinue,
+  encodeContinue,
+  parseResourceVersion,
+  type ListQuery,
+} from '../list-options';
+import { applyPatchDocument, checkPatchedSize, parsePatchBody, type PatchType } from '../patch';
+import { rfc3339Seconds } from '../../../shared/time';
+import type { MigrationTarget } from '../storage-migration';
+import { AdmissionChain, type AdmissionAttributes, type Operation } from '../../admission/admission';
+import type { KindStrategy } from './strategy';
+import type {
+  DeleteResult,
+  KindCodec,
+  ObjectList,
+  StoredObject,
+  WatchSink,
+  WriteOptions,
+  WriteResult,
+} from './types';
+import { Watches } from './watch';
+
+export interface StoreOptions<T extends StoredObject> {
+  group: string;
+  strategy: KindStrategy<T>;
+  /** A codec for every version the kind has; storage may hold any of them. */
+  codecs: ReadonlyMap<string, KindCodec<T>>;
+  /** The versions served (default: all of `codecs`), preferred first. */
+  versions?: readonly string[];
+  /** The version of requests that do not say (default: the first served). */
+  defaultVersion?: string;
+  /** The hub's version: stored objects in it need no conversion. */
+  hubVersion: string;
+  /** The version objects are written in. */
+  storageVersion: string;
+  now?: () => Date;
+  /** How often a watch with allowWatchBookmarks gets a BOOKMARK (kube-apiserver: about once a minute). */
+  bookmarkIntervalMs?: number;
+  /** Admission plugins run on every write, after decoding and before storage (none by default). */
+  admission?: AdmissionChain;
+}
+
+/** How a subresource write shows itself to admission (the scale subresource admits a Scale). */
+export interface AdmissionView {
+  subresource: string;
+  kind?: { group: string; version: string; kind: string };
+  view?: (o: StoredObject) => unknown;
+}
+
+const FINALIZER_ORPHAN = 'orphan';
+const FINALIZER_FOREGROUND = 'foregroundDeletion';
+/** Bounded retries of a read-modify-write when another writer wins the race (GuaranteedUpdate). */
+const MAX_UPDATE_ATTEMPTS = 8;
+/** Characters kube-apiserver uses for generateName suffixes (no vowels, no confusable digits). */
+const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+/** The version part of a stored object's apiVersion (group/version). */
+function storedVersionOf(apiVersion: unknown): string | undefined {
+  if (typeof apiVersion !== 'string') return undefined;
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? apiVersion : apiVersion.slice(slash + 1);
+}
+
+export class Store<T extends StoredObject> {
+  readonly group: string;
+  readonly groupResource: GroupResource;
+  readonly versions: readonly string[];
+  readonly defaultVersion: string;
+  readonly storageVersion: string;
+  protected readonly strategy: KindStrategy<T>;
+  protected readonly now: () => Date;
+  private readonly codecs: ReadonlyMap<string, KindCodec<T>>;
+  private readonly hubVersion: string;
+  private readonly hubApiVersion: string;
+  private readonly admission: AdmissionChain;
+  private readonly watches: Watches;
+
+  constructor(
+    protected readonly storage: Storage,
+    options: StoreOptions<T>,
+  ) {
+    this.group = options.group;
+    this.strategy = options.strategy;
+    this.groupResource = { group: options.group, resource: options.strategy.names.resource };
+    this.codecs = options.codecs;
+    this.versions = options.versions ?? [...options.codecs.keys()];
+    this.defaultVersion = options.defaultVersion ?? this.versions[0];
+    this.hubVersion = options.hubVersion;
+    this.hubApiVersion = `${options.group}/${options.hubVersion}`;
+    this.storageVersion = options.storageVersion;
+    this.now = options.now ?? (() => new Date());
+    this.admission = options.admission ?? new AdmissionChain();
+    this.watches = new Watches(options.bookmarkIntervalMs ?? 60_000);
+  }
+
+  /** The apiVersion of the objects the store hands out (the hub's); answers are encoded per request. */
+  get apiVersion(): string {
+    return this.hubApiVersion;
+  }
+
+  /** The codec of a served version; the default version's when none is given. */
+  codec(version: string = this.defaultVersion): KindCodec<T> {
+    const codec = this.versions.includes(version) ? this.codecs.get(version) : undefined;
+    if (!codec) throw new Error(`version ${version} of ${this.groupResource.resource} is not served`);
+    return codec;
+  }
+
+  // ---- keys and object <-> stored value ----
+
+  private prefixFor(namespace?: string): string {
+    const resource = this.strategy.names.resource;
+    return namespace ? `${resource}/${namespace}/` : `${resource}/`;
+  }
+
+  private keyFor(namespace: string, name: string): string {
+    return `${this.strategy.names.resource}/${namespace}/${name}`;
+  }
+
+  /**
+   * A stored object as the hub type; its resourceVersion is the key's modRevision, set on every read.
+   * Objects record the version they were written in: one in another version (an older storage
+   * version) is converted on read, until storage version migration rewrites it.
+   */
+  protected fromStored(value: JsonObject, revision: number): T {
+    const stored = structuredClone(value);
+    const storedVersion = storedVersionOf(stored.apiVersion);
+    const o =
+      storedVersion === this.hubVersion || storedVersion === undefined
+        ? (stored as unknown as T)
+        : this.storageCodec(storedVersion).toHub(stored);
+    o.apiVersion = this.hubApiVersion;
+    o.kind = this.strategy.names.kind;
+    o.metadata = { ...o.metadata, resourceVersion: String(revision) };
+    return o;
+  }
+
+  /** The hub object as written to storage: in the storage version, which its apiVersion records. */
+  protected toStored(o: T): JsonObject {
+    const codec = this.storageCodec(this.storageVersion);
+    // A JSON round trip drops undefined fields, so stored values are canonical on every store.
+    const copy = JSON.parse(JSON.stringify(codec.encode(o))) as JsonObject & StoredObject;
+    delete copy.metadata.resourceVersion;
+    delete copy.metadata.selfLink;
+    copy.apiVersion = codec.apiVersion;
+    copy.kind = this.strategy.names.kind;
+    return copy;
+  }
+
+  private storageCodec(version: string): KindCodec<T> {
+    const codec = this.codecs.get(version);
+    if (!codec)
+      throw internalError(`stored object is in version ${version}, which this server does not know`);
+    return codec;
+  }
+
+  private fromKeyValue(kv: KeyValue): T {
+    return this.fromStored(kv.value, kv.modRevision);
+  }
+
+  /** What storage version migration (storage-migration.ts) rewrites, and how. */
+  migrationTarget(): MigrationTarget {
+    return {
+      storage: this.storage,
+      prefix: this.prefixFor(),
+      storageApiVersion: this.storageCodec(this.storageVersion).apiVersion,
+      reencode: (kv) => this.toStored(this.fromStored(kv.value, kv.modRevision)),
+    };
+  }
+
+  protected invalid(name: string, errors: FieldError[]): ApiError {
+    return invalid(this.group, this.strategy.names.kind, name, errors);
+  }
+
+  // ---- reads ----
+
+  async get(namespace: string, name: string): Promise<T> {
+    const kv = await this.storage.get(this.keyFor(namespace, name));
+    if (!kv) throw notFound(this.groupResource, name);
+    return this.fromKeyValue(kv);
+  }
+
+  private matches(o: T, q: ListQuery): boolean {
+    if (q.labelSelector && !matchesLabels(q.labelSelector, o.metadata.labels)) return false;
+    if (q.fieldSelector && !matchesFields(q.fieldSelector, this.strategy.fields(o))) return false;
+    return true;
+  }
+
+  /** Resolves the revision a list reads at, per kube-apiserver's resourceVersion/resourceVersionMatch rules. */
+  private async listRevision(q: ListQuery, prefix: string): Promise<number> {
+    if (q.continue) return decodeContinue(q.continue, prefix).revision;
+    if (q.resourceVersion === undefined || q.resourceVersion === '0') return 0;
+    const requested = parseResourceVersion(q.resourceVersion);
+    const exact = q.resourceVersionMatch === 'Exact' || (q.resourceVersionMatch === undefined && !!q.limit);
+    const current = await this.storage.currentRevision();
+    if (requested > current) throw tooLargeResourceVersion(requested, current);
+    return exact ? requested : 0;
+  }
+
+  async list(namespace: string | undefined, q: ListQuery): Promise<ObjectList<T>> {
+    const prefix = this.prefixFor(namespace);
+    let revision = await this.listRevision(q, prefix);
+    let startAfter = q.continue ? decodeContinue(q.continue, prefix).startAfter : undefined;
+    const limit = q.limit ?? 0;
+    const filtering = !!(q.labelSelector || q.fieldSelector);
+    const items: T[] = [];
+    let more = false;
+    let remaining: number | undefined;
+    let lastKey: string | undefined;
+    // With selectors, keep reading pages until `limit` matches are found, like the generic store does.
+    for (;;) {
+      const want = limit ? limit - items.length : 0;
+      let page;
+      try {
+        page = await this.storage.list(prefix, { revision, limit: want, startAfter });
+      } catch (e) {
+        if (e instanceof CompactedError) {
+          if (q.continue) {
+            const latest = await this.storage.currentRevision();
+            throw continueExpired(startAfter ? encodeContinue(latest, startAfter, prefix) : undefined);
+          }
+          throw expired(`The resourceVersion for the provided list is too old.`);
+        }
+        if (e instanceof FutureRevisionError) throw tooLargeResourceVersion(e.requested, e.current);
+        throw e;
+      }
+      revision = page.revision;
+      for (const kv of page.items) {
+        const o = this.fromKeyValue(kv);
+        lastKey = kv.key;
+        if (this.matches(o, q)) items.push(o);
+      }
+      more = page.more;
+      remaining = page.remaining;
+      if (page.items.length) startAfter = page.items[page.items.length - 1].key;
+      if (!limit || !more || items.length >= limit) break;
+    }
+    const list: ObjectList<T> = {
+      apiVersion: this.apiVersion,
+      kind: this.strategy.names.listKind,
+      metadata: { resourceVersion: String(revision) },
+      items,
+    };
+    if (limit && more && lastKey) {
+      list.metadata.continue = encodeContinue(revision, lastKey, prefix);
+      if (!filtering && remaining !== undefined) list.metadata.remainingItemCount = remaining;
+    }
+    return list;
+  }
+
+  // ---- watch ----
+
+  /** Starts a watch (watch.ts); `name` narrows it to one object (a watch on an item URL). */
+  async watch(
+    namespace: string | undefined,
+    q: ListQuery,
+    sink: WatchSink<T>,
+    name?: string,
+  ): Promise<WatchHandle> {
+    if (name !== undefined) {
+      const fromSelector = q.fieldSelector ? exactFieldValue(q.fieldSelector, 'metadata.name') : undefined;
+      if (q.fieldSelector && fromSelector !== undefined && fromSelector !== name) {
+        throw badRequest("fieldSelector metadata.name doesn't match requested name");
+      }
+    }
+    return this.watches.start({
+      storage: this.storage,
+      prefix: this.prefixFor(namespace),
+      query: q,
+      sink,
+      matches: (o) => (name === undefined || o.metadata.name === name) && this.matches(o, q),
+      list: (listQuery) => this.list(namespace, listQuery),
+      fromStored: (value, revision) => this.fromStored(value, revision),
+      bookmarkType: { kind: this.strategy.names.kind, apiVersion: this.apiVersion },
+    });
+  }
+
+  /** Ends every open watch cleanly, and any set up later (graceful shutdown); returns how many were open. */
+  stopAllWatches(): number {
+    return this.watches.stopAll();
+  }
+
+  get watchCount(): number {
+    return this.watches.count;
+  }
+
+  // ---- writes ----
+
+  private checkNamespace(o: T, namespace: string) {
+    if (o.metadata.namespace && o.metadata.namespace !== namespace) {
+      throw badRequest(
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
+    }
+    o.metadata.namespace = namespace;
+  }
+
+  /** What admission plugins see of a write to an object or one of its subresources. */
+  private admissionAttributes(
+    operation: Operation,
+    namespace: string,
+    name: string,
+    opts: WriteOptions,
+    objects: { object?: unknown; oldObject?: unknown },
+    sub?: AdmissionView,
+  ): AdmissionAttributes {
+    const version = opts.version ?? this.defaultVersion;
+    return {
+      operation,
+      kind: sub?.kind ?? { group: this.group, version, kind: this.strategy.names.kind },
+      resource: { group: this.group, version, resource: this.strategy.names.resource },
+      subresource: sub?.subresource ?? '',
+      namespace,
+      name,
+      object: objects.object as Record<string, unknown> | undefined,
+      oldObject: objects.oldObject as Record<string, unknown> | undefined,
+      dryRun: opts.dryRun,
+      userInfo: opts.user,
+    };
+  }
+
+  private generateName(prefix: string): string {
+    let suffix = '';
+    for (let i = 0; i < 5; i++) suffix += NAME_SUFFIX_ALPHABET[randomInt(NAME_SUFFIX_ALPHABET.length)];
+    return prefix + suffix;
+  }
+
+  async create(namespace: string, body: unknown, opts: WriteOptions): Promise<WriteResult<T>> {
+    const { object, warnings } = this.codec(opts.version).decode(body, {
+      fieldValidation: opts.fieldValidation,
+    });
+    this.checkNamespace(object, namespace);
+    // Mutating admission sees the decoded, defaulted object before the create strategy runs, so its
+    // refusals come before validation's (a create into a missing namespace is 404 whatever the body),
+    // as in kube-apiserver's create handler; dry runs are admitted too.
+    this.strategy.defaults(object);
+    const attributes = this.admissionAttributes('CREATE', namespace, object.metadata.name ?? '', opts, {
+      object,
+    });
+    await this.admission.admit(attributes);
+    const meta = object.metadata;
+    if (!meta.name && meta.generateName) meta.name = this.generateName(meta.generateName);
+    const now = rfc3339Seconds(this.now());
+    meta.uid = randomUUID();
+    meta.creationTimestamp = now;
+    meta.generation = 1;
+    delete meta.resourceVersion;
+    delete meta.deletionTimestamp;
+    delete meta.deletionGracePeriodSeconds;
+    delete meta.managedFields;
+    delete meta.selfLink;
+    this.strategy.prepareForCreate(object, now);
+    this.strategy.defaults(object);
+    const errors = this.strategy.validate(object);
+    if (errors.length) throw this.invalid(meta.name ?? meta.generateName ?? '', errors);
+    // Validating admission sees the object as it will be stored (name generated), before the write.
+    await this.admission.validate({ ...attributes, name: meta.name ?? '' });
+
+    if (opts.dryRun) {
+      const exists = await this.storage.get(this.keyFor(namespace, meta.name!));
+      if (exists) throw alreadyExists(this.groupResource, meta.name!);
+      const preview = this.fromStored(this.toStored(object), 0);
+      delete preview.metadata.resourceVersion;
+      return { object: preview, warnings };
+    }
+    try {
+      const revision = await this.storage.create(this.keyFor(namespace, meta.name!), this.toStored(object));
+      return { object: this.fromStored(this.toStored(object), revision), warnings };
+    } catch (e) {
+      if (e instanceof KeyExistsError) throw alreadyExists(this.groupResource, meta.name!);
+      throw e;
+    }
+  }
+
+  /**
+   * The read-modify-write loop every update, patch, subresource write and graceful delete goes through
+   * (GuaranteedUpdate): `mutate` gets the current object and returns the desired one; storage
+   * conflicts re-run it on fresh state unless the caller pinned a resourceVersion. Admission (UPDATE)
+   * runs on each attempt's result, before the no-op check and the write.
+   */
+  protected async guaranteedUpdate(
+    namespace: string,
+    name: string,
+    opts: WriteOptions,
+    sub: AdmissionView | undefined,
+    mutate: (current: T) => { next: T; warnings?: string[]; pinnedResourceVersion?: boolean },
+  ): Promise<WriteResult<T> & { deleted: boolean }> {
+    const key = this.keyFor(namespace, name);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.storage.get(key);
+      if (!kv) throw notFound(this.groupResource, name);
+      const current = this.fromKeyValue(kv);
+      const { next, warnings = [], pinnedResourceVersion = false } = mutate(current);
+      // As GuaranteedUpdate's tryUpdate in kube-apiserver: dry runs and no-op writes are admitted too.
+      const view = sub?.view ?? ((o: StoredObject) => o);
+      await this.admission.run(
+        this.admissionAttributes(
+          'UPDATE',
+          namespace,
+          name,
+          opts,
+          { object: view(next), oldObject: view(current) },
+          sub,
+        ),
+      );
+      const stored = this.toStored(next);
+      if (jsonEqual(stored, kv.value)) return { object: current, warnings, deleted: false };
+      // Removing the last finalizer of an object being deleted completes the deletion.
+      const finishDeletion = !!next.metadata.deletionTimestamp && !(next.metadata.finalizers ?? []).length;
+      if (opts.dryRun)
+        return { object: this.fromStored(stored, kv.modRevision), warnings, deleted: finishDeletion };
+      try {
+        if (finishDeletion) {
+          const revision = await this.storage.delete(key, kv.modRevision);
+          return { object: this.fromStored(stored, revision), warnings, deleted: true };
+        }
+        const revision = await this.storage.update(key, stored, kv.modRevision);
+        return { object: this.fromStored(stored, revision), warnings, deleted: false };
+      } catch (e) {
+        if (e instanceof KeyNotFoundError) throw notFound(this.groupResource, name);
+        if (e instanceof RevisionConflictError) {
+          if (pinnedResourceVersion || attempt + 1 >= MAX_UPDATE_ATTEMPTS)
+            throw conflict(this.groupResource, name);
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  protected checkResourceVersion(requested: string | undefined, current: T, name: string): boolean {
+    if (!requested) return false;
+    if (requested !== current.metadata.resourceVersion) throw conflict(this.groupResource, name);
+    return true;
+  }
+
+  /** Applies the main-resource or status update strategy to a decoded object against the current one. */
+  private prepareUpdate(incoming: T, current: T, subresource: 'status' | undefined): T {
+    if (subresource === 'status') {
+      const status = this.strategy.status!;
+      const next = status.prepareForUpdate(incoming, current, rfc3339Seconds(this.now()));
+      const errors = status.validateUpdate(next, current);
+      if (errors.length) throw this.invalid(current.metadata.name!, errors);
+      return next;
+    }
+    const next = incoming;
+    const meta = next.metadata;
+    const old = current.metadata;
+    // System-owned metadata is carried over; what else is (status) is the strategy's.
+    meta.uid = meta.uid ?? old.uid;
+    meta.creationTimestamp = meta.creationTimestamp ?? old.creationTimestamp;
+    meta.deletionTimestamp = old.deletionTimestamp;
+    meta.deletionGracePeriodSeconds = old.deletionGracePeriodSeconds;
+    meta.generation = old.generation;
+    delete meta.managedFields;
+    delete meta.selfLink;
+    if (meta.generateName === undefined && old.generateName !== undefined)
+      meta.generateName = old.generateName;
+    this.strategy.defaults(next);
+    this.strategy.prepareForUpdate(next, current);
+    const errors = this.strategy.validateUpdate(next, current);
+    if (old.deletionTimestamp) {
+      const before = new Set(old.finalizers ?? []);
+      for (const f of meta.finalizers ?? []) {
+        if (!before.has(f)) {
+          errors.push({
+            type: 'FieldValueForbidden',
+            field: 'metadata.finalizers',
+            detail: `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify([f])}`,
+          });
+        }
+      }
+    }
+    if (errors.length) throw this.invalid(current.metadata.name!, errors);
+    return next;
+  }
+
+  private checkSubresource(subresource: 'status' | undefined): void {
+    if (subresource === 'status' && !this.strategy.status) {
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
+    }
+  }
+
+  /** PUT: a full replacement, requiring metadata.resourceVersion (no unconditional updates, no create-on-update). */
+  async update(
+    namespace: string,
+    name: string,
+    body: unknown,
+    opts: WriteOptions,
+    subresource?: 'status',
+  ): Promise<WriteResult<T>> {
+    this.checkSubresource(subresource);
+    const { object, warnings } = this.codec(opts.version).decode(body, {
+      fieldValidation: opts.fieldValidation,
+    });
+    if (object.metadata.name !== undefined && object.metadata.name !== name) {
+      throw badRequest(
+        `the name of the object (${object.metadata.name}) does not match the name on the URL (${name})`,
+      );
+    }
+    object.metadata.name = name;
+    this.checkNamespace(object, namespace);
+    const requestedRv = object.metadata.resourceVersion;
+    if (!requestedRv) {
+      throw this.invalid(name, [
+        {
+          type: 'FieldValueInvalid',
+          field: 'metadata.resourceVersion',
+          value: 0,
+          detail: 'must be specified for an update',
+        },
+      ]);
+    }
+    const sub = subresource ? { subresource } : undefined;
+    const result = await this.guaranteedUpdate(namespace, name, opts, sub, (current) => {
+      this.checkResourceVersion(requestedRv, current, name);
+      return {
+        next: this.prepareUpdate(structuredClone(object), current, subresource),
+        pinnedResourceVersion: true,
+      };
+    });
+    return { object: result.object, warnings: warnings.concat(result.warnings) };
+  }
+
+  async patch(
+    namespace: string,
+    name: string,
+    type: PatchType,
+    rawPatch: string,
+    opts: WriteOptions,
+    subresource?: 'status',
+  ): Promise<WriteResult<T>> {
+    this.checkSubresource(subresource);
+    const patch = parsePatchBody(rawPatch, type);
+    const codec = this.codec(opts.version);
+    const sub = subresource ? { subresource } : undefined;
+    const result = await this.guaranteedUpdate(namespace, name, opts, sub, (current) => {
+      // A patch applies to the object as the client sees it: in the version of the request.
+      const patched = applyPatchDocument(codec.encode(current) as unknown as JsonObject, type, patch);
+      const { object, warnings } = codec.decode(patched, { fieldValidation: opts.fieldValidation });
+      for (const [field, value, expected] of [
+        ['metadata.name', object.metadata.name, name],
+        ['metadata.namespace', object.metadata.namespace ?? namespace, namespace],
+      ] as const) {
+        if (value !== expected) {
+          throw this.invalid(name, [
+            { type: 'FieldValueInvalid', field, value, detail: 'field is immutable' },
+          ]);
+        }
+      }
+      object.metadata.namespace = namespace;
+      const pinned = this.checkResourceVersion(object.metadata.resourceVersion, current, name);
+      const next = this.prepareUpdate(object, current, subresource);
+      // A patch may grow the object past what any request body could create.
+      checkPatchedSize(next);
+      return { next, warnings, pinnedResourceVersion: pinned };
+    });
+    return { object: result.object, warnings: result.warnings };
+  }
+
+  // ---- delete ----
+
+  /** Finalizers the GC needs for a propagation policy (store.go deletionFinalizersForGarbageCollection). */
+  private gcFinalizers(existing: string[], options: DeleteOptions): string[] {
+    let policy = options.propagationPolicy;
+    if (!policy && options.orphanDependents !== undefined)
+      policy = options.orphanDependents ? 'Orphan' : 'Background';
+    if (!policy) return existing;
+    const rest = existing.filter((f) => f !== FINALIZER_ORPHAN && f !== FINALIZER_FOREGROUND);
+    if (policy === 'Orphan') return [...rest, FINALIZER_ORPHAN];
+    if (policy === 'Foreground') return [...rest, FINALIZER_FOREGROUND];
+    return rest;
+  }
+
+  private checkPreconditions(current: T, options: DeleteOptions, name: string) {
+    const pre = options.preconditions;
+    if (pre?.uid && pre.uid !== current.metadata.uid) {
+      throw conflict(
+        this.groupResource,
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`,
+      );
+    }
+    if (pre?.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion) {
+      throw conflict(
+        this.groupResource,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
+      );
+    }
+  }
+
+  async delete(
+    namespace: string,
+    name: string,
+    options: DeleteOptions,
+    opts: WriteOptions,
+  ): Promise<DeleteResult<T>> {
+    const key = this.keyFor(namespace, name);
+    for (let attempt = 0; ; attempt++) {
+      const kv = await this.storage.get(key);
+      if (!kv) throw notFound(this.groupResource, name);
+      const current = this.fromKeyValue(kv);
+      this.checkPreconditions(current, options, name);
+      // Delete admission sees the object being deleted as oldObject, after the preconditions, as
+      // kube-apiserver's deleteValidation; collection deletes admit each item here too.
+      await this.admission.run(
+        this.admissionAttributes('DELETE', namespace, name, opts, { oldObject: current }),
+      );
+      const finalizers = this.gcFinalizers(current.metadata.finalizers ?? [], options);
+      try {
+        if (finalizers.length === 0) {
+          if (opts.dryRun) return { object: current, deleted: true };
+          const revision = await this.storage.delete(key, kv.modRevision);
+          return { object: this.fromStored(kv.value, revision), deleted: true };
+        }
+        // Graceful deletion: mark and wait for finalizers to be removed.
+        const next = structuredClone(current);
+        next.metadata.finalizers = finalizers;
+        if (!next.metadata.deletionTimestamp) {
+          next.metadata.deletionTimestamp = rfc3339Seconds(this.now());
+          next.metadata.deletionGracePeriodSeconds = 0;
+        }
+        const stored = this.toStored(next);
+        if (jsonEqual(stored, kv.value)) return { object: current, deleted: false };
+        if (opts.dryRun) return { object: next, deleted: false };
+        const revision = await this.storage.update(key, stored, kv.modRevision);
+        return { object: this.fromStored(stored, revision), deleted: false };
+      } catch (e) {
+        if (e instanceof KeyNotFoundError) throw notFound(this.groupResource, name);
+        if (e instanceof RevisionConflictError && attempt + 1 < MAX_UPDATE_ATTEMPTS) continue;
+        if (e instanceof RevisionConflictError) throw conflict(this.groupResource, name);
+        throw e;
+      }
+    }
+  }
+
+  async deleteCollection(
+    namespace: string | undefined,
+    q: ListQuery,
+    options: DeleteOptions,
+    opts: WriteOptions,
+  ): Promise<ObjectList<T>> {
+    const list = await this.list(namespace, { ...q, limit: undefined, continue: undefined });
+    const deleted: T[] = [];
+    for (const o of list.items) {
+      try {
+        const result = await this.delete(o.metadata.namespace!, o.metadata.name!, options, opts);
+        deleted.push(result.object);
+      } catch (e) {
+        // Gone in the meantime: someone else finished the job.
+        if (e instanceof ApiError && e.code === 404) continue;
+        throw e;
+      }
+    }
+    return { ...list, items: deleted };
+  }
+}
