@@ -5,7 +5,11 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_GROUP } from './api/types';
-import { DEFAULT_STORAGE_VERSION, WIDGET_VERSION_NAMES } from './apis/widgets';
+import { DEFAULT_STORAGE_VERSION } from './apis/widgets';
+import { allVersions } from './apis';
+
+/** Every version some served kind has, preferred first. */
+const KNOWN_VERSIONS = allVersions();
 import { DEFAULT_MAX_BODY_BYTES } from './http/body';
 import { DEFAULT_INPUT_LIMITS } from './api/limits';
 import {
@@ -115,7 +119,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     allowPositionals: false,
     options: {
       'api-group': { type: 'string', default: DEFAULT_GROUP },
-      'api-versions': { type: 'string', default: WIDGET_VERSION_NAMES.join(',') },
+      'api-versions': { type: 'string', default: KNOWN_VERSIONS.join(',') },
       'storage-version': { type: 'string', default: DEFAULT_STORAGE_VERSION },
       'storage-migration-interval': { type: 'string', default: '1h' },
       'bind-address': { type: 'string', default: '127.0.0.1' },
@@ -173,18 +177,18 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     );
   }
   const requested = csv(values['api-versions']!);
-  const unknown = requested.filter((v) => !WIDGET_VERSION_NAMES.includes(v));
+  const unknown = requested.filter((v) => !KNOWN_VERSIONS.includes(v));
   if (unknown.length || !requested.length) {
     throw new Error(
-      `--api-versions must list versions this server serves (${WIDGET_VERSION_NAMES.join(', ')}), got ${JSON.stringify(values['api-versions'])}`,
+      `--api-versions must list versions this server serves (${KNOWN_VERSIONS.join(', ')}), got ${JSON.stringify(values['api-versions'])}`,
     );
   }
   // Priority order is the kind's, whatever order the flag lists them in.
-  const versions = WIDGET_VERSION_NAMES.filter((v) => requested.includes(v));
+  const versions = KNOWN_VERSIONS.filter((v) => requested.includes(v));
   const storageVersion = values['storage-version']!;
-  if (!WIDGET_VERSION_NAMES.includes(storageVersion)) {
+  if (!KNOWN_VERSIONS.includes(storageVersion)) {
     throw new Error(
-      `--storage-version must be one of ${WIDGET_VERSION_NAMES.join(', ')}, got ${JSON.stringify(storageVersion)}`,
+      `--storage-version must be one of ${KNOWN_VERSIONS.join(', ')}, got ${JSON.stringify(storageVersion)}`,
     );
   }
   const securePort = Number(values['secure-port']);

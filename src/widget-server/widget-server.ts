@@ -18,7 +18,12 @@ import { createRequestAuth } from './auth/request-auth';
 import { WatchCacheStorage } from './storage/watch-cache';
 import { loadKubeConfig } from './auth/kube-delegation';
 import { KubeRest } from '../shared/kube/rest';
-import { WidgetRegistry } from './registry/widget-registry';
+import { ApiRegistries } from './registry/registries';
+import type { KindRegistry } from './registry/kind-registry';
+import { KINDS } from './apis';
+import type { AnyKind } from './apis/kind';
+import { widgetKind } from './apis/widgets';
+import type { Widget } from './api/types';
 import { EtcdStorage } from './storage/etcd';
 import { MemoryStorage } from './storage/memory';
 import type { Storage } from './storage/storage';
@@ -30,22 +35,26 @@ import { StorageMigrationRunner, type MigrationMetrics } from './registry/storag
 function createMigrationMetrics(registry: Registry): MigrationMetrics {
   const stored = new Gauge({
     name: 'widget_server_stored_objects',
-    help: 'Widgets in storage per stored apiVersion, after the latest complete storage version migration run.',
-    labelNames: ['api_version'],
+    help: 'Objects in storage per resource and stored apiVersion, after the latest complete storage version migration run.',
+    labelNames: ['resource', 'api_version'],
     registers: [registry],
   });
+  const seen = new Map<string, Set<string>>();
   const rewritten = new Counter({
     name: 'widget_server_storage_migration_rewritten_objects_total',
-    help: 'Widgets rewritten in the storage version by storage version migration.',
+    help: 'Objects rewritten in the storage version by storage version migration.',
+    labelNames: ['resource'],
     registers: [registry],
   });
   return {
-    present: (byApiVersion) => {
-      stored.reset();
-      for (const [apiVersion, count] of Object.entries(byApiVersion))
-        stored.set({ api_version: apiVersion }, count);
+    present: (resource, byApiVersion) => {
+      // A version no longer present is reported as 0, not left at its last count.
+      const versions = seen.get(resource) ?? new Set<string>();
+      seen.set(resource, versions);
+      for (const v of Object.keys(byApiVersion)) versions.add(v);
+      for (const v of versions) stored.set({ resource, api_version: v }, byApiVersion[v] ?? 0);
     },
-    rewritten: (count) => rewritten.inc(count),
+    rewritten: (resource, count) => rewritten.inc({ resource }, count),
   };
 }
 
@@ -54,9 +63,12 @@ export interface RunningWidgetServer {
   /** https://host:port as clients should reach it. */
   url: string;
   storage: Storage;
-  registry: WidgetRegistry;
+  /** The Widget kind's registry (tests write through it directly). */
+  registry: KindRegistry<Widget>;
+  /** Every kind's registry: the storage map. */
+  registries: ApiRegistries;
   serving: HttpsServing;
-  /** Storage version migration, started with the server (registry/storage-migration.ts). */
+  /** The Widget kind's storage version migration, started with the server (registry/storage-migration.ts). */
   migration: StorageMigrationRunner;
   standalone?: StandaloneCredentials;
   stop(): Promise<void>;
@@ -88,6 +100,8 @@ export function createStorage(config: WidgetServerConfig): Storage {
 export async function startWidgetServer(
   config: WidgetServerConfig,
   logger: Logger,
+  /** The kinds to serve (default: apis/index.ts); tests add one to prove the map drives everything. */
+  kinds: readonly AnyKind[] = KINDS,
 ): Promise<RunningWidgetServer> {
   configureInputLimits({
     maxNestingDepth: config.maxNestingDepth,
@@ -101,12 +115,14 @@ export async function startWidgetServer(
   const kube = config.delegateAuth ? new KubeRest(loadKubeConfig(config.authKubeconfig)) : undefined;
   // NamespaceLifecycle when behind kube-apiserver; standalone, an empty chain and a loud warning.
   const admission = createAdmission(config, logger, kube);
-  const registry = new WidgetRegistry(storage, {
-    identity: { group: config.group, version: config.version },
+  // The storage map: a registry per kind in apis/index.ts, each serving the versions it has.
+  const registries = new ApiRegistries(storage, kinds, {
+    group: config.group,
     versions: config.versions,
     storageVersion: config.storageVersion,
     admission: admission.chain,
   });
+  const registry = registries.lookup(config.version, widgetKind.names.resource) as KindRegistry<Widget>;
   const metricsRegistry = createMetricsRegistry();
   const apiMetrics = createApiServerMetrics(metricsRegistry);
   const group = config.group;
@@ -135,9 +151,9 @@ export async function startWidgetServer(
     inflight(kind, delta) {
       apiMetrics.currentInflightRequests.inc({ request_kind: kind }, delta);
     },
-    watchers(delta, version) {
+    watchers(delta, version, resource) {
       apiMetrics.longrunningRequests.inc(
-        { verb: 'WATCH', group, version, resource: 'widgets', scope: 'namespace' },
+        { verb: 'WATCH', group, version, resource, scope: 'namespace' },
         delta,
       );
     },
@@ -163,7 +179,7 @@ export async function startWidgetServer(
   const auth = await createRequestAuth(config, logger, { kube, standaloneClientCA: standalone?.caCertPem });
 
   const widgetApp = createApp({
-    registry,
+    registries,
     logger,
     metricsRegistry,
     metrics,
@@ -180,7 +196,7 @@ export async function startWidgetServer(
       (kind) => apiMetrics.droppedRequests.inc({ request_kind: kind }),
     ),
     maxWatchPendingBytes: config.maxWatchPendingBytes,
-    onWatcherTerminated: () => apiMetrics.terminatedWatchers.inc({ group, resource: 'widgets' }),
+    onWatcherTerminated: (resource) => apiMetrics.terminatedWatchers.inc({ group, resource }),
     readinessChecks: {
       [`${storage.kind}-storage`]: () => storage.ping(),
       'authentication-config': () => {
@@ -216,13 +232,20 @@ export async function startWidgetServer(
     logger,
   );
   compactor.start();
-  const migration = new StorageMigrationRunner(
-    registry.migrationTarget(),
-    config.storageMigrationIntervalMs,
-    logger.child({ component: 'storage-migration' }),
-    createMigrationMetrics(metricsRegistry),
-  );
-  migration.start();
+  const migrationMetrics = createMigrationMetrics(metricsRegistry);
+  const migrations = registries
+    .all()
+    .map(
+      (r) =>
+        new StorageMigrationRunner(
+          r.migrationTarget(),
+          config.storageMigrationIntervalMs,
+          logger.child({ component: 'storage-migration' }),
+          migrationMetrics,
+        ),
+    );
+  for (const m of migrations) m.start();
+  const migration = migrations[registries.all().indexOf(registry)];
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address.port}`;
   if (standalone) await standalone.writeKubeconfig(url);
@@ -233,16 +256,17 @@ export async function startWidgetServer(
     url,
     storage,
     registry,
+    registries,
     serving,
     migration,
     standalone,
     stop() {
       stopped ??= (async () => {
         compactor.stop();
-        migration.stop();
+        for (const m of migrations) m.stop();
         // Requests are served until the drain ends, so what they need (authentication, admission, the
         // Kubernetes client, certificate reloads) stops only after it.
-        await serving.shutdown(config.shutdownDelayMs, () => registry.stopAllWatches());
+        await serving.shutdown(config.shutdownDelayMs, () => registries.stopAllWatches());
         reloader?.stop();
         auth.stop();
         admission.stop();

@@ -254,8 +254,12 @@ describe('storage versions on etcd', () => {
       expect(content(after)).toEqual(content(before as never));
       expect(after).toHaveLength(5);
       const metrics = await kubectlOk(upgraded.kubeconfig, ['get', '--raw', '/metrics']);
-      expect(metrics).toMatch(new RegExp(`widget_server_stored_objects\\{api_version="${GROUP}/v1"\\} 5`));
-      expect(metrics).toMatch(/widget_server_storage_migration_rewritten_objects_total 3/);
+      expect(metrics).toMatch(
+        new RegExp(`widget_server_stored_objects\\{resource="widgets",api_version="${GROUP}/v1"\\} 5`),
+      );
+      expect(metrics).toMatch(
+        /widget_server_storage_migration_rewritten_objects_total\{resource="widgets"\} 3/,
+      );
     } finally {
       await upgraded.close();
     }

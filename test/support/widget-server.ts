@@ -9,6 +9,7 @@ import pino from 'pino';
 import { parseConfig } from '../../src/widget-server/config';
 import { startWidgetServer, type RunningWidgetServer } from '../../src/widget-server/widget-server';
 import { startEtcd, type EtcdProcess } from './etcd';
+import type { AnyKind } from '../../src/widget-server/apis/kind';
 
 export type StoreKind = 'memory' | 'etcd';
 
@@ -26,6 +27,8 @@ export async function startTestServer(
     localDir?: string;
     /** More flags, e.g. small limits for attack tests. */
     args?: string[];
+    /** The kinds to serve (default: the server's own). */
+    kinds?: readonly AnyKind[];
   } = {},
 ): Promise<TestServer> {
   const dir = options.localDir ?? (await mkdtemp(path.join(os.tmpdir(), 'widget-test-')));
@@ -35,7 +38,7 @@ export async function startTestServer(
   if (options.group) args.push('--api-group', options.group);
   if (options.args) args.push(...options.args);
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const server = await startWidgetServer(parseConfig(args, {}), logger);
+  const server = await startWidgetServer(parseConfig(args, {}), logger, options.kinds);
   return {
     ...server,
     kubeconfig: server.standalone!.kubeconfigPath,

@@ -1,72 +1,79 @@
 /**
- * One served version of the Widget kind at the HTTP edge: decoding a request body of that version into
- * the hub type (decode, the version's defaults, conversion), and encoding hub objects as that version
- * for answers and watch events. The registry and storage see only hub objects; storage writes the
- * storage version through the same codec.
+ * One served version of a kind at the HTTP edge: decoding a request body of that version into the
+ * kind's hub type (decode, the version's defaults, conversion), and encoding hub objects as that
+ * version for answers and watch events. The store and storage see only hub objects; storage writes
+ * the storage version through the same codec.
  */
 import { applyDefaults } from '../schema/defaults';
-import { widgetVersion, type WidgetVersion } from '../apis/widgets';
-import { decodeWidget, type FieldValidationMode } from './decode';
-import { KIND, type Widget } from './types';
-import type { KindCodec } from '../registry/generic/types';
+import { kindVersion, type KindDefinition, type KindVersion } from '../apis/kind';
+import { widgetKind } from '../apis/widgets';
+import type { KindCodec, StoredObject } from '../registry/generic/types';
+import { decodeObject, type FieldValidationMode } from './decode';
+import type { Widget } from './types';
 
-/** The version whose shape the hub (internal) type has: its conversions are the identity. */
-export const HUB_VERSION = 'v1';
+/** The Widget's hub version: its conversions are the identity. */
+export const HUB_VERSION = widgetKind.hubVersion;
 
-export class WidgetCodec implements KindCodec<Widget> {
+export class VersionCodec<T extends StoredObject> implements KindCodec<T> {
   readonly apiVersion: string;
   readonly version: string;
-  private readonly definition: WidgetVersion;
+  private readonly definition: KindVersion<T>;
+  private readonly hubApiVersion: string;
   /** Encoded objects per hub object: a frozen watch event object is converted once, not per watcher. */
-  private readonly encoded = new WeakMap<object, Widget>();
+  private readonly encoded = new WeakMap<object, T>();
 
   constructor(
     readonly group: string,
+    private readonly kind: KindDefinition<T>,
     version: string,
   ) {
-    const definition = widgetVersion(version);
-    if (!definition) throw new Error(`Widget is not served in version ${version}`);
-    this.definition = definition;
+    this.definition = kindVersion(kind, version);
     this.version = version;
     this.apiVersion = `${group}/${version}`;
+    this.hubApiVersion = `${group}/${kind.hubVersion}`;
   }
 
   get isHub(): boolean {
-    return this.version === HUB_VERSION;
+    return this.version === this.kind.hubVersion;
   }
 
   /** A request body of this version as a hub object, with this version's defaults applied first. */
-  decode(
-    body: unknown,
-    opts: { fieldValidation: FieldValidationMode },
-  ): { object: Widget; warnings: string[] } {
-    const { widget, warnings } = decodeWidget(body, {
+  decode(body: unknown, opts: { fieldValidation: FieldValidationMode }): { object: T; warnings: string[] } {
+    const { value, warnings } = decodeObject(body, {
+      schema: this.definition.schema.object,
+      kind: this.kind.names.kind,
       identity: { group: this.group, version: this.version },
       fieldValidation: opts.fieldValidation,
     });
-    return { object: this.toHub(widget as unknown as Record<string, unknown>), warnings };
+    return { object: this.toHub(value), warnings };
   }
 
   /** An object of this version (decoded, or read from storage) as a hub object. */
-  toHub(o: Record<string, unknown>): Widget {
-    applyDefaults(this.definition.schema.widget, o);
+  toHub(o: Record<string, unknown>): T {
+    applyDefaults(this.definition.schema.object, o);
     const hub = this.definition.toHub(o);
-    hub.apiVersion = `${this.group}/${HUB_VERSION}`;
-    hub.kind = KIND;
+    hub.apiVersion = this.hubApiVersion;
+    hub.kind = this.kind.names.kind;
     return hub;
   }
 
   /** A hub object as this version. The hub object is not changed; hub-version answers are the object itself. */
-  encode(w: Widget): Widget {
-    if (w.apiVersion === this.apiVersion) return w;
-    const cached = this.encoded.get(w);
+  encode(o: T): T {
+    if (o.apiVersion === this.apiVersion) return o;
+    const cached = this.encoded.get(o);
     if (cached) return cached;
     const out = {
-      ...this.definition.fromHub(w),
+      ...this.definition.fromHub(o),
       apiVersion: this.apiVersion,
-      kind: KIND,
-    } as unknown as Widget;
-    if (Object.isFrozen(w)) this.encoded.set(w, Object.freeze(out));
+      kind: this.kind.names.kind,
+    } as unknown as T;
+    if (Object.isFrozen(o)) this.encoded.set(o, Object.freeze(out));
     return out;
+  }
+}
+
+export class WidgetCodec extends VersionCodec<Widget> {
+  constructor(group: string, version: string) {
+    super(group, widgetKind, version);
   }
 }

@@ -189,30 +189,42 @@ function decodeWith(
   return { value, warnings: mode === 'Warn' ? merge(found.warnings) : [] };
 }
 
+/**
+ * A request body of one kind and version, decoded against that version's schema: a required field of
+ * a struct type that is absent decodes to an empty object, as Go's zero value of a non-pointer struct.
+ */
+export function decodeObject(
+  body: unknown,
+  opts: { schema: ObjectNode; kind: string; identity: ApiIdentity; fieldValidation: FieldValidationMode },
+): { value: Record<string, unknown> & { metadata: Record<string, unknown> }; warnings: string[] } {
+  const { value, warnings } = decodeWith(body, opts.schema, opts.kind, opts.identity, opts.fieldValidation);
+  value.metadata ??= {};
+  for (const field of opts.schema.required ?? []) {
+    if (value[field] === undefined && opts.schema.properties[field]?.type === 'object') value[field] = {};
+  }
+  return { value: value as Record<string, unknown> & { metadata: Record<string, unknown> }, warnings };
+}
+
 export function decodeWidget(
   body: unknown,
-  opts: { identity: ApiIdentity; fieldValidation: FieldValidationMode; subresource?: 'status' },
+  opts: { identity: ApiIdentity; fieldValidation: FieldValidationMode },
 ): { widget: Widget; warnings: string[] } {
-  const { value, warnings } = decodeWith(
-    body,
-    widgetSchemas(opts.identity.version).widget,
-    KIND,
-    opts.identity,
-    opts.fieldValidation,
-  );
-  const widget = value as unknown as Widget;
-  widget.metadata ??= {};
-  widget.spec ??= {} as Widget['spec'];
-  return { widget, warnings };
+  const { value, warnings } = decodeObject(body, {
+    schema: widgetSchemas(opts.identity.version).object,
+    kind: KIND,
+    identity: opts.identity,
+    fieldValidation: opts.fieldValidation,
+  });
+  return { widget: value as unknown as Widget, warnings };
 }
 
 export function decodeScale(
   body: unknown,
-  opts: { fieldValidation: FieldValidationMode },
+  opts: { fieldValidation: FieldValidationMode; schema?: ObjectNode },
 ): { scale: Scale; warnings: string[] } {
   const { value, warnings } = decodeWith(
     body,
-    SCALE_SCHEMA,
+    opts.schema ?? SCALE_SCHEMA,
     'Scale',
     { group: 'autoscaling', version: 'v1' },
     opts.fieldValidation,

@@ -10,5 +10,5 @@ export { DEFAULT_REPLICAS } from '../apis/widgets/v1';
 
 export function applyWidgetDefaults(w: Widget): void {
   w.spec ??= {} as Widget['spec'];
-  applyDefaults(v1.widget, w);
+  applyDefaults(v1.object, w);
 }

@@ -1,25 +1,28 @@
 /**
- * Discovery documents: aggregated discovery v2 (APIGroupDiscoveryList), the legacy APIGroupList,
- * APIGroup and APIResourceList, and /version. Every resource and subresource carries its kind, since
- * clients drop entries without one.
+ * Discovery documents, for the kinds served in each version: aggregated discovery v2
+ * (APIGroupDiscoveryList), the legacy APIGroupList, APIGroup and APIResourceList, and /version. Every
+ * resource and subresource carries its kind, since clients drop entries without one.
  */
-import {
-  CATEGORIES,
-  KIND,
-  RESOURCE,
-  SHORT_NAMES,
-  SINGULAR,
-  servedVersions,
-  type ApiIdentity,
-  type ServedApi,
-} from './types';
+import { servedVersions, type ApiIdentity, type ServedApi } from './types';
+import type { ServedResource } from '../registry/registries';
+import { widgetKind } from '../apis/widgets';
 
 const RESOURCE_VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const SUBRESOURCE_VERBS = ['get', 'patch', 'update'];
 
 export const PRODUCT_VERSION = '0.1.0';
 
-export function aggregatedDiscovery(api: ApiIdentity | ServedApi): object {
+/** What a document describes when its caller does not say: the Widget kind, in every version asked for. */
+function defaultKinds(api: ApiIdentity | ServedApi): ServedResource[] {
+  return [{ kind: widgetKind, versions: servedVersions(api) }];
+}
+
+/** The kinds served in one version. */
+function kindsIn(version: string, kinds: ServedResource[]) {
+  return kinds.filter((k) => k.versions.includes(version)).map((k) => k.kind);
+}
+
+export function aggregatedDiscovery(api: ApiIdentity | ServedApi, kinds = defaultKinds(api)): object {
   return {
     kind: 'APIGroupDiscoveryList',
     apiVersion: 'apidiscovery.k8s.io/v2',
@@ -28,34 +31,33 @@ export function aggregatedDiscovery(api: ApiIdentity | ServedApi): object {
       {
         metadata: { name: api.group, creationTimestamp: null },
         // In priority order: clients take the first as the preferred version.
-        versions: servedVersions(api).map((version) => discoveryVersion({ group: api.group, version })),
-      },
-    ],
-  };
-}
-
-function discoveryVersion(id: ApiIdentity): object {
-  const widgetKind = { group: id.group, version: id.version, kind: KIND };
-  return {
-    version: id.version,
-    freshness: 'Current',
-    resources: [
-      {
-        resource: RESOURCE,
-        responseKind: widgetKind,
-        scope: 'Namespaced',
-        singularResource: SINGULAR,
-        shortNames: SHORT_NAMES,
-        categories: CATEGORIES,
-        verbs: RESOURCE_VERBS,
-        subresources: [
-          {
-            subresource: 'scale',
-            responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
-            verbs: SUBRESOURCE_VERBS,
-          },
-          { subresource: 'status', responseKind: widgetKind, verbs: SUBRESOURCE_VERBS },
-        ],
+        versions: servedVersions(api).map((version) => ({
+          version,
+          freshness: 'Current',
+          resources: kindsIn(version, kinds).map((kind) => {
+            const responseKind = { group: api.group, version, kind: kind.names.kind };
+            const subresources: object[] = [];
+            if (kind.scale) {
+              subresources.push({
+                subresource: 'scale',
+                responseKind: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
+                verbs: SUBRESOURCE_VERBS,
+              });
+            }
+            if (kind.strategy.status)
+              subresources.push({ subresource: 'status', responseKind, verbs: SUBRESOURCE_VERBS });
+            return {
+              resource: kind.names.resource,
+              responseKind,
+              scope: kind.names.namespaced ? 'Namespaced' : 'Cluster',
+              singularResource: kind.names.singular,
+              shortNames: kind.names.shortNames,
+              categories: kind.names.categories,
+              verbs: RESOURCE_VERBS,
+              subresources,
+            };
+          }),
+        })),
       },
     ],
   };
@@ -81,38 +83,49 @@ export function apiGroupList(id: ApiIdentity | ServedApi): object {
   return { kind: 'APIGroupList', apiVersion: 'v1', groups: [group] };
 }
 
-export function apiResourceList(id: ApiIdentity): object {
+export function apiResourceList(id: ApiIdentity, kinds = defaultKinds(id)): object {
   return {
     kind: 'APIResourceList',
     apiVersion: 'v1',
     groupVersion: `${id.group}/${id.version}`,
-    resources: [
-      {
-        name: RESOURCE,
-        singularName: SINGULAR,
-        namespaced: true,
-        kind: KIND,
-        verbs: RESOURCE_VERBS,
-        shortNames: SHORT_NAMES,
-        categories: CATEGORIES,
-      },
-      {
-        name: `${RESOURCE}/scale`,
-        singularName: '',
-        namespaced: true,
-        group: 'autoscaling',
-        version: 'v1',
-        kind: 'Scale',
-        verbs: SUBRESOURCE_VERBS,
-      },
-      {
-        name: `${RESOURCE}/status`,
-        singularName: '',
-        namespaced: true,
-        kind: KIND,
-        verbs: SUBRESOURCE_VERBS,
-      },
-    ],
+    resources: kindsIn(id.version, kinds).flatMap((kind) => {
+      const { resource, namespaced } = kind.names;
+      return [
+        {
+          name: resource,
+          singularName: kind.names.singular,
+          namespaced,
+          kind: kind.names.kind,
+          verbs: RESOURCE_VERBS,
+          shortNames: kind.names.shortNames,
+          categories: kind.names.categories,
+        },
+        ...(kind.scale
+          ? [
+              {
+                name: `${resource}/scale`,
+                singularName: '',
+                namespaced,
+                group: 'autoscaling',
+                version: 'v1',
+                kind: 'Scale',
+                verbs: SUBRESOURCE_VERBS,
+              },
+            ]
+          : []),
+        ...(kind.strategy.status
+          ? [
+              {
+                name: `${resource}/status`,
+                singularName: '',
+                namespaced,
+                kind: kind.names.kind,
+                verbs: SUBRESOURCE_VERBS,
+              },
+            ]
+          : []),
+      ];
+    }),
   };
 }
 

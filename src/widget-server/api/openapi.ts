@@ -1,20 +1,14 @@
 /**
- * OpenAPI v2 and v3 documents for the Widget API, complete enough for `kubectl explain`, kubectl's
+ * OpenAPI v2 and v3 documents for the kinds served, complete enough for `kubectl explain`, kubectl's
  * server-side field validation detection (the `fieldValidation` query parameter on PATCH) and its patch
  * type choice (strategic merge patch is listed because the server implements it). Definition names follow
  * kube-openapi's conventions so the aggregator merges them cleanly.
  */
-import {
-  CATEGORIES,
-  KIND,
-  LIST_KIND,
-  RESOURCE,
-  servedVersions,
-  type ApiIdentity,
-  type ServedApi,
-} from './types';
+import { servedVersions, type ApiIdentity, type ServedApi } from './types';
 import * as meta from '../apis/meta/v1';
-import { SCALE_SCHEMA, widgetSchemas } from '../apis/widgets';
+import { kindVersion, type AnyKind } from '../apis/kind';
+import { widgetKind } from '../apis/widgets';
+import type { ServedResource } from '../registry/registries';
 import { definitionPrefix, openApiDefinitions } from '../schema/openapi';
 
 type Doc = Record<string, unknown>;
@@ -24,10 +18,22 @@ const SCALE = 'io.k8s.api.autoscaling.v1.Scale';
 
 export { definitionPrefix };
 
-function definitions(id: ApiIdentity, ref: (name: string) => Doc): Record<string, Doc> {
-  const { widget, list } = widgetSchemas(id.version);
+/** What a document describes when its caller does not say: the Widget kind, in every version asked for. */
+function defaultKinds(api: ApiIdentity | ServedApi): ServedResource[] {
+  return [{ kind: widgetKind, versions: servedVersions(api) }];
+}
+
+function kindsIn(version: string, kinds: ServedResource[]): AnyKind[] {
+  return kinds.filter((k) => k.versions.includes(version)).map((k) => k.kind);
+}
+
+function definitions(id: ApiIdentity, kinds: AnyKind[], ref: (name: string) => Doc): Record<string, Doc> {
+  const roots = kinds.flatMap((kind) => {
+    const { object, list } = kindVersion(kind, id.version).schema;
+    return [object, list, ...(kind.scale ? [kind.scale.schema] : [])];
+  });
   const defs = openApiDefinitions(
-    [widget, list, meta.status, meta.deleteOptions, meta.watchEvent, meta.patch, SCALE_SCHEMA],
+    [...roots, meta.status, meta.deleteOptions, meta.watchEvent, meta.patch],
     id,
     ref,
   );
@@ -113,7 +119,11 @@ interface Operation {
   version: string;
 }
 
-function operations(id: ApiIdentity): Array<{ path: string; params: Param[]; ops: Operation[] }> {
+function operations(
+  id: ApiIdentity,
+  kind: AnyKind,
+): Array<{ path: string; params: Param[]; ops: Operation[] }> {
+  const { kind: KIND, listKind: LIST_KIND, resource: RESOURCE } = kind.names;
   const p = definitionPrefix(id);
   const base = `/apis/${id.group}/${id.version}`;
   const widget = `${p}.${KIND}`;
@@ -130,7 +140,7 @@ function operations(id: ApiIdentity): Array<{ path: string; params: Param[]; ops
     in: 'path',
     type: 'string',
     required: true,
-    description: 'name of the Widget',
+    description: `name of the ${KIND}`,
   };
   const op = (
     o: Omit<Operation, 'group' | 'version' | 'kind'> & { kind?: string; group?: string; version?: string },
@@ -193,9 +203,9 @@ function operations(id: ApiIdentity): Array<{ path: string; params: Param[]; ops
       ? [
           op({
             method: 'delete',
-            id: 'deleteNamespacedWidget',
+            id: `deleteNamespaced${KIND}`,
             action: 'delete',
-            description: 'delete a Widget',
+            description: `delete a ${KIND}`,
             params: DELETE_PARAMS,
             body: `${META}.DeleteOptions`,
             response: widget,
@@ -210,26 +220,26 @@ function operations(id: ApiIdentity): Array<{ path: string; params: Param[]; ops
       ops: [
         op({
           method: 'get',
-          id: 'listNamespacedWidget',
+          id: `listNamespaced${KIND}`,
           action: 'list',
-          description: 'list or watch objects of kind Widget',
+          description: `list or watch objects of kind ${KIND}`,
           params: LIST_PARAMS,
           response: list,
         }),
         op({
           method: 'post',
-          id: 'createNamespacedWidget',
+          id: `createNamespaced${KIND}`,
           action: 'post',
-          description: 'create a Widget',
+          description: `create a ${KIND}`,
           params: [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION],
           body: widget,
           response: widget,
         }),
         op({
           method: 'delete',
-          id: 'deleteCollectionNamespacedWidget',
+          id: `deleteCollectionNamespaced${KIND}`,
           action: 'deletecollection',
-          description: 'delete collection of Widget',
+          description: `delete collection of ${KIND}`,
           params: [...LIST_PARAMS, ...DELETE_PARAMS],
           body: `${META}.DeleteOptions`,
           response: `${META}.Status`,
@@ -239,27 +249,35 @@ function operations(id: ApiIdentity): Array<{ path: string; params: Param[]; ops
     {
       path: `${base}/namespaces/{namespace}/${RESOURCE}/{name}`,
       params: [nsParam, nameParam, PRETTY],
-      ops: itemOps('', 'NamespacedWidget', widget, KIND, id.group, id.version),
+      ops: itemOps('', `Namespaced${KIND}`, widget, KIND, id.group, id.version),
     },
-    {
-      path: `${base}/namespaces/{namespace}/${RESOURCE}/{name}/status`,
-      params: [nsParam, nameParam, PRETTY],
-      ops: itemOps('/status', 'NamespacedWidgetStatus', widget, KIND, id.group, id.version),
-    },
-    {
-      path: `${base}/namespaces/{namespace}/${RESOURCE}/{name}/scale`,
-      params: [nsParam, nameParam, PRETTY],
-      ops: itemOps('/scale', 'NamespacedWidgetScale', SCALE, 'Scale', 'autoscaling', 'v1'),
-    },
+    ...(kind.strategy.status
+      ? [
+          {
+            path: `${base}/namespaces/{namespace}/${RESOURCE}/{name}/status`,
+            params: [nsParam, nameParam, PRETTY],
+            ops: itemOps('/status', `Namespaced${KIND}Status`, widget, KIND, id.group, id.version),
+          },
+        ]
+      : []),
+    ...(kind.scale
+      ? [
+          {
+            path: `${base}/namespaces/{namespace}/${RESOURCE}/{name}/scale`,
+            params: [nsParam, nameParam, PRETTY],
+            ops: itemOps('/scale', `Namespaced${KIND}Scale`, SCALE, 'Scale', 'autoscaling', 'v1'),
+          },
+        ]
+      : []),
     {
       path: `${base}/${RESOURCE}`,
       params: [PRETTY],
       ops: [
         op({
           method: 'get',
-          id: 'listWidgetForAllNamespaces',
+          id: `list${KIND}ForAllNamespaces`,
           action: 'list',
-          description: 'list or watch objects of kind Widget in all namespaces',
+          description: `list or watch objects of kind ${KIND} in all namespaces`,
           params: LIST_PARAMS,
           response: list,
         }),
@@ -274,32 +292,32 @@ function v2Param(param: Param): Doc {
 }
 
 /** The OpenAPI v2 document: every served version's paths and definitions in one, as kube-apiserver's. */
-export function openApiV2(api: ApiIdentity | ServedApi): Doc {
+export function openApiV2(api: ApiIdentity | ServedApi, kinds = defaultKinds(api)): Doc {
   const versions = servedVersions(api);
   const paths: Record<string, Doc> = {};
   const defs: Record<string, Doc> = {};
   for (const version of versions) {
     const id = { group: api.group, version };
-    Object.assign(paths, openApiV2Paths(id));
+    const served = kindsIn(version, kinds);
+    for (const kind of served) Object.assign(paths, openApiV2Paths(id, kind));
     Object.assign(
       defs,
-      definitions(id, (name) => ({ $ref: `#/definitions/${name}` })),
+      definitions(id, served, (name) => ({ $ref: `#/definitions/${name}` })),
     );
   }
   return {
     swagger: '2.0',
-    info: { title: `${api.group} Widget API`, version: versions[0] },
+    info: { title: `${api.group} API`, version: versions[0] },
     paths,
     definitions: defs,
     securityDefinitions: { BearerToken: { type: 'apiKey', name: 'authorization', in: 'header' } },
     security: [{ BearerToken: [] }],
-    'x-kubernetes-categories': CATEGORIES,
   };
 }
 
-function openApiV2Paths(id: ApiIdentity): Record<string, Doc> {
+function openApiV2Paths(id: ApiIdentity, kind: AnyKind): Record<string, Doc> {
   const paths: Record<string, Doc> = {};
-  for (const entry of operations(id)) {
+  for (const entry of operations(id, kind)) {
     const item: Doc = { parameters: entry.params.map(v2Param) };
     for (const o of entry.ops) {
       const params = o.params.map(v2Param);
@@ -334,7 +352,8 @@ function openApiV2Paths(id: ApiIdentity): Record<string, Doc> {
   return paths;
 }
 
-export function openApiV3GroupVersion(id: ApiIdentity): Doc {
+export function openApiV3GroupVersion(id: ApiIdentity, kinds = defaultKinds(id)): Doc {
+  const served = kindsIn(id.version, kinds);
   const paths: Record<string, Doc> = {};
   const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
   const param = (p: Param): Doc => ({
@@ -345,7 +364,7 @@ export function openApiV3GroupVersion(id: ApiIdentity): Doc {
     schema: { type: p.type },
     uniqueItems: true,
   });
-  for (const entry of operations(id)) {
+  for (const entry of served.flatMap((kind) => operations(id, kind))) {
     const item: Doc = { parameters: entry.params.map(param) };
     for (const o of entry.ops) {
       const op: Doc = {
@@ -378,10 +397,10 @@ export function openApiV3GroupVersion(id: ApiIdentity): Doc {
   }
   return {
     openapi: '3.0.0',
-    info: { title: `${id.group} Widget API`, version: id.version },
+    info: { title: `${id.group} API`, version: id.version },
     paths,
     components: {
-      schemas: definitions(id, (name) => ({ allOf: [ref(name)] })),
+      schemas: definitions(id, served, (name) => ({ allOf: [ref(name)] })),
       securitySchemes: { BearerToken: { type: 'apiKey', name: 'authorization', in: 'header' } },
     },
   };

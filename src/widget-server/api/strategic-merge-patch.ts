@@ -13,7 +13,7 @@ import { v1 } from '../apis/widgets/v1';
 
 type Json = Record<string, unknown>;
 /** Merge strategies by JSON path, from the schema (the same in every Widget version). */
-const LIST_STRATEGIES = listStrategies(v1.widget);
+const LIST_STRATEGIES = listStrategies(v1.object);
 
 const strategyFor = (path: string): ListStrategy | undefined => LIST_STRATEGIES[path];
 

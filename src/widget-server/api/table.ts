@@ -1,36 +1,12 @@
 /**
- * Server-side printing: the meta.k8s.io Table for Widgets (Name, Replicas, Available, Color, Phase, Age)
- * and the PartialObjectMetadata forms used by the metadata client (garbage collector, namespace
+ * Server-side printing: the meta.k8s.io Table of a kind, with the printer columns of the requested
+ * version (apis/), and the PartialObjectMetadata forms used by the metadata client (garbage collector, namespace
  * controller).
  */
 import type { ListMeta, Widget } from './types';
-
-const COLUMNS = [
-  {
-    name: 'Name',
-    type: 'string',
-    format: 'name',
-    description: 'Name must be unique within a namespace.',
-    priority: 0,
-  },
-  { name: 'Replicas', type: 'integer', format: '', description: 'Desired number of instances.', priority: 0 },
-  { name: 'Available', type: 'integer', format: '', description: 'Instances ready to serve.', priority: 0 },
-  {
-    name: 'Color',
-    type: 'string',
-    format: '',
-    description: 'Color of the Widget (shown with -o wide).',
-    priority: 1,
-  },
-  {
-    name: 'Phase',
-    type: 'string',
-    format: '',
-    description: 'Lifecycle phase: Pending, Running or Failed.',
-    priority: 0,
-  },
-  { name: 'Age', type: 'date', format: '', description: 'Time since the Widget was created.', priority: 0 },
-];
+import { kindVersion, type KindDefinition } from '../apis/kind';
+import { widgetKind } from '../apis/widgets';
+import type { StoredObject } from '../registry/generic/types';
 
 /** apimachinery's duration.HumanDuration: short, coarse ages like kubectl prints. */
 export function humanDuration(ms: number): string {
@@ -63,11 +39,11 @@ export function humanDuration(ms: number): string {
   return `${Math.floor(hours / 24 / 365)}y`;
 }
 
-export function partialObjectMetadata(w: Widget): object {
+export function partialObjectMetadata(w: StoredObject): object {
   return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: w.metadata };
 }
 
-export function partialObjectMetadataList(items: Widget[], listMeta: ListMeta): object {
+export function partialObjectMetadataList(items: StoredObject[], listMeta: ListMeta): object {
   return {
     kind: 'PartialObjectMetadataList',
     apiVersion: 'meta.k8s.io/v1',
@@ -76,53 +52,55 @@ export function partialObjectMetadataList(items: Widget[], listMeta: ListMeta): 
   };
 }
 
-/**
- * The printer columns of a version: v1alpha1 says Size for what later versions call Replicas, and has
- * no Color.
- */
-function columnsOf(version: string): typeof COLUMNS {
-  if (version !== 'v1alpha1') return COLUMNS;
-  return COLUMNS.filter((c) => c.name !== 'Color').map((c) =>
-    c.name === 'Replicas' ? { ...c, name: 'Size' } : c,
-  );
+export interface TableOptions<T> {
+  includeObject: 'None' | 'Metadata' | 'Object';
+  listMeta: ListMeta;
+  noHeaders?: boolean;
+  now?: Date;
+  /** The version the table is for (its columns), and the row objects encoded in it. */
+  version?: string;
+  encode?: (o: T) => unknown;
 }
 
-export function widgetTable(
-  items: Widget[],
-  opts: {
-    includeObject: 'None' | 'Metadata' | 'Object';
-    listMeta: ListMeta;
-    noHeaders?: boolean;
-    now?: Date;
-    /** The version the table is for (its columns), and the row objects encoded in it. */
-    version?: string;
-    encode?: (w: Widget) => unknown;
-  },
+/** The Table of hub objects of a kind, with the printer columns of the requested version. */
+export function objectTable<T extends StoredObject>(
+  kind: KindDefinition<T>,
+  items: T[],
+  opts: TableOptions<T>,
 ): object {
   const now = (opts.now ?? new Date()).getTime();
-  const alpha = opts.version === 'v1alpha1';
-  const rows = items.map((w) => {
-    const created = w.metadata.creationTimestamp ? Date.parse(w.metadata.creationTimestamp) : NaN;
+  const columns = kindVersion(kind, opts.version ?? kind.hubVersion).columns;
+  const rows = items.map((o) => {
     const row: Record<string, unknown> = {
-      cells: [
-        w.metadata.name,
-        w.spec.replicas ?? 0,
-        w.status?.availableReplicas ?? 0,
-        ...(alpha ? [] : [w.spec.color ?? '']),
-        w.status?.phase ?? '',
+      cells: columns.map((c) => {
+        const value = c.cell(o);
+        if (c.type !== 'date') return value;
         // translateTimestampSince: a missing timestamp prints as <unknown>.
-        Number.isNaN(created) ? '<unknown>' : humanDuration(now - created),
-      ],
+        const at = typeof value === 'string' ? Date.parse(value) : NaN;
+        return Number.isNaN(at) ? '<unknown>' : humanDuration(now - at);
+      }),
     };
-    if (opts.includeObject === 'Object') row.object = opts.encode ? opts.encode(w) : w;
-    else if (opts.includeObject === 'Metadata') row.object = partialObjectMetadata(w);
+    if (opts.includeObject === 'Object') row.object = opts.encode ? opts.encode(o) : o;
+    else if (opts.includeObject === 'Metadata') row.object = partialObjectMetadata(o);
     return row;
   });
   return {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
     metadata: opts.listMeta,
-    columnDefinitions: opts.noHeaders ? [] : columnsOf(opts.version ?? 'v1'),
+    columnDefinitions: opts.noHeaders
+      ? []
+      : columns.map(({ name, type, format, description, priority }) => ({
+          name,
+          type,
+          format,
+          description,
+          priority,
+        })),
     rows,
   };
+}
+
+export function widgetTable(items: Widget[], opts: TableOptions<Widget>): object {
+  return objectTable(widgetKind, items, opts);
 }

@@ -5,8 +5,7 @@
  */
 import type { FieldError } from '../../shared/status-errors';
 import type { ObjectMeta, Scale, Widget } from './types';
-import { widgetSpec, widgetStatus } from '../apis/widgets/v1';
-import { SCALE_SCHEMA } from '../apis/widgets';
+import { SCALE_SCHEMA, widgetSpec, widgetStatus } from '../apis/widgets/v1';
 import { schemaErrors } from '../schema/validate';
 
 const DNS1123_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';

@@ -9,7 +9,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ApiError } from '../../shared/status-errors';
-import type { WidgetRegistry } from '../registry/widget-registry';
+import type { ApiRegistries } from '../registry/registries';
 import { enterDeadline, StorageTimeoutError } from '../storage/deadline';
 import { DEFAULT_MAX_BODY_BYTES } from './body';
 import { isHeavyList, type InflightLimiter, type InflightSlot } from './inflight';
@@ -24,14 +24,15 @@ import { armRequestDeadline, requestTimeoutError, requestTimeoutMs } from './tim
 export interface RequestMetrics {
   observe(info: RequestInfo, code: number, seconds: number, dryRun: boolean): void;
   inflight(kind: 'readOnly' | 'mutating', delta: 1 | -1): void;
-  watchers(delta: 1 | -1, version: string): void;
+  watchers(delta: 1 | -1, version: string, resource: string): void;
 }
 
 /** Runs before any handler; throws an ApiError (401/403/503) to refuse the request. */
 export type RequestFilter = (req: Request, info: RequestInfo) => Promise<void>;
 
 export interface AppOptions {
-  registry: WidgetRegistry;
+  /** The storage map: which registry serves each group, version and resource. */
+  registries: ApiRegistries;
   logger: Logger;
   metricsRegistry: Registry;
   metrics: RequestMetrics;
@@ -46,7 +47,7 @@ export interface AppOptions {
   /** --max-watch-pending-bytes: a watcher further behind than this is closed. */
   maxWatchPendingBytes?: number;
   /** Counts a watcher closed for falling behind (apiserver_terminated_watchers_total). */
-  onWatcherTerminated?: () => void;
+  onWatcherTerminated?: (resource: string) => void;
 }
 
 export interface WidgetApp {
@@ -78,22 +79,23 @@ export function createApp(options: AppOptions): WidgetApp {
   const lifecycle = new ServingLifecycle();
   const platform = new PlatformRoutes({
     lifecycle,
-    api: { group: options.registry.identity.group, versions: options.registry.versions },
+    api: { group: options.registries.group, versions: options.registries.versions },
+    kinds: options.registries.served(),
     readinessChecks: options.readinessChecks,
     livenessChecks: options.livenessChecks ?? {},
   });
   const resources = new ResourceHandler({
-    registry: options.registry,
+    registries: options.registries,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-    onWatch: (delta, version) => options.metrics.watchers(delta, version),
+    onWatch: (delta, version, resource) => options.metrics.watchers(delta, version, resource),
     maxWatchPendingBytes: options.maxWatchPendingBytes,
-    onWatcherTerminated: (pendingBytes) => {
+    onWatcherTerminated: (pendingBytes, resource) => {
       // kube-apiserver's cacher: "Forcing <type> watcher close due to unresponsiveness".
       options.logger.warn(
-        { resource: 'widgets', pendingBytes, limitBytes: options.maxWatchPendingBytes },
-        'Forcing widgets watcher close due to unresponsiveness',
+        { resource, pendingBytes, limitBytes: options.maxWatchPendingBytes },
+        `Forcing ${resource} watcher close due to unresponsiveness`,
       );
-      options.onWatcherTerminated?.();
+      options.onWatcherTerminated?.(resource);
     },
   });
 
@@ -102,7 +104,11 @@ export function createApp(options: AppOptions): WidgetApp {
     const requestId = String(req.headers['audit-id'] ?? req.headers['x-request-id'] ?? randomUUID());
     res.setHeader('Audit-Id', requestId);
     const log = options.logger.child({ requestId });
-    const info = parseRequestInfo(req.method, req.originalUrl);
+    const info = parseRequestInfo(req.method, req.originalUrl, (group, version, resource) =>
+      group === options.registries.group
+        ? options.registries.lookup(version, resource)?.kind.strategy.selectableFields
+        : undefined,
+    );
     const kind = READ_ONLY_VERBS.has(info.verb) || !info.isResourceRequest ? 'readOnly' : 'mutating';
     const longRunning = info.verb === 'watch';
     if (!longRunning) options.metrics.inflight(kind, 1);
@@ -174,8 +180,8 @@ export function createApp(options: AppOptions): WidgetApp {
       }
       if (info.isResourceRequest) {
         if (
-          info.apiGroup !== options.registry.identity.group ||
-          !options.registry.versions.includes(info.apiVersion ?? '')
+          info.apiGroup !== options.registries.group ||
+          !options.registries.versions.includes(info.apiVersion ?? '')
         ) {
           throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
         }

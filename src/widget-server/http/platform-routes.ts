@@ -11,6 +11,7 @@ import { ApiError, notAcceptable } from '../../shared/status-errors';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, versionInfo } from '../api/discovery';
 import { openApiV2, openApiV3GroupVersion, openApiV3Root } from '../api/openapi';
 import type { ServedApi } from '../api/types';
+import type { ServedResource } from '../registry/registries';
 import { mediaTypeParams } from './negotiation';
 
 export const DISCOVERY_V2_CONTENT_TYPE =
@@ -35,6 +36,8 @@ export type HealthCheck = () => Promise<void> | void;
 export interface PlatformRoutesOptions {
   /** The group and its served versions, preferred first. */
   api: ServedApi;
+  /** The kinds served, and in which versions (the storage map's view). */
+  kinds: ServedResource[];
   /** Named readiness checks beyond the built-in ones; each throws when not ready. */
   readinessChecks: Record<string, HealthCheck>;
   /** Graceful shutdown's phase: /readyz fails once shutdown is requested. */
@@ -59,7 +62,8 @@ export class PlatformRoutes {
 
   constructor(private readonly options: PlatformRoutesOptions) {
     const api = options.api;
-    const discovery = aggregatedDiscovery(api) as Record<string, unknown>;
+    const kinds = options.kinds;
+    const discovery = aggregatedDiscovery(api, kinds) as Record<string, unknown>;
     this.discoveryV2 = cached(discovery);
     this.discoveryV2beta1 = cached({ ...discovery, apiVersion: 'apidiscovery.k8s.io/v2beta1' });
     this.groupList = JSON.stringify(apiGroupList(api));
@@ -67,13 +71,13 @@ export class PlatformRoutes {
     const hashes: Record<string, string> = {};
     for (const version of api.versions) {
       const id = { group: api.group, version };
-      this.resourceLists.set(`/apis/${api.group}/${version}`, JSON.stringify(apiResourceList(id)));
-      const doc = cached(openApiV3GroupVersion(id));
+      this.resourceLists.set(`/apis/${api.group}/${version}`, JSON.stringify(apiResourceList(id, kinds)));
+      const doc = cached(openApiV3GroupVersion(id, kinds));
       this.openapiV3GroupVersions.set(`/openapi/v3/apis/${api.group}/${version}`, doc);
       hashes[version] = doc.hash;
     }
     this.version = JSON.stringify(versionInfo());
-    this.openapiV2 = cached(openApiV2(api));
+    this.openapiV2 = cached(openApiV2(api, kinds));
     this.openapiV3Root = cached(openApiV3Root(api, hashes));
   }
 

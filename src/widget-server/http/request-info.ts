@@ -6,6 +6,7 @@
  */
 import { exactFieldValue } from '../api/selectors';
 import { parseListQuery, type ListQuery } from '../registry/list-options';
+import { KINDS } from '../apis';
 import { RequestQuery } from './query';
 
 export interface RequestInfo {
@@ -67,7 +68,20 @@ function decodedPath(path: string): string {
 }
 
 /** `url` is the request target (path and query), e.g. express's `req.originalUrl`. */
-export function parseRequestInfo(method: string, url: string): RequestInfo {
+/** The selectable fields of the kinds this server serves by default (apis/index.ts), by resource. */
+function defaultSelectableFields(_group: string, _version: string, resource: string) {
+  return KINDS.find((k) => k.names.resource === resource)?.strategy.selectableFields;
+}
+
+/**
+ * `selectableFields` names the fields a resource's field selectors may use (the kind's, from the
+ * storage map); absent, the kinds of apis/index.ts; for a resource of no kind, the fields every kind has.
+ */
+export function parseRequestInfo(
+  method: string,
+  url: string,
+  selectableFields?: (group: string, version: string, resource: string) => readonly string[] | undefined,
+): RequestInfo {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   const query = RequestQuery.fromUrl(url);
@@ -125,7 +139,12 @@ export function parseRequestInfo(method: string, url: string): RequestInfo {
   if (info.verb === 'delete' && !info.pathName) info.verb = 'deletecollection';
   if (info.verb === 'list' || info.verb === 'watch' || info.verb === 'deletecollection') {
     try {
-      info.listOptions = { query: parseListQuery(query, info.legacyWatch) };
+      const fields = (selectableFields ?? defaultSelectableFields)(
+        info.apiGroup ?? '',
+        info.apiVersion ?? '',
+        info.resource,
+      );
+      info.listOptions = { query: parseListQuery(query, info.legacyWatch, fields) };
     } catch (error) {
       info.listOptions = { error };
     }

@@ -1,10 +1,12 @@
 /**
- * The REST endpoints of the widgets resource and its status and scale subresources: maps each
- * RequestInfo verb to the registry, parses write options (dryRun, fieldValidation, fieldManager),
+ * The REST endpoints of every served resource and its status and scale subresources: finds the
+ * resource's registry in the storage map (registry/registries.ts), maps each RequestInfo verb to it, parses write options (dryRun, fieldValidation, fieldManager),
  * DeleteOptions from body or query, and streams watches as chunked JSON WatchEvents in the negotiated
  * form. Everything about semantics lives in the registry; this file is the HTTP shape of it.
  */
-import type { KindCodec } from '../registry/generic/types';
+import type { KindCodec, StoredObject } from '../registry/generic/types';
+import type { ApiRegistries } from '../registry/registries';
+import type { KindRegistry } from '../registry/kind-registry';
 import type { Request, Response } from 'express';
 import {
   ApiError,
@@ -14,33 +16,28 @@ import {
   type Status,
 } from '../../shared/status-errors';
 import { decodeDeleteOptions } from '../api/decode';
-import { partialObjectMetadata, widgetTable } from '../api/table';
-import { RESOURCE, type DeleteOptions, type Widget, type WatchEvent } from '../api/types';
+import { objectTable, partialObjectMetadata } from '../api/table';
+import type { DeleteOptions, WatchEvent } from '../api/types';
 import type { ListQuery } from '../registry/list-options';
 import { asPatchType } from '../registry/patch';
-import type {
-  BookmarkObject,
-  FieldValidation,
-  WidgetRegistry,
-  WriteOptions,
-} from '../registry/widget-registry';
+import type { BookmarkObject, FieldValidation, WriteOptions } from '../registry/generic/types';
 import { baseContentType, decodeObjectBody, readBody } from './body';
 import { negotiateOutput, type OutputForm } from './negotiation';
 import type { RequestQuery } from './query';
 import type { UserInfo } from '../auth/authentication';
 import type { RequestInfo } from './request-info';
-import { addWarnings, includeObjectPolicy, renderWidget, renderWidgetList, writeDocument } from './responses';
+import { addWarnings, includeObjectPolicy, renderList, renderObject, writeDocument } from './responses';
 import { DEFAULT_MAX_WATCH_PENDING_BYTES, WatchStream } from './watch-stream';
 
 export interface ResourceHandlerOptions {
-  registry: WidgetRegistry;
+  registries: ApiRegistries;
   maxBodyBytes: number;
   /** Called when a watch starts and ends, for the long-running request gauge. */
-  onWatch?: (delta: 1 | -1, version: string) => void;
+  onWatch?: (delta: 1 | -1, version: string, resource: string) => void;
   /** --max-watch-pending-bytes (watch-stream.ts). */
   maxWatchPendingBytes?: number;
   /** A watcher was closed for falling behind. */
-  onWatcherTerminated?: (pendingBytes: number) => void;
+  onWatcherTerminated?: (pendingBytes: number, resource: string) => void;
 }
 
 /** Write options from the query, with the authenticated user for admission (set by the auth filter). */
@@ -104,7 +101,7 @@ function mergeDryRun(opts: WriteOptions, options: DeleteOptions): WriteOptions {
  * all of them the same (frozen) object, as kube-apiserver's cachingObject serializes once per format.
  */
 const encodedLines = new WeakMap<object, Partial<Record<string, string>>>();
-function watchLine(event: WatchEvent<Widget | Status | BookmarkObject>): string {
+function watchLine(event: WatchEvent<StoredObject | Status | BookmarkObject>): string {
   if (event.type === 'ERROR' || event.type === 'BOOKMARK') return JSON.stringify(event) + '\n';
   let lines = encodedLines.get(event.object);
   if (!lines) encodedLines.set(event.object, (lines = {}));
@@ -114,14 +111,12 @@ function watchLine(event: WatchEvent<Widget | Status | BookmarkObject>): string 
 export class ResourceHandler {
   constructor(private readonly options: ResourceHandlerOptions) {}
 
-  private get registry(): WidgetRegistry {
-    return this.options.registry;
-  }
-
   async handle(info: RequestInfo, req: Request, res: Response): Promise<void> {
-    if (info.resource !== RESOURCE || info.parts.length > 0) {
+    const registry = this.options.registries.lookup(info.apiVersion ?? '', info.resource ?? '');
+    if (!registry || info.parts.length > 0) {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
     }
+    const kind = registry.kind;
     const { query, subresource, pathName: name } = info;
     if (subresource !== undefined && subresource !== 'status' && subresource !== 'scale') {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
@@ -150,7 +145,7 @@ export class ResourceHandler {
       throw notAcceptable(['application/json', 'application/yaml']);
     }
     // Bodies are decoded from, and answers encoded in, the version of the request's path.
-    const codec = this.registry.codec(info.apiVersion);
+    const codec = registry.codec(info.apiVersion);
     const writeOptions = () => ({
       ...parseWriteOptions(query, (req as Request & { user?: UserInfo }).user),
       version: codec.version,
@@ -163,61 +158,72 @@ export class ResourceHandler {
 
     switch (info.verb) {
       case 'list': {
-        const list = await this.registry.list(namespace, listQuery());
-        return writeDocument(res, 200, renderWidgetList(list, form, includeObjectPolicy(query), codec), form);
+        const list = await registry.list(namespace, listQuery());
+        return writeDocument(res, 200, renderList(kind, list, form, includeObjectPolicy(query), codec), form);
       }
       case 'watch':
-        return this.watch(namespace, name, req, res, info.legacyWatch, listQuery(), query, form, codec);
+        return this.watch(
+          registry,
+          namespace,
+          name,
+          req,
+          res,
+          info.legacyWatch,
+          listQuery(),
+          query,
+          form,
+          codec,
+        );
       case 'get':
         return subresource === 'scale'
-          ? writeDocument(res, 200, await this.registry.getScale(namespace!, name!), form)
-          : this.writeWidget(res, 200, await this.registry.get(namespace!, name!), query, form, codec);
+          ? writeDocument(res, 200, await registry.getScale(namespace!, name!), form)
+          : this.writeObject(registry, res, 200, await registry.get(namespace!, name!), query, form, codec);
       case 'create': {
         const opts = writeOptions();
         const body = await this.readObject(req);
-        const result = await this.registry.create(namespace!, body, opts);
+        const result = await registry.create(namespace!, body, opts);
         addWarnings(res, result.warnings);
-        return this.writeWidget(res, 201, result.object, query, form, codec);
+        return this.writeObject(registry, res, 201, result.object, query, form, codec);
       }
       case 'update': {
         const opts = writeOptions();
         const body = await this.readObject(req);
         if (subresource === 'scale') {
-          const result = await this.registry.updateScale(namespace!, name!, body, opts);
+          const result = await registry.updateScale(namespace!, name!, body, opts);
           addWarnings(res, result.warnings);
           return writeDocument(res, 200, result.object, form);
         }
-        const result = await this.registry.update(namespace!, name!, body, opts, subresource);
+        const result = await registry.update(namespace!, name!, body, opts, subresource);
         addWarnings(res, result.warnings);
-        return this.writeWidget(res, 200, result.object, query, form, codec);
+        return this.writeObject(registry, res, 200, result.object, query, form, codec);
       }
       case 'patch': {
         const opts = writeOptions();
         const type = asPatchType(req.headers['content-type']);
         const raw = await readBody(req, this.options.maxBodyBytes);
         if (subresource === 'scale') {
-          const result = await this.registry.patchScale(namespace!, name!, type, raw, opts);
+          const result = await registry.patchScale(namespace!, name!, type, raw, opts);
           addWarnings(res, result.warnings);
           return writeDocument(res, 200, result.object, form);
         }
-        const result = await this.registry.patch(namespace!, name!, type, raw, opts, subresource);
+        const result = await registry.patch(namespace!, name!, type, raw, opts, subresource);
         addWarnings(res, result.warnings);
-        return this.writeWidget(res, 200, result.object, query, form, codec);
+        return this.writeObject(registry, res, 200, result.object, query, form, codec);
       }
       case 'delete': {
         const raw = await readBody(req, this.options.maxBodyBytes);
         const options = deleteOptionsFrom(decodeObjectBody(raw, baseContentType(req)), query);
         const opts = mergeDryRun(writeOptions(), options);
-        const result = await this.registry.delete(namespace!, name!, options, opts);
+        const result = await registry.delete(namespace!, name!, options, opts);
         const accepted = !result.deleted && options.orphanDependents === false;
-        return this.writeWidget(res, accepted ? 202 : 200, result.object, query, form, codec);
+        return this.writeObject(registry, res, accepted ? 202 : 200, result.object, query, form, codec);
       }
       case 'deletecollection': {
         const raw = await readBody(req, this.options.maxBodyBytes);
         const options = deleteOptionsFrom(decodeObjectBody(raw, baseContentType(req)), query);
         const opts = mergeDryRun(writeOptions(), options);
-        const list = await this.registry.deleteCollection(namespace, listQuery(), options, opts);
-        return writeDocument(res, 200, renderWidgetList(list, form, includeObjectPolicy(query), codec), form);
+        const list = await registry.deleteCollection(namespace, listQuery(), options, opts);
+        return writeDocument(res, 200, renderList(kind, list, form, includeObjectPolicy(query), codec), form);
       }
       default:
         throw methodNotAllowedOnResource();
@@ -231,18 +237,20 @@ export class ResourceHandler {
     return body;
   }
 
-  private writeWidget(
+  private writeObject<T extends StoredObject>(
+    registry: KindRegistry<T>,
     res: Response,
     code: number,
-    w: Widget,
+    o: T,
     query: RequestQuery,
     form: OutputForm,
-    codec: KindCodec<Widget>,
+    codec: KindCodec<T>,
   ): void {
-    writeDocument(res, code, renderWidget(w, form, includeObjectPolicy(query), codec), form);
+    writeDocument(res, code, renderObject(registry.kind, o, form, includeObjectPolicy(query), codec), form);
   }
 
-  private async watch(
+  private async watch<T extends StoredObject>(
+    registry: KindRegistry<T>,
     namespace: string | undefined,
     name: string | undefined,
     req: Request,
@@ -251,7 +259,7 @@ export class ResourceHandler {
     listQuery: ListQuery,
     query: RequestQuery,
     form: OutputForm,
-    codec: KindCodec<Widget>,
+    codec: KindCodec<T>,
   ): Promise<void> {
     const includeObject = includeObjectPolicy(query);
     // Set once the registry's watch exists; a watcher closed for falling behind stops it.
@@ -260,11 +268,11 @@ export class ResourceHandler {
       maxPendingBytes: this.options.maxWatchPendingBytes ?? DEFAULT_MAX_WATCH_PENDING_BYTES,
       onTerminated: (pendingBytes) => {
         handle?.stop();
-        this.options.onWatcherTerminated?.(pendingBytes);
+        this.options.onWatcherTerminated?.(pendingBytes, registry.kind.names.resource);
       },
     });
     let firstTableRow = true;
-    const encode = (event: WatchEvent<Widget | Status | BookmarkObject>): unknown => {
+    const encode = (event: WatchEvent<StoredObject | Status | BookmarkObject>): unknown => {
       if (event.type === 'ERROR' || !form.transform) return event;
       if (event.type === 'BOOKMARK') {
         const meta = (event.object as BookmarkObject).metadata;
@@ -285,10 +293,10 @@ export class ResourceHandler {
           },
         };
       }
-      const w = event.object as Widget;
+      const w = event.object as T;
       if (form.transform === 'PartialObjectMetadata')
         return { type: event.type, object: partialObjectMetadata(w) };
-      const table = widgetTable([w], {
+      const table = objectTable(registry.kind, [w], {
         includeObject,
         listMeta: { resourceVersion: w.metadata.resourceVersion },
         noHeaders: !firstTableRow,
@@ -301,18 +309,18 @@ export class ResourceHandler {
     };
     // Objects in the watch's version: a hub-version watch sends the (shared) event objects themselves.
     const inVersion = (
-      event: WatchEvent<Widget | Status | BookmarkObject>,
-    ): WatchEvent<Widget | Status | BookmarkObject> => {
+      event: WatchEvent<StoredObject | Status | BookmarkObject>,
+    ): WatchEvent<StoredObject | Status | BookmarkObject> => {
       if (event.type === 'ERROR' || codec.isHub) return event;
       if (event.type === 'BOOKMARK')
         return {
           type: 'BOOKMARK',
           object: { ...(event.object as BookmarkObject), apiVersion: codec.apiVersion },
         };
-      return { type: event.type, object: codec.encode(event.object as Widget) };
+      return { type: event.type, object: codec.encode(event.object as T) };
     };
     let ended = false;
-    handle = await this.registry.watch(
+    handle = await registry.watch(
       namespace,
       listQuery,
       {
@@ -328,14 +336,14 @@ export class ResourceHandler {
           if (ended) return;
           ended = true;
           stream.end();
-          this.options.onWatch?.(-1, codec.version);
+          this.options.onWatch?.(-1, codec.version, registry.kind.names.resource);
         },
       },
       legacyWatch || name !== undefined ? name : undefined,
     );
     // Events from here on are live: a client that stops reading them is closed past the limit.
     stream.established();
-    this.options.onWatch?.(1, codec.version);
+    this.options.onWatch?.(1, codec.version, registry.kind.names.resource);
     stream.writeHead();
     const stop = handle.stop;
     req.on('close', () => stop());

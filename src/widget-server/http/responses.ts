@@ -2,12 +2,12 @@
  * Writing responses: objects in the negotiated form (JSON, YAML, Table, PartialObjectMetadata[List]),
  * Status failures, and `Warning: 299 - "..."` headers, the way kube-apiserver's responsewriters do.
  */
-import type { KindCodec, ObjectList } from '../registry/generic/types';
+import type { KindCodec, ObjectList, StoredObject } from '../registry/generic/types';
+import type { KindDefinition } from '../apis/kind';
 import type { Response } from 'express';
 import { stringify } from 'yaml';
 import { toStatus, type Status } from '../../shared/status-errors';
-import { partialObjectMetadata, partialObjectMetadataList, widgetTable } from '../api/table';
-import type { Widget } from '../api/types';
+import { objectTable, partialObjectMetadata, partialObjectMetadataList } from '../api/table';
 import type { OutputForm } from './negotiation';
 import { boundedWarnings, warningHeaderValue } from '../api/warnings';
 import type { RequestQuery } from './query';
@@ -51,48 +51,50 @@ export function includeObjectPolicy(query: RequestQuery): IncludeObject {
   return 'Metadata';
 }
 
-/** Renders one (hub) Widget in the negotiated form, in the request's version. */
-export function renderWidget(
-  w: Widget,
+/** Renders one hub object of `kind` in the negotiated form, in the request's version. */
+export function renderObject<T extends StoredObject>(
+  kind: KindDefinition<T>,
+  o: T,
   form: OutputForm,
   includeObject: IncludeObject,
-  codec: KindCodec<Widget>,
+  codec: KindCodec<T>,
 ): unknown {
   if (form.transform === 'Table') {
     return withTableVersion(
-      widgetTable([w], {
+      objectTable(kind, [o], {
         includeObject,
-        listMeta: { resourceVersion: w.metadata.resourceVersion },
+        listMeta: { resourceVersion: o.metadata.resourceVersion },
         version: codec.version,
-        encode: (o) => codec.encode(o),
+        encode: (x) => codec.encode(x),
       }),
       form,
     );
   }
-  if (form.transform === 'PartialObjectMetadata') return partialObjectMetadata(w);
-  return codec.encode(w);
+  if (form.transform === 'PartialObjectMetadata') return partialObjectMetadata(o);
+  return codec.encode(o);
 }
 
-export function renderWidgetList(
-  list: ObjectList<Widget>,
+export function renderList<T extends StoredObject>(
+  kind: KindDefinition<T>,
+  list: ObjectList<T>,
   form: OutputForm,
   includeObject: IncludeObject,
-  codec: KindCodec<Widget>,
+  codec: KindCodec<T>,
 ): unknown {
   if (form.transform === 'Table') {
     return withTableVersion(
-      widgetTable(list.items, {
+      objectTable(kind, list.items, {
         includeObject,
         listMeta: list.metadata,
         version: codec.version,
-        encode: (o) => codec.encode(o),
+        encode: (x) => codec.encode(x),
       }),
       form,
     );
   }
   if (form.transform === 'PartialObjectMetadataList')
     return partialObjectMetadataList(list.items, list.metadata);
-  return { ...list, apiVersion: codec.apiVersion, items: list.items.map((w) => codec.encode(w)) };
+  return { ...list, apiVersion: codec.apiVersion, items: list.items.map((o) => codec.encode(o)) };
 }
 
 function withTableVersion(table: unknown, form: OutputForm): unknown {

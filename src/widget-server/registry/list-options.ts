@@ -9,7 +9,6 @@ import type { RequestQuery } from '../http/query';
 import {
   parseFieldSelector,
   parseLabelSelector,
-  WIDGET_SELECTABLE_FIELDS,
   type FieldSelector,
   type LabelSelector,
 } from '../api/selectors';
@@ -54,7 +53,14 @@ export function parseResourceVersion(rv: string): number {
 }
 
 /** Decodes metav1.ListOptions from the query as kube-apiserver's parameter codec does, then validates them. */
-export function parseListQuery(query: RequestQuery, watchPath = false): ListQuery {
+/** The fields every namespaced kind can be selected by (kube's DefaultNamespaceScopedAttr). */
+export const DEFAULT_SELECTABLE_FIELDS = ['metadata.name', 'metadata.namespace'] as const;
+
+export function parseListQuery(
+  query: RequestQuery,
+  watchPath = false,
+  selectableFields: readonly string[] = DEFAULT_SELECTABLE_FIELDS,
+): ListQuery {
   const labelSelectorText = query.get('labelSelector');
   const fieldSelectorText = query.get('fieldSelector');
   const resourceVersion = query.get('resourceVersion') || undefined;
@@ -144,9 +150,7 @@ export function parseListQuery(query: RequestQuery, watchPath = false): ListQuer
 
   return {
     labelSelector: labelSelectorText ? parseLabelSelector(labelSelectorText) : undefined,
-    fieldSelector: fieldSelectorText
-      ? parseFieldSelector(fieldSelectorText, WIDGET_SELECTABLE_FIELDS)
-      : undefined,
+    fieldSelector: fieldSelectorText ? parseFieldSelector(fieldSelectorText, selectableFields) : undefined,
     labelSelectorText,
     fieldSelectorText,
     resourceVersion,

@@ -20,6 +20,8 @@ import {
 } from '../storage/storage';
 
 export interface MigrationTarget {
+  /** The resource (plural name), for logs and metrics. */
+  resource: string;
   storage: Storage;
   /** The key prefix of every object of the resource. */
   prefix: string;
@@ -106,9 +108,9 @@ async function rewrite(target: MigrationTarget, first: KeyValue): Promise<boolea
 }
 
 export interface MigrationMetrics {
-  /** Objects per stored apiVersion after the latest complete run. */
-  present(byApiVersion: Record<string, number>): void;
-  rewritten(count: number): void;
+  /** Objects of a resource per stored apiVersion after the latest complete run. */
+  present(resource: string, byApiVersion: Record<string, number>): void;
+  rewritten(resource: string, count: number): void;
 }
 
 /** Runs the migration at start-up and again every `intervalMs` (0: only at start-up), until stopped. */
@@ -147,17 +149,22 @@ export class StorageMigrationRunner {
       let reported = 0;
       const progress = await migrateStorageVersion(this.target, {
         signal: this.abort.signal,
-        logger: this.logger,
+        logger: this.logger.child({ resource: this.target.resource }),
         onProgress: (p) => {
-          this.metrics?.rewritten(p.rewritten - reported);
+          this.metrics?.rewritten(this.target.resource, p.rewritten - reported);
           reported = p.rewritten;
         },
       });
       this.last = progress;
       if (progress.done) {
-        this.metrics?.present(progress.present);
+        this.metrics?.present(this.target.resource, progress.present);
         this.logger.info(
-          { ...progress, storageApiVersion: this.target.storageApiVersion, durationMs: Date.now() - started },
+          {
+            ...progress,
+            resource: this.target.resource,
+            storageApiVersion: this.target.storageApiVersion,
+            durationMs: Date.now() - started,
+          },
           progress.rewritten
             ? `storage version migration rewrote ${progress.rewritten} objects to ${this.target.storageApiVersion}`
             : 'storage version migration: every object is in the storage version',

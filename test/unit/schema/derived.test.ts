@@ -115,7 +115,7 @@ describe.each(WIDGET_VERSION_NAMES)('Widget %s: derived pieces agree', (version)
   });
 
   test('published enums and bounds are the ones validation enforces', () => {
-    const root = widgetSchemas(version).widget;
+    const root = widgetSchemas(version).object;
     const constrained = scalarFields.filter(
       (f) => !f.meta && (f.schema.enum || f.schema.minimum !== undefined || f.schema.maximum !== undefined),
     );
@@ -145,7 +145,7 @@ describe.each(WIDGET_VERSION_NAMES)('Widget %s: derived pieces agree', (version)
     const withDefaults = fields.filter((f) => f.schema.default !== undefined);
     expect(withDefaults.length).toBeGreaterThan(0);
     const o: Any = { spec: {}, status: {} };
-    applyDefaults(widgetSchemas(version).widget, o);
+    applyDefaults(widgetSchemas(version).object, o);
     const expected: Any = { spec: {}, status: {} };
     for (const f of withDefaults) setPath(expected, f.path, f.schema.default);
     expect(o).toEqual(expected);
@@ -167,7 +167,7 @@ describe.each(WIDGET_VERSION_NAMES)('Widget %s: derived pieces agree', (version)
       'metadata.ownerReferences',
       'status.conditions',
     ]);
-    expect({ ...listStrategies(widgetSchemas(version).widget) }).toEqual(published);
+    expect({ ...listStrategies(widgetSchemas(version).object) }).toEqual(published);
   });
 
   test('the codec answers in this version', () => {

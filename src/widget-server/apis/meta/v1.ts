@@ -14,6 +14,7 @@ import {
   object,
   string,
   type Infer,
+  type ObjectNode,
 } from '../../schema/schema';
 
 export const API_VERSION_DOC =
@@ -202,6 +203,51 @@ export function scaleSchema(replicas: { minimum: number; maximum: number }) {
 
 function scaleType(name: string, description: string, kind?: string) {
   return { pkg: 'autoscaling' as const, name, description, kind };
+}
+
+/**
+ * A kind's top-level object and its list, around its spec and status schemas (named types of the API's
+ * package): apiVersion, kind, metadata, spec (required) and status, as every Kubernetes kind has them.
+ */
+export function topLevelSchemas<S extends ObjectNode, T extends ObjectNode>(opts: {
+  kind: string;
+  listKind: string;
+  description: string;
+  spec: S;
+  status: T;
+}) {
+  const api = (name: string, description: string, kind: string) => ({
+    pkg: 'api' as const,
+    name,
+    description,
+    kind,
+  });
+  const object_ = object(
+    {
+      apiVersion: string(API_VERSION_DOC),
+      kind: string(KIND_DOC),
+      metadata: field(objectMeta, "Standard object's metadata."),
+      spec: field(opts.spec, `Spec is the desired state of the ${opts.kind}.`),
+      status: field(
+        opts.status,
+        `Status is the observed state of the ${opts.kind}, written through the status subresource.`,
+      ),
+    },
+    { required: ['spec'], named: api(opts.kind, opts.description, opts.kind) },
+  );
+  const list = object(
+    {
+      apiVersion: string(API_VERSION_DOC),
+      kind: string(KIND_DOC),
+      metadata: field(listMeta, 'Standard list metadata.'),
+      items: array(object_, `Items is the list of ${opts.kind}s.`),
+    },
+    {
+      required: ['items'],
+      named: api(opts.listKind, `${opts.listKind} is a list of ${opts.kind}s.`, opts.listKind),
+    },
+  );
+  return { object: object_, list };
 }
 
 export type ObjectMeta = Infer<typeof objectMeta>;

@@ -1,23 +1,20 @@
 /**
- * The Widget kind: its names, the versions it is served in (each a schema plus conversion to and from
- * the hub type that the registry and storage work on), the storage version, and what every version
- * shares (printer columns over the hub, selectable fields, the Scale bounds). Adding a version is a
- * schema file and an entry in WIDGET_VERSIONS; docs/adding-a-kind.md says the rest.
+ * The Widget kind: its names, the versions it is served in (each a schema, conversion to and from the
+ * hub type that the registry and storage work on, and printer columns), the storage version, its
+ * strategy and its scale subresource. apis/index.ts lists it among the kinds the server serves.
  */
-import type { ObjectNode } from '../../schema/schema';
 import type { Widget } from '../../api/types';
-import { scaleSchema } from '../meta/v1';
-import { MAX_REPLICAS, MIN_REPLICAS, v1 } from './v1';
+import { CATEGORIES, KIND, LIST_KIND, RESOURCE, SHORT_NAMES, SINGULAR } from '../../api/types';
+import { applyScaleToWidget, widgetToScale } from '../../api/scale';
+import type { KindDefinition, KindVersion } from '../kind';
+import { WIDGET_COLUMNS, WIDGET_COLUMNS_V1ALPHA1 } from './columns';
+import { widgetStrategy } from './strategy';
+import { SCALE_SCHEMA, v1 } from './v1';
+
+export { SCALE_SCHEMA };
 import { fromV1alpha1, toV1alpha1, v1alpha1 } from './v1alpha1';
 
-export interface WidgetVersion {
-  version: string;
-  schema: { widget: ObjectNode; list: ObjectNode };
-  /** The hub object as this version (a new object; the hub is not changed). apiVersion is the caller's. */
-  fromHub(w: Widget): Record<string, unknown>;
-  /** A decoded object of this version as the hub type (a new object). */
-  toHub(o: Record<string, unknown>): Widget;
-}
+export type WidgetVersion = KindVersion<Widget>;
 
 const identity = {
   fromHub: (w: Widget) => w as unknown as Record<string, unknown>,
@@ -26,16 +23,39 @@ const identity = {
 
 /** In kube's priority order: discovery lists them so, and the first is the preferred version. */
 export const WIDGET_VERSIONS: readonly WidgetVersion[] = [
-  { version: 'v1', schema: v1, ...identity },
+  { version: 'v1', schema: v1, ...identity, columns: WIDGET_COLUMNS },
   // v1beta1 has v1's fields: the same schema, its own name in type errors and definitions.
-  { version: 'v1beta1', schema: v1, ...identity },
-  { version: 'v1alpha1', schema: v1alpha1, fromHub: toV1alpha1, toHub: fromV1alpha1 },
+  { version: 'v1beta1', schema: v1, ...identity, columns: WIDGET_COLUMNS },
+  {
+    version: 'v1alpha1',
+    schema: v1alpha1,
+    fromHub: toV1alpha1,
+    toHub: fromV1alpha1,
+    columns: WIDGET_COLUMNS_V1ALPHA1,
+  },
 ];
 
 /** The version objects are written in, unless --storage-version says otherwise. */
 export const DEFAULT_STORAGE_VERSION = 'v1';
 
 export const WIDGET_VERSION_NAMES = WIDGET_VERSIONS.map((v) => v.version);
+
+export const widgetKind: KindDefinition<Widget> = {
+  names: {
+    kind: KIND,
+    listKind: LIST_KIND,
+    resource: RESOURCE,
+    namespaced: true,
+    singular: SINGULAR,
+    shortNames: SHORT_NAMES,
+    categories: CATEGORIES,
+  },
+  versions: WIDGET_VERSIONS,
+  hubVersion: 'v1',
+  defaultStorageVersion: DEFAULT_STORAGE_VERSION,
+  strategy: widgetStrategy,
+  scale: { toScale: widgetToScale, applyScale: applyScaleToWidget, schema: SCALE_SCHEMA },
+};
 
 export function widgetVersion(version: string): WidgetVersion | undefined {
   return WIDGET_VERSIONS.find((v) => v.version === version);
@@ -46,5 +66,3 @@ export function widgetSchemas(version: string): WidgetVersion['schema'] {
   if (!found) throw new Error(`Widget is not served in version ${version}`);
   return found.schema;
 }
-
-export const SCALE_SCHEMA = scaleSchema({ minimum: MIN_REPLICAS, maximum: MAX_REPLICAS });

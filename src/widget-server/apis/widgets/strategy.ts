@@ -6,13 +6,12 @@
  */
 import { jsonEqual } from '../../../shared/json-equal';
 import { applyWidgetDefaults } from '../../api/defaults';
-import { KIND, LIST_KIND, RESOURCE, type Widget } from '../../api/types';
+import type { Widget } from '../../api/types';
 import { validateWidgetCreate, validateWidgetStatus, validateWidgetUpdate } from '../../api/validation';
 import type { KindStrategy } from '../../registry/generic/strategy';
 import { WIDGET_SELECTABLE_FIELDS, widgetFields } from '../../api/selectors';
 
 export const widgetStrategy: KindStrategy<Widget> = {
-  names: { kind: KIND, listKind: LIST_KIND, resource: RESOURCE, namespaced: true },
   defaults: applyWidgetDefaults,
   prepareForCreate(w, now) {
     // Writes to the main resource never set status; a new Widget starts Pending.

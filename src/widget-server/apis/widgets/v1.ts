@@ -2,8 +2,16 @@
  * Widget v1 (also served as v1beta1, which has the same fields): the schema every derived piece of the
  * Widget API is made from, and the hub (internal) type that storage and the registry work on.
  */
-import { condition, listMeta, objectMeta, API_VERSION_DOC, KIND_DOC } from '../meta/v1';
-import { array, field, int32, object, string, type Infer, type NamedType } from '../../schema/schema';
+import { condition, scaleSchema, topLevelSchemas } from '../meta/v1';
+import {
+  array,
+  int32,
+  object,
+  string,
+  type Infer,
+  type NamedType,
+  type ObjectNode,
+} from '../../schema/schema';
 
 export const WIDGET_COLORS = [
   'blue',
@@ -71,40 +79,20 @@ export const widgetStatus = object(
 );
 
 /** The top-level kind and its list, around a version's spec and status. */
-export function widgetKind<S extends typeof widgetSpec | ReturnType<typeof object>>(spec: S) {
-  const widget = object(
-    {
-      apiVersion: string(API_VERSION_DOC),
-      kind: string(KIND_DOC),
-      metadata: field(objectMeta, "Standard object's metadata."),
-      spec: field(spec, 'Spec is the desired state of the Widget.'),
-      status: field(
-        widgetStatus,
-        'Status is the observed state of the Widget, written through the status subresource.',
-      ),
-    },
-    {
-      required: ['spec'],
-      named: api(
-        'Widget',
-        'Widget is a namespaced, scalable unit of work served by the Widget extension API server.',
-        'Widget',
-      ),
-    },
-  );
-  const list = object(
-    {
-      apiVersion: string(API_VERSION_DOC),
-      kind: string(KIND_DOC),
-      metadata: field(listMeta, 'Standard list metadata.'),
-      items: array(widget, 'Items is the list of Widgets.'),
-    },
-    { required: ['items'], named: api('WidgetList', 'WidgetList is a list of Widgets.', 'WidgetList') },
-  );
-  return { widget, list };
+export function kindSchemas<S extends ObjectNode>(spec: S) {
+  return topLevelSchemas({
+    kind: 'Widget',
+    listKind: 'WidgetList',
+    description: 'Widget is a namespaced, scalable unit of work served by the Widget extension API server.',
+    spec,
+    status: widgetStatus,
+  });
 }
 
-export const v1 = widgetKind(widgetSpec);
+export const v1 = kindSchemas(widgetSpec);
+
+/** The scale subresource's Scale, with the Widget's replica bounds. */
+export const SCALE_SCHEMA = scaleSchema({ minimum: MIN_REPLICAS, maximum: MAX_REPLICAS });
 
 export type WidgetSpec = Infer<typeof widgetSpec>;
 export type WidgetStatus = Infer<typeof widgetStatus>;

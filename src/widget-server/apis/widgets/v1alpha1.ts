@@ -4,7 +4,7 @@
  * keeps its color: conversion carries it in an annotation, as Kubernetes does for fields an older
  * version lacks.
  */
-import { IMAGE_DOC, MAX_REPLICAS, MIN_REPLICAS, DEFAULT_REPLICAS, widgetKind, type WidgetSpec } from './v1';
+import { IMAGE_DOC, MAX_REPLICAS, MIN_REPLICAS, DEFAULT_REPLICAS, kindSchemas, type WidgetSpec } from './v1';
 import { int32, object, string, type Infer } from '../../schema/schema';
 import type { Widget } from '../../api/types';
 
@@ -25,7 +25,7 @@ export const widgetSpecV1alpha1 = object(
   },
 );
 
-export const v1alpha1 = widgetKind(widgetSpecV1alpha1);
+export const v1alpha1 = kindSchemas(widgetSpecV1alpha1);
 
 type SpecV1alpha1 = Infer<typeof widgetSpecV1alpha1>;
 

@@ -47,7 +47,7 @@ import { applyPatchDocument, checkPatchedSize, parsePatchBody, type PatchType } 
 import { rfc3339Seconds } from '../../../shared/time';
 import type { MigrationTarget } from '../storage-migration';
 import { AdmissionChain, type AdmissionAttributes, type Operation } from '../../admission/admission';
-import type { KindStrategy } from './strategy';
+import type { KindNames, KindStrategy } from './strategy';
 import type {
   DeleteResult,
   KindCodec,
@@ -61,6 +61,7 @@ import { Watches } from './watch';
 
 export interface StoreOptions<T extends StoredObject> {
   group: string;
+  names: KindNames;
   strategy: KindStrategy<T>;
   /** A codec for every version the kind has; storage may hold any of them. */
   codecs: ReadonlyMap<string, KindCodec<T>>;
@@ -107,6 +108,7 @@ export class Store<T extends StoredObject> {
   readonly defaultVersion: string;
   readonly storageVersion: string;
   protected readonly strategy: KindStrategy<T>;
+  readonly names: KindNames;
   protected readonly now: () => Date;
   private readonly codecs: ReadonlyMap<string, KindCodec<T>>;
   private readonly hubVersion: string;
@@ -120,7 +122,8 @@ export class Store<T extends StoredObject> {
   ) {
     this.group = options.group;
     this.strategy = options.strategy;
-    this.groupResource = { group: options.group, resource: options.strategy.names.resource };
+    this.names = options.names;
+    this.groupResource = { group: options.group, resource: options.names.resource };
     this.codecs = options.codecs;
     this.versions = options.versions ?? [...options.codecs.keys()];
     this.defaultVersion = options.defaultVersion ?? this.versions[0];
@@ -147,12 +150,12 @@ export class Store<T extends StoredObject> {
   // ---- keys and object <-> stored value ----
 
   private prefixFor(namespace?: string): string {
-    const resource = this.strategy.names.resource;
+    const resource = this.names.resource;
     return namespace ? `${resource}/${namespace}/` : `${resource}/`;
   }
 
   private keyFor(namespace: string, name: string): string {
-    return `${this.strategy.names.resource}/${namespace}/${name}`;
+    return `${this.names.resource}/${namespace}/${name}`;
   }
 
   /**
@@ -168,7 +171,7 @@ export class Store<T extends StoredObject> {
         ? (stored as unknown as T)
         : this.storageCodec(storedVersion).toHub(stored);
     o.apiVersion = this.hubApiVersion;
-    o.kind = this.strategy.names.kind;
+    o.kind = this.names.kind;
     o.metadata = { ...o.metadata, resourceVersion: String(revision) };
     return o;
   }
@@ -181,7 +184,7 @@ export class Store<T extends StoredObject> {
     delete copy.metadata.resourceVersion;
     delete copy.metadata.selfLink;
     copy.apiVersion = codec.apiVersion;
-    copy.kind = this.strategy.names.kind;
+    copy.kind = this.names.kind;
     return copy;
   }
 
@@ -199,6 +202,7 @@ export class Store<T extends StoredObject> {
   /** What storage version migration (storage-migration.ts) rewrites, and how. */
   migrationTarget(): MigrationTarget {
     return {
+      resource: this.names.resource,
       storage: this.storage,
       prefix: this.prefixFor(),
       storageApiVersion: this.storageCodec(this.storageVersion).apiVersion,
@@ -207,7 +211,7 @@ export class Store<T extends StoredObject> {
   }
 
   protected invalid(name: string, errors: FieldError[]): ApiError {
-    return invalid(this.group, this.strategy.names.kind, name, errors);
+    return invalid(this.group, this.names.kind, name, errors);
   }
 
   // ---- reads ----
@@ -275,7 +279,7 @@ export class Store<T extends StoredObject> {
     }
     const list: ObjectList<T> = {
       apiVersion: this.apiVersion,
-      kind: this.strategy.names.listKind,
+      kind: this.names.listKind,
       metadata: { resourceVersion: String(revision) },
       items,
     };
@@ -309,7 +313,7 @@ export class Store<T extends StoredObject> {
       matches: (o) => (name === undefined || o.metadata.name === name) && this.matches(o, q),
       list: (listQuery) => this.list(namespace, listQuery),
       fromStored: (value, revision) => this.fromStored(value, revision),
-      bookmarkType: { kind: this.strategy.names.kind, apiVersion: this.apiVersion },
+      bookmarkType: { kind: this.names.kind, apiVersion: this.apiVersion },
     });
   }
 
@@ -345,8 +349,8 @@ export class Store<T extends StoredObject> {
     const version = opts.version ?? this.defaultVersion;
     return {
       operation,
-      kind: sub?.kind ?? { group: this.group, version, kind: this.strategy.names.kind },
-      resource: { group: this.group, version, resource: this.strategy.names.resource },
+      kind: sub?.kind ?? { group: this.group, version, kind: this.names.kind },
+      resource: { group: this.group, version, resource: this.names.resource },
       subresource: sub?.subresource ?? '',
       namespace,
       name,

@@ -16,7 +16,6 @@ export interface KindNames {
 }
 
 export interface KindStrategy<T extends StoredObject> {
-  readonly names: KindNames;
   /** Defaults of the hub type, applied to every object written (after the request version's own). */
   defaults(obj: T): void;
   /** A new object: clear what clients may not set (status) and set the kind's initial state. */
