@@ -8,7 +8,6 @@
  * and watch (watch.ts). Subresources other than status are adapters over guaranteedUpdate. It speaks
  * hub objects and ApiErrors; HTTP framing and output forms belong to http/.
  */
-import { randomUUID, randomInt } from 'node:crypto';
 import { jsonEqual } from '../../../shared/json-equal';
 import {
   ApiError,
@@ -19,7 +18,6 @@ import {
   notFound,
   alreadyExists,
   tooLargeResourceVersion,
-  internalError,
   type FieldError,
   type GroupResource,
 } from '../../../shared/status-errors';
@@ -32,7 +30,6 @@ import {
   KeyNotFoundError,
   RevisionConflictError,
   type JsonObject,
-  type KeyValue,
   type Storage,
   type WatchHandle,
 } from '../../storage/storage';
@@ -58,6 +55,14 @@ import type {
   WriteResult,
 } from './types';
 import { Watches } from './watch';
+import { StoredForm } from './stored-form';
+import {
+  carryOverForUpdate,
+  failedPrecondition,
+  finalizersAddedWhileDeleting,
+  gcFinalizers,
+  resetForCreate,
+} from './object-meta';
 
 export interface StoreOptions<T extends StoredObject> {
   group: string;
@@ -87,20 +92,8 @@ export interface AdmissionView {
   view?: (o: StoredObject) => unknown;
 }
 
-const FINALIZER_ORPHAN = 'orphan';
-const FINALIZER_FOREGROUND = 'foregroundDeletion';
 /** Bounded retries of a read-modify-write when another writer wins the race (GuaranteedUpdate). */
 const MAX_UPDATE_ATTEMPTS = 8;
-/** Characters kube-apiserver uses for generateName suffixes (no vowels, no confusable digits). */
-const NAME_SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
-
-/** The version part of a stored object's apiVersion (group/version). */
-function storedVersionOf(apiVersion: unknown): string | undefined {
-  if (typeof apiVersion !== 'string') return undefined;
-  const slash = apiVersion.indexOf('/');
-  return slash < 0 ? apiVersion : apiVersion.slice(slash + 1);
-}
-
 export class Store<T extends StoredObject> {
   readonly group: string;
   readonly groupResource: GroupResource;
@@ -111,7 +104,8 @@ export class Store<T extends StoredObject> {
   readonly names: KindNames;
   protected readonly now: () => Date;
   private readonly codecs: ReadonlyMap<string, KindCodec<T>>;
-  private readonly hubVersion: string;
+  /** Keys and the stored form (stored-form.ts). */
+  protected readonly form: StoredForm<T>;
   private readonly hubApiVersion: string;
   private readonly admission: AdmissionChain;
   private readonly watches: Watches;
@@ -127,9 +121,15 @@ export class Store<T extends StoredObject> {
     this.codecs = options.codecs;
     this.versions = options.versions ?? [...options.codecs.keys()];
     this.defaultVersion = options.defaultVersion ?? this.versions[0];
-    this.hubVersion = options.hubVersion;
     this.hubApiVersion = `${options.group}/${options.hubVersion}`;
     this.storageVersion = options.storageVersion;
+    this.form = new StoredForm(
+      options.group,
+      options.names,
+      options.codecs,
+      options.hubVersion,
+      options.storageVersion,
+    );
     this.now = options.now ?? (() => new Date());
     this.admission = options.admission ?? new AdmissionChain();
     this.watches = new Watches(options.bookmarkIntervalMs ?? 60_000);
@@ -147,66 +147,14 @@ export class Store<T extends StoredObject> {
     return codec;
   }
 
-  // ---- keys and object <-> stored value ----
-
-  private prefixFor(namespace?: string): string {
-    const resource = this.names.resource;
-    return namespace ? `${resource}/${namespace}/` : `${resource}/`;
-  }
-
-  private keyFor(namespace: string, name: string): string {
-    return `${this.names.resource}/${namespace}/${name}`;
-  }
-
-  /**
-   * A stored object as the hub type; its resourceVersion is the key's modRevision, set on every read.
-   * Objects record the version they were written in: one in another version (an older storage
-   * version) is converted on read, until storage version migration rewrites it.
-   */
-  protected fromStored(value: JsonObject, revision: number): T {
-    const stored = structuredClone(value);
-    const storedVersion = storedVersionOf(stored.apiVersion);
-    const o =
-      storedVersion === this.hubVersion || storedVersion === undefined
-        ? (stored as unknown as T)
-        : this.storageCodec(storedVersion).toHub(stored);
-    o.apiVersion = this.hubApiVersion;
-    o.kind = this.names.kind;
-    o.metadata = { ...o.metadata, resourceVersion: String(revision) };
-    return o;
-  }
-
-  /** The hub object as written to storage: in the storage version, which its apiVersion records. */
-  protected toStored(o: T): JsonObject {
-    const codec = this.storageCodec(this.storageVersion);
-    // A JSON round trip drops undefined fields, so stored values are canonical on every store.
-    const copy = JSON.parse(JSON.stringify(codec.encode(o))) as JsonObject & StoredObject;
-    delete copy.metadata.resourceVersion;
-    delete copy.metadata.selfLink;
-    copy.apiVersion = codec.apiVersion;
-    copy.kind = this.names.kind;
-    return copy;
-  }
-
-  private storageCodec(version: string): KindCodec<T> {
-    const codec = this.codecs.get(version);
-    if (!codec)
-      throw internalError(`stored object is in version ${version}, which this server does not know`);
-    return codec;
-  }
-
-  private fromKeyValue(kv: KeyValue): T {
-    return this.fromStored(kv.value, kv.modRevision);
-  }
-
   /** What storage version migration (storage-migration.ts) rewrites, and how. */
   migrationTarget(): MigrationTarget {
     return {
       resource: this.names.resource,
       storage: this.storage,
-      prefix: this.prefixFor(),
-      storageApiVersion: this.storageCodec(this.storageVersion).apiVersion,
-      reencode: (kv) => this.toStored(this.fromStored(kv.value, kv.modRevision)),
+      prefix: this.form.prefixFor(),
+      storageApiVersion: this.form.storageApiVersion,
+      reencode: (kv) => this.form.toStored(this.form.fromKeyValue(kv)),
     };
   }
 
@@ -217,9 +165,9 @@ export class Store<T extends StoredObject> {
   // ---- reads ----
 
   async get(namespace: string, name: string): Promise<T> {
-    const kv = await this.storage.get(this.keyFor(namespace, name));
+    const kv = await this.storage.get(this.form.keyFor(namespace, name));
     if (!kv) throw notFound(this.groupResource, name);
-    return this.fromKeyValue(kv);
+    return this.form.fromKeyValue(kv);
   }
 
   private matches(o: T, q: ListQuery): boolean {
@@ -240,7 +188,7 @@ export class Store<T extends StoredObject> {
   }
 
   async list(namespace: string | undefined, q: ListQuery): Promise<ObjectList<T>> {
-    const prefix = this.prefixFor(namespace);
+    const prefix = this.form.prefixFor(namespace);
     let revision = await this.listRevision(q, prefix);
     let startAfter = q.continue ? decodeContinue(q.continue, prefix).startAfter : undefined;
     const limit = q.limit ?? 0;
@@ -268,7 +216,7 @@ export class Store<T extends StoredObject> {
       }
       revision = page.revision;
       for (const kv of page.items) {
-        const o = this.fromKeyValue(kv);
+        const o = this.form.fromKeyValue(kv);
         lastKey = kv.key;
         if (this.matches(o, q)) items.push(o);
       }
@@ -307,12 +255,12 @@ export class Store<T extends StoredObject> {
     }
     return this.watches.start({
       storage: this.storage,
-      prefix: this.prefixFor(namespace),
+      prefix: this.form.prefixFor(namespace),
       query: q,
       sink,
       matches: (o) => (name === undefined || o.metadata.name === name) && this.matches(o, q),
       list: (listQuery) => this.list(namespace, listQuery),
-      fromStored: (value, revision) => this.fromStored(value, revision),
+      fromStored: (value, revision) => this.form.fromStored(value, revision),
       bookmarkType: { kind: this.names.kind, apiVersion: this.apiVersion },
     });
   }
@@ -361,12 +309,6 @@ export class Store<T extends StoredObject> {
     };
   }
 
-  private generateName(prefix: string): string {
-    let suffix = '';
-    for (let i = 0; i < 5; i++) suffix += NAME_SUFFIX_ALPHABET[randomInt(NAME_SUFFIX_ALPHABET.length)];
-    return prefix + suffix;
-  }
-
   async create(namespace: string, body: unknown, opts: WriteOptions): Promise<WriteResult<T>> {
     const { object, warnings } = this.codec(opts.version).decode(body, {
       fieldValidation: opts.fieldValidation,
@@ -381,16 +323,8 @@ export class Store<T extends StoredObject> {
     });
     await this.admission.admit(attributes);
     const meta = object.metadata;
-    if (!meta.name && meta.generateName) meta.name = this.generateName(meta.generateName);
     const now = rfc3339Seconds(this.now());
-    meta.uid = randomUUID();
-    meta.creationTimestamp = now;
-    meta.generation = 1;
-    delete meta.resourceVersion;
-    delete meta.deletionTimestamp;
-    delete meta.deletionGracePeriodSeconds;
-    delete meta.managedFields;
-    delete meta.selfLink;
+    resetForCreate(meta, now);
     this.strategy.prepareForCreate(object, now);
     this.strategy.defaults(object);
     const errors = this.strategy.validate(object);
@@ -399,15 +333,18 @@ export class Store<T extends StoredObject> {
     await this.admission.validate({ ...attributes, name: meta.name ?? '' });
 
     if (opts.dryRun) {
-      const exists = await this.storage.get(this.keyFor(namespace, meta.name!));
+      const exists = await this.storage.get(this.form.keyFor(namespace, meta.name!));
       if (exists) throw alreadyExists(this.groupResource, meta.name!);
-      const preview = this.fromStored(this.toStored(object), 0);
+      const preview = this.form.fromStored(this.form.toStored(object), 0);
       delete preview.metadata.resourceVersion;
       return { object: preview, warnings };
     }
     try {
-      const revision = await this.storage.create(this.keyFor(namespace, meta.name!), this.toStored(object));
-      return { object: this.fromStored(this.toStored(object), revision), warnings };
+      const revision = await this.storage.create(
+        this.form.keyFor(namespace, meta.name!),
+        this.form.toStored(object),
+      );
+      return { object: this.form.fromStored(this.form.toStored(object), revision), warnings };
     } catch (e) {
       if (e instanceof KeyExistsError) throw alreadyExists(this.groupResource, meta.name!);
       throw e;
@@ -427,11 +364,11 @@ export class Store<T extends StoredObject> {
     sub: AdmissionView | undefined,
     mutate: (current: T) => { next: T; warnings?: string[]; pinnedResourceVersion?: boolean },
   ): Promise<WriteResult<T> & { deleted: boolean }> {
-    const key = this.keyFor(namespace, name);
+    const key = this.form.keyFor(namespace, name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.storage.get(key);
       if (!kv) throw notFound(this.groupResource, name);
-      const current = this.fromKeyValue(kv);
+      const current = this.form.fromKeyValue(kv);
       const { next, warnings = [], pinnedResourceVersion = false } = mutate(current);
       // As GuaranteedUpdate's tryUpdate in kube-apiserver: dry runs and no-op writes are admitted too.
       const view = sub?.view ?? ((o: StoredObject) => o);
@@ -445,19 +382,19 @@ export class Store<T extends StoredObject> {
           sub,
         ),
       );
-      const stored = this.toStored(next);
+      const stored = this.form.toStored(next);
       if (jsonEqual(stored, kv.value)) return { object: current, warnings, deleted: false };
       // Removing the last finalizer of an object being deleted completes the deletion.
       const finishDeletion = !!next.metadata.deletionTimestamp && !(next.metadata.finalizers ?? []).length;
       if (opts.dryRun)
-        return { object: this.fromStored(stored, kv.modRevision), warnings, deleted: finishDeletion };
+        return { object: this.form.fromStored(stored, kv.modRevision), warnings, deleted: finishDeletion };
       try {
         if (finishDeletion) {
           const revision = await this.storage.delete(key, kv.modRevision);
-          return { object: this.fromStored(stored, revision), warnings, deleted: true };
+          return { object: this.form.fromStored(stored, revision), warnings, deleted: true };
         }
         const revision = await this.storage.update(key, stored, kv.modRevision);
-        return { object: this.fromStored(stored, revision), warnings, deleted: false };
+        return { object: this.form.fromStored(stored, revision), warnings, deleted: false };
       } catch (e) {
         if (e instanceof KeyNotFoundError) throw notFound(this.groupResource, name);
         if (e instanceof RevisionConflictError) {
@@ -486,33 +423,14 @@ export class Store<T extends StoredObject> {
       return next;
     }
     const next = incoming;
-    const meta = next.metadata;
-    const old = current.metadata;
     // System-owned metadata is carried over; what else is (status) is the strategy's.
-    meta.uid = meta.uid ?? old.uid;
-    meta.creationTimestamp = meta.creationTimestamp ?? old.creationTimestamp;
-    meta.deletionTimestamp = old.deletionTimestamp;
-    meta.deletionGracePeriodSeconds = old.deletionGracePeriodSeconds;
-    meta.generation = old.generation;
-    delete meta.managedFields;
-    delete meta.selfLink;
-    if (meta.generateName === undefined && old.generateName !== undefined)
-      meta.generateName = old.generateName;
+    carryOverForUpdate(next.metadata, current.metadata);
     this.strategy.defaults(next);
     this.strategy.prepareForUpdate(next, current);
-    const errors = this.strategy.validateUpdate(next, current);
-    if (old.deletionTimestamp) {
-      const before = new Set(old.finalizers ?? []);
-      for (const f of meta.finalizers ?? []) {
-        if (!before.has(f)) {
-          errors.push({
-            type: 'FieldValueForbidden',
-            field: 'metadata.finalizers',
-            detail: `no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify([f])}`,
-          });
-        }
-      }
-    }
+    const errors = [
+      ...this.strategy.validateUpdate(next, current),
+      ...finalizersAddedWhileDeleting(next.metadata, current.metadata),
+    ];
     if (errors.length) throw this.invalid(current.metadata.name!, errors);
     return next;
   }
@@ -602,59 +520,30 @@ export class Store<T extends StoredObject> {
 
   // ---- delete ----
 
-  /** Finalizers the GC needs for a propagation policy (store.go deletionFinalizersForGarbageCollection). */
-  private gcFinalizers(existing: string[], options: DeleteOptions): string[] {
-    let policy = options.propagationPolicy;
-    if (!policy && options.orphanDependents !== undefined)
-      policy = options.orphanDependents ? 'Orphan' : 'Background';
-    if (!policy) return existing;
-    const rest = existing.filter((f) => f !== FINALIZER_ORPHAN && f !== FINALIZER_FOREGROUND);
-    if (policy === 'Orphan') return [...rest, FINALIZER_ORPHAN];
-    if (policy === 'Foreground') return [...rest, FINALIZER_FOREGROUND];
-    return rest;
-  }
-
-  private checkPreconditions(current: T, options: DeleteOptions, name: string) {
-    const pre = options.preconditions;
-    if (pre?.uid && pre.uid !== current.metadata.uid) {
-      throw conflict(
-        this.groupResource,
-        name,
-        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${current.metadata.uid}`,
-      );
-    }
-    if (pre?.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion) {
-      throw conflict(
-        this.groupResource,
-        name,
-        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
-      );
-    }
-  }
-
   async delete(
     namespace: string,
     name: string,
     options: DeleteOptions,
     opts: WriteOptions,
   ): Promise<DeleteResult<T>> {
-    const key = this.keyFor(namespace, name);
+    const key = this.form.keyFor(namespace, name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.storage.get(key);
       if (!kv) throw notFound(this.groupResource, name);
-      const current = this.fromKeyValue(kv);
-      this.checkPreconditions(current, options, name);
+      const current = this.form.fromKeyValue(kv);
+      const failed = failedPrecondition(current.metadata, options);
+      if (failed) throw conflict(this.groupResource, name, failed);
       // Delete admission sees the object being deleted as oldObject, after the preconditions, as
       // kube-apiserver's deleteValidation; collection deletes admit each item here too.
       await this.admission.run(
         this.admissionAttributes('DELETE', namespace, name, opts, { oldObject: current }),
       );
-      const finalizers = this.gcFinalizers(current.metadata.finalizers ?? [], options);
+      const finalizers = gcFinalizers(current.metadata.finalizers ?? [], options);
       try {
         if (finalizers.length === 0) {
           if (opts.dryRun) return { object: current, deleted: true };
           const revision = await this.storage.delete(key, kv.modRevision);
-          return { object: this.fromStored(kv.value, revision), deleted: true };
+          return { object: this.form.fromStored(kv.value, revision), deleted: true };
         }
         // Graceful deletion: mark and wait for finalizers to be removed.
         const next = structuredClone(current);
@@ -663,11 +552,11 @@ export class Store<T extends StoredObject> {
           next.metadata.deletionTimestamp = rfc3339Seconds(this.now());
           next.metadata.deletionGracePeriodSeconds = 0;
         }
-        const stored = this.toStored(next);
+        const stored = this.form.toStored(next);
         if (jsonEqual(stored, kv.value)) return { object: current, deleted: false };
         if (opts.dryRun) return { object: next, deleted: false };
         const revision = await this.storage.update(key, stored, kv.modRevision);
-        return { object: this.fromStored(stored, revision), deleted: false };
+        return { object: this.form.fromStored(stored, revision), deleted: false };
       } catch (e) {
         if (e instanceof KeyNotFoundError) throw notFound(this.groupResource, name);
         if (e instanceof RevisionConflictError && attempt + 1 < MAX_UPDATE_ATTEMPTS) continue;
