@@ -4,7 +4,7 @@
  * log when a suite fails, so a red run says why.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { kubectlEnv } from '../support/kubectl';
@@ -61,6 +61,15 @@ export function componentLogTails(lines = 30): string {
       return `----- ${f} (last ${lines} lines) -----\n${text.slice(-lines).join('\n')}`;
     })
     .join('\n');
+}
+
+/**
+ * Forgets kubectl's cached discovery for the bed. A suite that served a resource name (`widgets`) from a
+ * group of its own calls this once that group is gone: otherwise a later suite's `kubectl get widgets`
+ * could still resolve to the cached, deleted group and get a 404.
+ */
+export function forgetCachedDiscovery(): void {
+  rmSync(kubectlEnv(kubeconfigPath).KUBECACHEDIR!, { recursive: true, force: true });
 }
 
 export async function k(args: string[], input?: string): Promise<string> {

@@ -7,7 +7,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { kubectlWatch } from '../support/kubectl';
-import { ensureClusterUp, eventually, installOperatorFromCheckout, k, kubeconfigPath } from './cluster';
+import {
+  ensureClusterUp,
+  eventually,
+  forgetCachedDiscovery,
+  installOperatorFromCheckout,
+  k,
+  kubeconfigPath,
+} from './cluster';
 
 jest.setTimeout(15 * 60 * 1000);
 
@@ -60,6 +67,13 @@ afterAll(async () => {
     () => undefined,
   );
   await k(['delete', 'namespace', system, ns, '--ignore-not-found', '--wait=false']).catch(() => undefined);
+  // Both groups serve `widgets`: later suites' bare `kubectl get widgets` must not find them, live or cached.
+  await eventually(
+    'the APIServices of the test groups to be gone',
+    async () => !(await k(['get', 'apiservices', '-o', 'name'])).split('\n').some((s) => s.includes(suffix)),
+    120_000,
+  );
+  forgetCachedDiscovery();
 });
 
 test('one APIService per version, all available; discovery prefers v1', async () => {
