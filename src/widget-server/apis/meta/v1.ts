@@ -68,9 +68,10 @@ export const objectMeta = object(
     ownerReferences: array(
       ownerReference,
       'Objects this object depends on; the garbage collector deletes it when all owners are gone.',
-      { patchStrategy: 'merge', patchMergeKey: 'uid' },
+      { listType: 'map', listMapKeys: ['uid'], patchStrategy: 'merge', patchMergeKey: 'uid' },
     ),
     finalizers: array(string(''), 'Must be empty before the object is deleted from the registry.', {
+      listType: 'set',
       patchStrategy: 'merge',
     }),
     managedFields: array(any('A ManagedFieldsEntry.'), 'Field ownership information.'),

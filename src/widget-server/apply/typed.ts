@@ -1,0 +1,148 @@
+/**
+ * Values walked against a kind's schema (schema/schema.ts) as structured-merge-diff's typed package
+ * walks them: the field set of a value (every leaf, every list item of an associative list, and empty
+ * or free-form map entries), and the comparison of two values (added, modified and removed paths).
+ * Lists follow their x-kubernetes-list-type: `map` items are addressed by their keys, `set` items by
+ * value, and anything else is atomic (a leaf), as a CRD's lists are by default. Free-form values
+ * (`any`) are leaves.
+ */
+import { jsonEqual } from '../../shared/json-equal';
+import type { ArrayNode, Node } from '../schema/schema';
+import { FieldSet, fieldElement, keyElement, valueElement, type PathElement } from './fieldpath';
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function isAssociative(node: ArrayNode): boolean {
+  return node.listType === 'map' || node.listType === 'set';
+}
+
+/** The path element of a list item: its keys for a map list, its value for a set. */
+export function listItemElement(node: ArrayNode, item: unknown): PathElement {
+  if (node.listType === 'set') return valueElement(item);
+  const keys: Record<string, unknown> = {};
+  for (const k of node.listMapKeys ?? []) {
+    const v = isObject(item) ? item[k] : undefined;
+    if (v !== undefined) keys[k] = v;
+  }
+  return keyElement(keys);
+}
+
+/** Child schema of an object or map field. */
+export function fieldNode(node: Node, name: string): Node | undefined {
+  if (node.type === 'object') return Object.hasOwn(node.properties, name) ? node.properties[name] : undefined;
+  if (node.type === 'map') return node.values;
+  return undefined;
+}
+
+/** The fields a value sets (typed.ToFieldSet). */
+export function toFieldSet(node: Node, value: unknown): FieldSet {
+  const set = new FieldSet();
+  walkSet(node, value, [], set);
+  return set;
+}
+
+function walkSet(node: Node | undefined, value: unknown, path: PathElement[], set: FieldSet): void {
+  if (
+    !node ||
+    node.type === 'any' ||
+    node.type === 'string' ||
+    node.type === 'integer' ||
+    node.type === 'boolean'
+  ) {
+    set.insert(path);
+    return;
+  }
+  if (node.type === 'array') {
+    if (!isAssociative(node) || !Array.isArray(value)) {
+      set.insert(path);
+      return;
+    }
+    for (const item of value) {
+      const p = [...path, listItemElement(node, item)];
+      walkSet(node.items, item, p, set);
+      set.insert(p);
+    }
+    return;
+  }
+  if (!isObject(value)) {
+    set.insert(path);
+    return;
+  }
+  for (const [key, child] of Object.entries(value)) {
+    const p = [...path, fieldElement(key)];
+    const childNode = fieldNode(node, key);
+    walkSet(childNode, child, p, set);
+    const declared = node.type === 'object' && childNode !== undefined;
+    if (child === null || (isObject(child) && Object.keys(child).length === 0) || !declared) set.insert(p);
+  }
+}
+
+export interface Comparison {
+  added: FieldSet;
+  modified: FieldSet;
+  removed: FieldSet;
+}
+
+/** What changed from `lhs` to `rhs` (typed.Compare). */
+export function compare(node: Node, lhs: unknown, rhs: unknown): Comparison {
+  const c: Comparison = { added: new FieldSet(), modified: new FieldSet(), removed: new FieldSet() };
+  walkCompare(node, lhs, rhs, [], c);
+  return c;
+}
+
+function leaf(lhs: unknown, rhs: unknown, path: PathElement[], c: Comparison): void {
+  if (lhs === undefined) c.added.insert(path);
+  else if (rhs === undefined) c.removed.insert(path);
+  else if (!jsonEqual(lhs, rhs)) c.modified.insert(path);
+}
+
+function walkCompare(
+  node: Node | undefined,
+  lhs: unknown,
+  rhs: unknown,
+  path: PathElement[],
+  c: Comparison,
+): void {
+  let isLeaf = false;
+  if (
+    !node ||
+    node.type === 'any' ||
+    node.type === 'string' ||
+    node.type === 'integer' ||
+    node.type === 'boolean'
+  ) {
+    leaf(lhs, rhs, path, c);
+    isLeaf = true;
+  } else if (node.type === 'array') {
+    const l = Array.isArray(lhs) ? lhs : [];
+    const r = Array.isArray(rhs) ? rhs : [];
+    if (!isAssociative(node) || (l.length === 0 && r.length === 0)) {
+      leaf(lhs, rhs, path, c);
+      isLeaf = true;
+    } else {
+      const lItems = new Map<PathElement, unknown>(l.map((item) => [listItemElement(node, item), item]));
+      const rItems = new Map<PathElement, unknown>(r.map((item) => [listItemElement(node, item), item]));
+      for (const pe of new Set([...lItems.keys(), ...rItems.keys()])) {
+        walkCompare(node.items, lItems.get(pe), rItems.get(pe), [...path, pe], c);
+      }
+    }
+  } else {
+    const l = isObject(lhs) ? lhs : undefined;
+    const r = isObject(rhs) ? rhs : undefined;
+    const empty = (!l || Object.keys(l).length === 0) && (!r || Object.keys(r).length === 0);
+    if (empty || (lhs !== undefined && rhs !== undefined && (!l || !r))) {
+      leaf(lhs, rhs, path, c);
+      isLeaf = true;
+    } else {
+      for (const key of new Set([...Object.keys(l ?? {}), ...Object.keys(r ?? {})])) {
+        walkCompare(fieldNode(node, key), l?.[key], r?.[key], [...path, fieldElement(key)], c);
+      }
+    }
+  }
+  if (!isLeaf && path.length) {
+    if (lhs === undefined) c.added.insert(path);
+    else if (rhs === undefined) c.removed.insert(path);
+  }
+}
