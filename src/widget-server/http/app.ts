@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client';
 import { ApiError } from '../../shared/status-errors';
 import type { ApiRegistries } from '../registry/registries';
 import { enterDeadline, StorageTimeoutError } from '../storage/deadline';
+import { ValueTooLargeError } from '../storage/storage';
 import { DEFAULT_MAX_BODY_BYTES } from './body';
 import { isHeavyList, type InflightLimiter, type InflightSlot } from './inflight';
 import { DRAINING_RETRY_AFTER_SECONDS, ServingLifecycle } from './lifecycle';
@@ -194,7 +195,12 @@ export function createApp(options: AppOptions): WidgetApp {
     } catch (caught) {
       // The client already has its 504; what the handler did afterwards is of no interest to it.
       if (timedOut) return;
-      const err = caught instanceof StorageTimeoutError ? requestTimeoutError() : caught;
+      const err =
+        caught instanceof StorageTimeoutError
+          ? requestTimeoutError()
+          : caught instanceof ValueTooLargeError
+            ? new ApiError(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${caught.limit}`)
+            : caught;
       if (!(err instanceof ApiError) || err.code >= 500) log.error({ err: caught }, 'request failed');
       if (res.headersSent) {
         res.end();

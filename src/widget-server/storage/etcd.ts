@@ -20,6 +20,7 @@ import {
   type Storage,
   type WatchCallbacks,
   type WatchHandle,
+  ValueTooLargeError,
 } from './storage';
 
 export interface EtcdStorageOptions {
@@ -56,6 +57,11 @@ function mapError(err: unknown, revision = 0): unknown {
 }
 
 const MAX_INT32 = 2 ** 31 - 1;
+
+/** etcd's --max-request-bytes default (1.5 MiB): the largest request it takes. */
+export const ETCD_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
+/** Room for a transaction's compare and the put's framing around key and value. */
+const REQUEST_OVERHEAD_BYTES = 1024;
 
 export class EtcdStorage implements Storage {
   readonly kind = 'etcd';
@@ -110,6 +116,14 @@ export class EtcdStorage implements Storage {
     }
   }
 
+  /** A value as etcd stores it, refused here when etcd would refuse the request. */
+  private encode(key: string, value: JsonObject): Buffer {
+    const bytes = Buffer.from(JSON.stringify(value));
+    const limit = ETCD_MAX_REQUEST_BYTES - REQUEST_OVERHEAD_BYTES - Buffer.byteLength(this.prefix + key);
+    if (bytes.length > limit) throw new ValueTooLargeError(key, bytes.length, limit);
+    return bytes;
+  }
+
   private full(key: string): Buffer {
     return Buffer.from(this.prefix + key);
   }
@@ -131,7 +145,7 @@ export class EtcdStorage implements Storage {
     const k = this.full(key);
     const res = await this.kv.txn({
       compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key: k, value: Buffer.from(JSON.stringify(value)) } }],
+      success: [{ request_put: { key: k, value: this.encode(key, value) } }],
       failure: [],
     });
     if (!res.succeeded) throw new KeyExistsError(key);
@@ -148,7 +162,7 @@ export class EtcdStorage implements Storage {
     const k = this.full(key);
     const success =
       op === 'put'
-        ? [{ request_put: { key: k, value: Buffer.from(JSON.stringify(value)) } }]
+        ? [{ request_put: { key: k, value: this.encode(key, value ?? {}) } }]
         : [{ request_delete_range: { key: k } }];
     const compare =
       expected === undefined

@@ -109,6 +109,22 @@ export class CompactedError extends Error {
   }
 }
 
+/**
+ * Thrown before a write whose value is larger than the store takes (etcd refuses requests over its
+ * --max-request-bytes, 1.5 MiB by default; sending one would also count as a failure against the
+ * client's circuit breaker and stall every other call). Answered 413, as kube-apiserver answers it.
+ */
+export class ValueTooLargeError extends Error {
+  constructor(
+    readonly key: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(`value of ${key} is ${bytes} bytes, over the store's limit of ${limit}`);
+    this.name = 'ValueTooLargeError';
+  }
+}
+
 /** Thrown when a read asks for a revision newer than the store has. */
 export class FutureRevisionError extends Error {
   constructor(
