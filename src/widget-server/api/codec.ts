@@ -5,10 +5,11 @@
  * the storage version through the same codec.
  */
 import { applyDefaults } from '../schema/defaults';
+import type { ObjectNode } from '../schema/schema';
 import { kindVersion, type KindDefinition, type KindVersion } from '../apis/kind';
 import { widgetKind } from '../apis/widgets';
 import type { KindCodec, StoredObject } from '../registry/generic/types';
-import { decodeObject, type FieldValidationMode } from './decode';
+import { decodeApplyConfiguration, decodeObject, type FieldValidationMode } from './decode';
 import type { Widget } from './types';
 
 /** The Widget's hub version: its conversions are the identity. */
@@ -33,6 +34,10 @@ export class VersionCodec<T extends StoredObject> implements KindCodec<T> {
     this.hubApiVersion = `${group}/${kind.hubVersion}`;
   }
 
+  get schema(): ObjectNode {
+    return this.definition.schema.object;
+  }
+
   get isHub(): boolean {
     return this.version === this.kind.hubVersion;
   }
@@ -46,6 +51,20 @@ export class VersionCodec<T extends StoredObject> implements KindCodec<T> {
       fieldValidation: opts.fieldValidation,
     });
     return { object: this.toHub(value), warnings };
+  }
+
+  /** A server-side apply configuration of this version: decoded and pruned, not defaulted or converted. */
+  decodeApplyConfiguration(
+    body: unknown,
+    opts: { fieldValidation: FieldValidationMode },
+  ): { object: Record<string, unknown>; warnings: string[] } {
+    const { value, warnings } = decodeApplyConfiguration(body, {
+      schema: this.definition.schema.object,
+      kind: this.kind.names.kind,
+      identity: { group: this.group, version: this.version },
+      fieldValidation: opts.fieldValidation,
+    });
+    return { object: value, warnings };
   }
 
   /** An object of this version (decoded, or read from storage) as a hub object. */

@@ -205,6 +205,17 @@ export function decodeObject(
   return { value: value as Record<string, unknown> & { metadata: Record<string, unknown> }, warnings };
 }
 
+/**
+ * A server-side apply configuration of one kind and version: type-checked and pruned like a body, but
+ * nothing added (no zero values, no defaults), since a manager owns exactly the fields it sends.
+ */
+export function decodeApplyConfiguration(
+  body: unknown,
+  opts: { schema: ObjectNode; kind: string; identity: ApiIdentity; fieldValidation: FieldValidationMode },
+): { value: Record<string, unknown>; warnings: string[] } {
+  return decodeWith(body, opts.schema, opts.kind, opts.identity, opts.fieldValidation);
+}
+
 export function decodeWidget(
   body: unknown,
   opts: { identity: ApiIdentity; fieldValidation: FieldValidationMode },

@@ -98,6 +98,7 @@ const PATCH_TYPES = [
   'application/json-patch+json',
   'application/merge-patch+json',
   'application/strategic-merge-patch+json',
+  'application/apply-patch+yaml',
 ];
 const DELETE_PARAMS: Param[] = [
   DRY_RUN,
@@ -190,7 +191,11 @@ function operations(
         DRY_RUN,
         FIELD_MANAGER,
         FIELD_VALIDATION,
-        q('force', 'boolean', 'Not supported: server-side apply is not served.'),
+        q(
+          'force',
+          'boolean',
+          'Force is going to "force" Apply requests: the fields this manager applies are taken over from other managers instead of conflicting. Must be unset for non-apply patches.',
+        ),
       ],
       body: `${META}.Patch`,
       consumes: PATCH_TYPES,

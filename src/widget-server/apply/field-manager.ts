@@ -254,6 +254,33 @@ function capUpdateManagers(managed: Map<string, Managed>, now: string): Map<stri
   return managed;
 }
 
+export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * The fields kubectl's last-applied configuration sets that the live object still has with the same
+ * values: a client-side applier's fields that server-side apply by kubectl may take over.
+ */
+function allowedFromLastApplied(
+  schema: Node,
+  live: unknown,
+  liveVersioned: unknown,
+  apiVersion: string,
+): FieldSet | undefined {
+  const annotations = (live as { metadata?: { annotations?: Record<string, string> } } | undefined)?.metadata
+    ?.annotations;
+  const text = annotations?.[LAST_APPLIED_ANNOTATION];
+  if (!text) return undefined;
+  let lastApplied: unknown;
+  try {
+    lastApplied = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if ((lastApplied as { apiVersion?: unknown }).apiVersion !== apiVersion) return undefined;
+  const c = compare(schema, lastApplied, liveVersioned);
+  return toFieldSet(schema, lastApplied).difference(c.modified).difference(c.added).difference(c.removed);
+}
+
 /** kube-apiserver's 409 for apply conflicts (managedfields/internal/conflict.go). */
 export function applyConflict(conflicts: Map<string, FieldSet>, managed: Map<string, Managed>): ApiError {
   const list: Array<{ manager: string; path: string }> = [];
@@ -341,8 +368,21 @@ export function recordApply(
     if (!stale.empty) merged = ops.remove(schema, merged, stale) as Record<string, unknown>;
   }
   const nextHub = ops.toHub(structuredClone(merged));
+  const before = new Map(current);
   const { conflicts } = updateOthers(view, current, selfKey, live, nextHub, force);
-  if (conflicts.size) throw applyConflict(conflicts, current);
+  if (conflicts.size) {
+    // kubectl's first server-side apply after client-side ones may take over what its last-applied
+    // configuration still describes as the live object has it (lastappliedmanager.go).
+    const allowed =
+      who.manager === 'kubectl'
+        ? allowedFromLastApplied(schema, live, liveVersioned, who.apiVersion)
+        : undefined;
+    let all = new FieldSet();
+    for (const set of conflicts.values()) all = all.union(set);
+    if (!allowed || !all.difference(allowed).empty) throw applyConflict(conflicts, before);
+    for (const [key, m] of before) current.set(key, m);
+    updateOthers(view, current, selfKey, live, nextHub, true);
+  }
   if (last && last.set.equals(applied) && last.apiVersion === who.apiVersion) {
     current.set(selfKey, { ...self, apiVersion: who.apiVersion, time: last.time, set: applied });
   }

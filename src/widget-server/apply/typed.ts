@@ -71,6 +71,7 @@ function walkSet(node: Node | undefined, value: unknown, path: PathElement[], se
     return;
   }
   for (const [key, child] of Object.entries(value)) {
+    if (child === undefined) continue;
     const p = [...path, fieldElement(key)];
     const childNode = fieldNode(node, key);
     walkSet(childNode, child, p, set);
@@ -137,6 +138,8 @@ function walkCompare(
       isLeaf = true;
     } else {
       for (const key of new Set([...Object.keys(l ?? {}), ...Object.keys(r ?? {})])) {
+        // A key holding undefined is no field (JSON would not carry it).
+        if (l?.[key] === undefined && r?.[key] === undefined) continue;
         walkCompare(fieldNode(node, key), l?.[key], r?.[key], [...path, fieldElement(key)], c);
       }
     }

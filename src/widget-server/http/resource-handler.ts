@@ -1,8 +1,10 @@
 /**
  * The REST endpoints of every served resource and its status and scale subresources: finds the
- * resource's registry in the storage map (registry/registries.ts), maps each RequestInfo verb to it, parses write options (dryRun, fieldValidation, fieldManager),
- * DeleteOptions from body or query, and streams watches as chunked JSON WatchEvents in the negotiated
- * form. Everything about semantics lives in the registry; this file is the HTTP shape of it.
+ * resource's registry in the storage map (registry/registries.ts), maps each RequestInfo verb to it,
+ * parses write options (dryRun, fieldValidation, fieldManager, force), DeleteOptions from body or
+ * query, sends server-side apply (application/apply-patch+yaml) to the registry's apply, and streams
+ * watches as chunked JSON WatchEvents in the negotiated form. Everything about semantics lives in the
+ * registry; this file is the HTTP shape of it.
  */
 import type { KindCodec, StoredObject } from '../registry/generic/types';
 import type { ApiRegistries } from '../registry/registries';
@@ -11,6 +13,7 @@ import type { Request, Response } from 'express';
 import {
   ApiError,
   badRequest,
+  invalid,
   methodNotAllowedOnResource,
   notAcceptable,
   type Status,
@@ -19,7 +22,7 @@ import { decodeDeleteOptions } from '../api/decode';
 import { objectTable, partialObjectMetadata } from '../api/table';
 import type { DeleteOptions, WatchEvent } from '../api/types';
 import type { ListQuery } from '../registry/list-options';
-import { asPatchType } from '../registry/patch';
+import { asPatchType, isApplyPatch } from '../registry/patch';
 import type { BookmarkObject, FieldValidation, WriteOptions } from '../registry/generic/types';
 import { baseContentType, decodeObjectBody, readBody } from './body';
 import { negotiateOutput, type OutputForm } from './negotiation';
@@ -149,6 +152,7 @@ export class ResourceHandler {
     const writeOptions = () => ({
       ...parseWriteOptions(query, (req as Request & { user?: UserInfo }).user),
       version: codec.version,
+      userAgent: req.headers['user-agent'],
     });
     const listQuery = () => {
       const parsed = info.listOptions ?? { error: new Error('list options were not parsed') };
@@ -199,6 +203,39 @@ export class ResourceHandler {
       }
       case 'patch': {
         const opts = writeOptions();
+        const force = query.has('force') ? query.bool('force') : undefined;
+        if (isApplyPatch(req.headers['content-type']) && subresource !== 'scale') {
+          const raw = await readBody(req, this.options.maxBodyBytes);
+          // YAML, of which JSON is a subset, with the bounds every body has.
+          const body = decodeObjectBody(raw, 'application/yaml');
+          if (body === undefined) throw badRequest('the body of the request was empty');
+          const result = await registry.apply(
+            namespace!,
+            name!,
+            body,
+            { ...opts, force: !!force },
+            subresource,
+          );
+          addWarnings(res, result.warnings);
+          return this.writeObject(
+            registry,
+            res,
+            result.created ? 201 : 200,
+            result.object,
+            query,
+            form,
+            codec,
+          );
+        }
+        if (force !== undefined) {
+          throw invalid('meta.k8s.io', 'PatchOptions', '', [
+            {
+              type: 'FieldValueForbidden',
+              field: 'force',
+              detail: 'may not be specified for non-apply patch',
+            },
+          ]);
+        }
         const type = asPatchType(req.headers['content-type']);
         const raw = await readBody(req, this.options.maxBodyBytes);
         if (subresource === 'scale') {

@@ -10,6 +10,7 @@ import type { Scale } from '../api/types';
 import type { KindDefinition, ScaleSubresource } from '../apis/kind';
 import type { AdmissionChain } from '../admission/admission';
 import { schemaErrors } from '../schema/validate';
+import { rfc3339Seconds } from '../../shared/time';
 import type { JsonObject, Storage } from '../storage/storage';
 import { Store, type AdmissionView } from './generic/store';
 import type { StoredObject, WriteOptions, WriteResult } from './generic/types';
@@ -91,6 +92,7 @@ export class KindRegistry<T extends StoredObject> extends Store<T> {
       this.strategy.prepareForUpdate(next, current);
       const specErrors = this.strategy.validateUpdate(next, current);
       if (specErrors.length) throw this.invalid(name, specErrors);
+      this.tracker.trackUpdate(next, current, undefined, opts, 'scale', rfc3339Seconds(this.now()));
       return { next, pinnedResourceVersion: pinned };
     });
   }

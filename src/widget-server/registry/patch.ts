@@ -3,8 +3,8 @@
  * (api/json-patch.ts), RFC 7386 JSON merge patch, and Kubernetes strategic merge patch (api/), with
  * kube-apiserver's bounds: nesting depth of the patch body, at most maxJSONPatchOperations operations
  * (413), the accumulated size of `copy` operations (422, checked while applying), and the size of the
- * patched object (413). Server-side apply is answered with 415 so clients fall back, as
- * kube-apiserver's clients already do for servers without it.
+ * patched object (413). Server-side apply (application/apply-patch+yaml) is not a patch document: the
+ * store merges it (apply/), and asPatchType only names it.
  */
 import { ApiError, badRequest, unsupportedMediaType } from '../../shared/status-errors';
 import { setOwn } from '../api/decode';
@@ -21,11 +21,17 @@ export const APPLY_PATCH = 'application/apply-patch+yaml';
 
 export const SUPPORTED_PATCH_TYPES = [JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH] as const;
 export type PatchType = (typeof SUPPORTED_PATCH_TYPES)[number];
+/** Every PATCH media type the server takes, server-side apply included. */
+export const ACCEPTED_PATCH_TYPES = [...SUPPORTED_PATCH_TYPES, APPLY_PATCH] as const;
+
+export function isApplyPatch(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0].trim().toLowerCase() === APPLY_PATCH;
+}
 
 export function asPatchType(contentType: string | undefined): PatchType {
   const base = (contentType ?? '').split(';')[0].trim().toLowerCase();
   if ((SUPPORTED_PATCH_TYPES as readonly string[]).includes(base)) return base as PatchType;
-  throw unsupportedMediaType([...SUPPORTED_PATCH_TYPES]);
+  throw unsupportedMediaType([...ACCEPTED_PATCH_TYPES]);
 }
 
 function isPlainObject(v: unknown): v is JsonObject {

@@ -31,6 +31,7 @@ const PATCH_TYPES = [
   'application/json-patch+json',
   'application/merge-patch+json',
   'application/strategic-merge-patch+json',
+  'application/apply-patch+yaml',
 ];
 
 /** Every schema and property has a description, so `kubectl explain` has something to say. */

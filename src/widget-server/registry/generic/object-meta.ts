@@ -1,6 +1,6 @@
 /**
  * The metadata the generic store owns, as k8s.io/apiserver's rest.BeforeCreate, BeforeUpdate and
- * BeforeDelete handle it for every kind: what a create resets, what an update carries over, the names
+ * BeforeDelete handle it for every kind (managedFields are the field tracker's): what a create resets, what an update carries over, the names
  * generateName makes, finalizers for the garbage collector's propagation policies, and delete
  * preconditions. Pure functions over ObjectMeta; the store calls them.
  */
@@ -28,7 +28,6 @@ export function resetForCreate(meta: ObjectMeta, now: string): void {
   delete meta.resourceVersion;
   delete meta.deletionTimestamp;
   delete meta.deletionGracePeriodSeconds;
-  delete meta.managedFields;
   delete meta.selfLink;
 }
 
@@ -39,7 +38,6 @@ export function carryOverForUpdate(meta: ObjectMeta, old: ObjectMeta): void {
   meta.deletionTimestamp = old.deletionTimestamp;
   meta.deletionGracePeriodSeconds = old.deletionGracePeriodSeconds;
   meta.generation = old.generation;
-  delete meta.managedFields;
   delete meta.selfLink;
   if (meta.generateName === undefined && old.generateName !== undefined) meta.generateName = old.generateName;
 }

@@ -56,6 +56,9 @@ import type {
 } from './types';
 import { Watches } from './watch';
 import { StoredForm } from './stored-form';
+import { FieldTracker } from './field-tracker';
+import { decodeManagedFields, encodeManagedFields, recordApply } from '../../apply/field-manager';
+import { merge, removeItems } from '../../apply/merge';
 import {
   carryOverForUpdate,
   failedPrecondition,
@@ -109,6 +112,8 @@ export class Store<T extends StoredObject> {
   private readonly hubApiVersion: string;
   private readonly admission: AdmissionChain;
   private readonly watches: Watches;
+  /** metadata.managedFields on every write (field-tracker.ts). */
+  protected readonly tracker: FieldTracker<T>;
 
   constructor(
     protected readonly storage: Storage,
@@ -133,6 +138,7 @@ export class Store<T extends StoredObject> {
     this.now = options.now ?? (() => new Date());
     this.admission = options.admission ?? new AdmissionChain();
     this.watches = new Watches(options.bookmarkIntervalMs ?? 60_000);
+    this.tracker = new FieldTracker(options.codecs, (v) => this.codec(v));
   }
 
   /** The apiVersion of the objects the store hands out (the hub's); answers are encoded per request. */
@@ -313,17 +319,33 @@ export class Store<T extends StoredObject> {
     const { object, warnings } = this.codec(opts.version).decode(body, {
       fieldValidation: opts.fieldValidation,
     });
+    const requested = object.metadata.managedFields;
+    // The creator owns what it sent (with its defaults), as kube-apiserver's create handler records it.
+    return this.createObject(namespace, object, opts, warnings, (o, now) =>
+      this.tracker.trackUpdate(o, undefined, requested, opts, '', now),
+    );
+  }
+
+  /** A create of a decoded hub object; `track` sets its managedFields once it is defaulted. */
+  private async createObject(
+    namespace: string,
+    object: T,
+    opts: WriteOptions,
+    warnings: string[],
+    track: (o: T, now: string) => void,
+  ): Promise<WriteResult<T>> {
     this.checkNamespace(object, namespace);
+    const now = rfc3339Seconds(this.now());
     // Mutating admission sees the decoded, defaulted object before the create strategy runs, so its
     // refusals come before validation's (a create into a missing namespace is 404 whatever the body),
     // as in kube-apiserver's create handler; dry runs are admitted too.
     this.strategy.defaults(object);
+    track(object, now);
     const attributes = this.admissionAttributes('CREATE', namespace, object.metadata.name ?? '', opts, {
       object,
     });
     await this.admission.admit(attributes);
     const meta = object.metadata;
-    const now = rfc3339Seconds(this.now());
     resetForCreate(meta, now);
     this.strategy.prepareForCreate(object, now);
     this.strategy.defaults(object);
@@ -414,15 +436,26 @@ export class Store<T extends StoredObject> {
   }
 
   /** Applies the main-resource or status update strategy to a decoded object against the current one. */
-  private prepareUpdate(incoming: T, current: T, subresource: 'status' | undefined): T {
+  private prepareUpdate(
+    incoming: T,
+    current: T,
+    subresource: 'status' | undefined,
+    opts: WriteOptions,
+    /** Sets managedFields instead of tracking an Update (an apply has its own). */
+    track?: (next: T) => void,
+  ): T {
+    const now = rfc3339Seconds(this.now());
     if (subresource === 'status') {
       const status = this.strategy.status!;
-      const next = status.prepareForUpdate(incoming, current, rfc3339Seconds(this.now()));
+      const next = status.prepareForUpdate(incoming, current, now);
       const errors = status.validateUpdate(next, current);
       if (errors.length) throw this.invalid(current.metadata.name!, errors);
+      if (track) track(next);
+      else this.tracker.trackUpdate(next, current, undefined, opts, 'status', now);
       return next;
     }
     const next = incoming;
+    const requested = next.metadata.managedFields;
     // System-owned metadata is carried over; what else is (status) is the strategy's.
     carryOverForUpdate(next.metadata, current.metadata);
     this.strategy.defaults(next);
@@ -432,6 +465,8 @@ export class Store<T extends StoredObject> {
       ...finalizersAddedWhileDeleting(next.metadata, current.metadata),
     ];
     if (errors.length) throw this.invalid(current.metadata.name!, errors);
+    if (track) track(next);
+    else this.tracker.trackUpdate(next, current, requested, opts, '', now);
     return next;
   }
 
@@ -475,7 +510,7 @@ export class Store<T extends StoredObject> {
     const result = await this.guaranteedUpdate(namespace, name, opts, sub, (current) => {
       this.checkResourceVersion(requestedRv, current, name);
       return {
-        next: this.prepareUpdate(structuredClone(object), current, subresource),
+        next: this.prepareUpdate(structuredClone(object), current, subresource, opts),
         pinnedResourceVersion: true,
       };
     });
@@ -510,12 +545,108 @@ export class Store<T extends StoredObject> {
       }
       object.metadata.namespace = namespace;
       const pinned = this.checkResourceVersion(object.metadata.resourceVersion, current, name);
-      const next = this.prepareUpdate(object, current, subresource);
+      const next = this.prepareUpdate(object, current, subresource, opts);
       // A patch may grow the object past what any request body could create.
       checkPatchedSize(next);
       return { next, warnings, pinnedResourceVersion: pinned };
     });
     return { object: result.object, warnings: result.warnings };
+  }
+
+  // ---- server-side apply ----
+
+  /**
+   * PATCH with application/apply-patch+yaml: merges the configuration into the object (creating it when
+   * missing, not on a subresource) as `opts.fieldManager`, which then owns exactly the fields it sent
+   * (apply/field-manager.ts). A configuration's status is ignored on the main resource, and only its
+   * status counts on the status subresource, as kube-apiserver's reset fields have it.
+   */
+  async apply(
+    namespace: string,
+    name: string,
+    /** The configuration as parsed from the request body (YAML or JSON). */
+    body: unknown,
+    opts: WriteOptions & { force: boolean },
+    subresource?: 'status',
+  ): Promise<WriteResult<T> & { created: boolean }> {
+    this.checkSubresource(subresource);
+    if (!opts.fieldManager) {
+      throw invalid('meta.k8s.io', 'PatchOptions', '', [
+        { type: 'FieldValueRequired', field: 'fieldManager', detail: 'is required for apply patch' },
+      ]);
+    }
+    const codec = this.codec(opts.version);
+    const { object: config, warnings } = codec.decodeApplyConfiguration(body, {
+      fieldValidation: opts.fieldValidation,
+    });
+    const meta = (config.metadata ?? {}) as Record<string, unknown>;
+    if (meta.managedFields !== undefined) throw badRequest('metadata.managedFields must be nil');
+    if (meta.name !== undefined && meta.name !== name) {
+      throw badRequest(
+        `the name of the object (${String(meta.name)}) does not match the name on the URL (${name})`,
+      );
+    }
+    if (meta.namespace !== undefined && meta.namespace !== namespace) {
+      throw badRequest(
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
+    }
+    config.metadata = { ...meta, name, namespace };
+    if (subresource === 'status') {
+      for (const key of Object.keys(config))
+        if (!['apiVersion', 'kind', 'metadata', 'status'].includes(key)) delete config[key];
+      config.metadata = { name, namespace };
+    } else {
+      delete config.status;
+    }
+    const ops = {
+      merge,
+      remove: removeItems,
+      toHub: (o: Record<string, unknown>) => codec.toHub(o),
+    };
+    const existing = await this.storage.get(this.form.keyFor(namespace, name));
+    if (!existing) {
+      if (subresource) throw notFound(this.groupResource, name);
+      const now = rfc3339Seconds(this.now());
+      const result = recordApply(
+        this.tracker.view,
+        new Map(),
+        this.tracker.who(opts, '', now),
+        undefined,
+        config,
+        opts.force,
+        ops,
+      );
+      const object = codec.toHub(structuredClone(result.object));
+      const created = await this.createObject(namespace, object, opts, warnings, (o) => {
+        const entries = encodeManagedFields(result.managed);
+        if (entries.length) o.metadata.managedFields = entries;
+        else delete o.metadata.managedFields;
+      });
+      return { ...created, created: true };
+    }
+    const sub = subresource ? { subresource } : undefined;
+    const result = await this.guaranteedUpdate(namespace, name, opts, sub, (current) => {
+      const now = rfc3339Seconds(this.now());
+      const applied = recordApply(
+        this.tracker.view,
+        decodeManagedFields(current.metadata.managedFields),
+        this.tracker.who(opts, subresource ?? '', now),
+        current,
+        config,
+        opts.force,
+        ops,
+      );
+      const incoming = codec.toHub(structuredClone(applied.object));
+      const next = this.prepareUpdate(incoming, current, subresource, opts, (o) => {
+        const entries = encodeManagedFields(applied.managed);
+        if (entries.length) o.metadata.managedFields = entries;
+        else delete o.metadata.managedFields;
+      });
+      checkPatchedSize(next);
+      return { next };
+    });
+    return { object: result.object, warnings: warnings.concat(result.warnings), created: false };
   }
 
   // ---- delete ----

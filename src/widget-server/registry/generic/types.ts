@@ -6,6 +6,7 @@
 import type { Status } from '../../../shared/status-errors';
 import type { ListMeta, ObjectMeta, WatchEvent } from '../../api/types';
 import type { UserInfo } from '../../auth/authentication';
+import type { ObjectNode } from '../../schema/schema';
 
 /** Any object the store keeps: a kind's hub type. */
 export interface StoredObject {
@@ -29,8 +30,15 @@ export interface KindCodec<T extends StoredObject> {
   readonly apiVersion: string;
   /** This version has the hub's shape: its conversions are the identity. */
   readonly isHub: boolean;
+  /** This version's schema (field sets and merges are computed on it). */
+  readonly schema: ObjectNode;
   /** A request body of this version as a hub object (decoded, pruned, defaulted, converted). */
   decode(body: unknown, opts: { fieldValidation: FieldValidation }): { object: T; warnings: string[] };
+  /** A server-side apply configuration of this version: decoded and pruned, nothing added. */
+  decodeApplyConfiguration(
+    body: unknown,
+    opts: { fieldValidation: FieldValidation },
+  ): { object: Record<string, unknown>; warnings: string[] };
   /** An object of this version (read from storage) as a hub object. */
   toHub(o: Record<string, unknown>): T;
   /** A hub object as this version; the hub object is not changed. */
@@ -43,6 +51,8 @@ export interface WriteOptions {
   dryRun: boolean;
   fieldValidation: FieldValidation;
   fieldManager?: string;
+  /** The request's User-Agent: the manager's name when fieldManager is not given. */
+  userAgent?: string;
   /** The requesting user, handed to admission plugins (admission.Attributes.GetUserInfo). */
   user?: UserInfo;
 }

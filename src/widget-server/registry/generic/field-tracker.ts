@@ -1,0 +1,87 @@
+/**
+ * The generic store's use of the field manager (apply/field-manager.ts): who a write is by (the
+ * fieldManager parameter, or the user agent's product as kube-apiserver derives it), which
+ * managedFields a write starts from (the request's when it sends valid ones to the main resource, the
+ * stored object's otherwise, as kube-apiserver does so that clients unaware of managedFields cannot
+ * erase them), and the versions fields are compared in (each manager's own, through the kind's codecs).
+ */
+import {
+  decodeManagedFields,
+  encodeManagedFields,
+  recordUpdate,
+  type ManagerIdentity,
+  type VersionView,
+} from '../../apply/field-manager';
+import type { KindCodec, StoredObject, WriteOptions } from './types';
+
+/** kube-apiserver's prefixFromUserAgent: `kubectl/v1.34.4 (linux/amd64)` is `kubectl`. */
+export function managerFromUserAgent(userAgent: string | undefined): string {
+  return (userAgent ?? '').split('/')[0];
+}
+
+const versionOf = (apiVersion: string) => apiVersion.slice(apiVersion.indexOf('/') + 1);
+
+export class FieldTracker<T extends StoredObject> {
+  readonly view: VersionView;
+
+  constructor(
+    private readonly codecs: ReadonlyMap<string, KindCodec<T>>,
+    private readonly codecFor: (version?: string) => KindCodec<T>,
+  ) {
+    this.view = {
+      schema: (apiVersion) => this.codecs.get(versionOf(apiVersion))?.schema,
+      encode: (obj, apiVersion) => {
+        const codec = this.codecs.get(versionOf(apiVersion));
+        return codec ? codec.encode(obj as T) : obj;
+      },
+    };
+  }
+
+  who(opts: WriteOptions, subresource: string, now: string): ManagerIdentity {
+    return {
+      manager: opts.fieldManager || managerFromUserAgent(opts.userAgent),
+      subresource,
+      apiVersion: this.codecFor(opts.version).apiVersion,
+      time: now,
+    };
+  }
+
+  /**
+   * Sets next.metadata.managedFields for an Update (or a create, `current` undefined) by the writer of
+   * `opts`. `requested` is the managedFields the request carried.
+   */
+  trackUpdate(
+    next: T,
+    current: T | undefined,
+    requested: unknown,
+    opts: WriteOptions,
+    subresource: string,
+    now: string,
+  ): void {
+    let managed;
+    try {
+      const own =
+        !subresource && Array.isArray(requested) && requested.length
+          ? decodeManagedFields(requested)
+          : undefined;
+      managed = own ?? decodeManagedFields(current?.metadata.managedFields);
+    } catch {
+      // Malformed managedFields in the request: the stored ones stand (and if those were bad, none).
+      try {
+        managed = decodeManagedFields(current?.metadata.managedFields);
+      } catch {
+        managed = new Map();
+      }
+    }
+    // A stored object that has never had managed fields is not tracked until its first apply, as
+    // kube-apiserver skips it (skipnonapplied.go).
+    if (current && managed.size === 0) {
+      delete next.metadata.managedFields;
+      return;
+    }
+    delete next.metadata.managedFields;
+    const out = recordUpdate(this.view, managed, this.who(opts, subresource, now), current, next);
+    const entries = encodeManagedFields(out);
+    if (entries.length) next.metadata.managedFields = entries;
+  }
+}
