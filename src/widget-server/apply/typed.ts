@@ -14,6 +14,13 @@ type Json = Record<string, unknown>;
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+type Composite = Extract<Node, { type: 'object' | 'map' | 'array' }>;
+
+/** Objects, maps and lists: everything else (scalars, free-form values, unknown fields) is a leaf. */
+function isComposite(node: Node | undefined): node is Composite {
+  return node?.type === 'object' || node?.type === 'map' || node?.type === 'array';
+}
+
 function isAssociative(node: ArrayNode): boolean {
   return node.listType === 'map' || node.listType === 'set';
 }
@@ -44,13 +51,7 @@ export function toFieldSet(node: Node, value: unknown): FieldSet {
 }
 
 function walkSet(node: Node | undefined, value: unknown, path: PathElement[], set: FieldSet): void {
-  if (
-    !node ||
-    node.type === 'any' ||
-    node.type === 'string' ||
-    node.type === 'integer' ||
-    node.type === 'boolean'
-  ) {
+  if (!isComposite(node)) {
     set.insert(path);
     return;
   }
@@ -107,13 +108,7 @@ function walkCompare(
   c: Comparison,
 ): void {
   let isLeaf = false;
-  if (
-    !node ||
-    node.type === 'any' ||
-    node.type === 'string' ||
-    node.type === 'integer' ||
-    node.type === 'boolean'
-  ) {
+  if (!isComposite(node)) {
     leaf(lhs, rhs, path, c);
     isLeaf = true;
   } else if (node.type === 'array') {
