@@ -382,6 +382,35 @@ test('a client CA added to the authentication ConfigMap is trusted without a res
   );
 });
 
+test('server-side apply through kube-apiserver: create, a conflict with kubectl scale, --force-conflicts', async () => {
+  const manifest = JSON.stringify({
+    apiVersion: 'custom.example.com/v1',
+    kind: 'Widget',
+    metadata: { name: 'applied', namespace: ns },
+    spec: { image: 'nginx:1.27', replicas: 1 },
+  });
+  expect(await k(['apply', '--server-side', '-f', '-'], manifest)).toMatch(
+    /widget.custom.example.com\/applied serverside-applied/,
+  );
+  await k(['-n', ns, 'scale', 'widget', 'applied', '--replicas=3']);
+  await expect(k(['apply', '--server-side', '-f', '-'], manifest)).rejects.toThrow(
+    /Apply failed with 1 conflict: conflict with "[^"]+" with subresource "scale"[^\n]*: \.spec\.replicas/,
+  );
+  await k(['apply', '--server-side', '--force-conflicts', '-f', '-'], manifest);
+  const got = JSON.parse(
+    await k(['-n', ns, 'get', 'widget', 'applied', '--show-managed-fields', '-o', 'json']),
+  );
+  expect(got.spec.replicas).toBe(1);
+  expect(got.metadata.managedFields).toEqual([
+    expect.objectContaining({
+      manager: 'kubectl',
+      operation: 'Apply',
+      apiVersion: 'custom.example.com/v1',
+      fieldsV1: { 'f:spec': { 'f:image': {}, 'f:replicas': {} } },
+    }),
+  ]);
+});
+
 test('a Widget owned by a deleted ConfigMap is garbage-collected', async () => {
   await k(['-n', ns, 'create', 'configmap', 'owner']);
   const uid = (await k(['-n', ns, 'get', 'configmap', 'owner', '-o', 'jsonpath={.metadata.uid}'])).trim();

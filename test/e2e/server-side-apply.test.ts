@@ -147,6 +147,21 @@ describe.each<StoreKind>(['memory', 'etcd'])('server-side apply (%s store)', (st
     expect(await kubectlOk(kc, ['get', 'widget', 'ssa3', '-o', 'jsonpath={.spec.replicas}'])).toBe('4');
   });
 
+  test('apply with --dry-run=server neither creates nor changes anything', async () => {
+    const fresh = yaml('ssa-dry', '  image: nginx\n');
+    expect(await kubectlOk(kc, ['apply', '--server-side', '--dry-run=server', '-f', '-'], fresh)).toMatch(
+      /ssa-dry serverside-applied \(server dry run\)/,
+    );
+    expect((await kubectl(kc, ['get', 'widget', 'ssa-dry'])).code).not.toBe(0);
+    const before = await kubectlOk(kc, ['get', 'widget', 'ssa1', '-o', 'json']);
+    await kubectlOk(
+      kc,
+      ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-f', '-'],
+      yaml('ssa1', '  image: nginx:1.28\n  replicas: 9\n'),
+    );
+    expect(await kubectlOk(kc, ['get', 'widget', 'ssa1', '-o', 'json'])).toBe(before);
+  });
+
   test('apply needs a fieldManager, refuses managedFields in the configuration, and force only goes with apply', async () => {
     const body =
       'apiVersion: custom.example.com/v1\nkind: Widget\nmetadata:\n  name: ssa4\nspec:\n  image: nginx\n';
