@@ -137,11 +137,14 @@ describe.each<StoreKind>(['memory', 'etcd'])('server-side apply (%s store)', (st
     const manifest = yaml('ssa3', '  image: nginx\n  replicas: 1\n');
     await kubectlOk(kc, ['apply', '-f', '-'], manifest);
     expect((await managed('ssa3')).map((e) => e.manager)).toContain('kubectl-client-side-apply');
-    await kubectlOk(
+    // kubectl applies, upgrades the client-side entry and applies again: none of it may fail or warn.
+    const upgraded = await kubectl(
       kc,
       ['apply', '--server-side', '-f', '-'],
       manifest.replace('replicas: 1', 'replicas: 4'),
     );
+    expect(upgraded.code).toBe(0);
+    expect(upgraded.stderr).toBe('');
     const entries = await managed('ssa3');
     expect(entries.find((e) => e.manager === 'kubectl' && e.operation === 'Apply')).toBeDefined();
     expect(await kubectlOk(kc, ['get', 'widget', 'ssa3', '-o', 'jsonpath={.spec.replicas}'])).toBe('4');

@@ -254,6 +254,23 @@ function capUpdateManagers(managed: Map<string, Managed>, now: string): Map<stri
   return managed;
 }
 
+/**
+ * The stale fields that may go: a stale member with fields still owned below it (a map or object
+ * somebody still sets fields of, e.g. `spec` in an entry kubectl upgraded from client-side apply) stays.
+ */
+function prunable(stale: FieldSet, owned: FieldSet | undefined): FieldSet {
+  const out = new FieldSet();
+  for (const m of stale.members) {
+    const below = owned?.children.get(m);
+    if (!below || below.empty) out.members.add(m);
+  }
+  for (const [pe, child] of stale.children) {
+    const sub = prunable(child, owned?.children.get(pe));
+    if (!sub.empty) out.children.set(pe, sub);
+  }
+  return out;
+}
+
 export const LAST_APPLIED_ANNOTATION = 'kubectl.kubernetes.io/last-applied-configuration';
 
 /**
@@ -364,7 +381,7 @@ export function recordApply(
     // Fields this manager applied before and no longer does go, unless somebody else owns them.
     let owned = new FieldSet();
     for (const m of current.values()) if (m.apiVersion === who.apiVersion) owned = owned.union(m.set);
-    const stale = last.set.difference(owned);
+    const stale = prunable(last.set.difference(owned), owned);
     if (!stale.empty) merged = ops.remove(schema, merged, stale) as Record<string, unknown>;
   }
   const nextHub = ops.toHub(structuredClone(merged));

@@ -248,6 +248,16 @@ describe('apply', () => {
     expect((next.object.metadata as Any).labels).toEqual({ keep: '1', shared: '1' });
   });
 
+  test('a map it owned as a whole stays while fields below it are still applied', () => {
+    const first = apply(new Map(), 'a', undefined, { spec: { image: 'nginx', replicas: 2 } });
+    // As kubectl's upgrade from client-side apply leaves it: the entry owns `spec` itself too.
+    const entries = encodeManagedFields(first.managed);
+    (entries[0].fieldsV1 as Any)['f:spec']['.'] = {};
+    const live = codecs.v1.toHub(structuredClone(first.object));
+    const again = apply(decodeManagedFields(entries), 'a', live, { spec: { image: 'nginx', replicas: 2 } });
+    expect(again.object.spec).toEqual({ image: 'nginx', replicas: 2, color: 'blue' });
+  });
+
   test('keyed lists merge by key and sets by value; atomic lists are replaced', () => {
     const schema = widgetSchemas('v1').object;
     const merged = merge(
