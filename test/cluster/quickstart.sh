@@ -28,6 +28,10 @@ kubectl -n aggregator-operator-system rollout status deployment/aggregator-opera
 step "sample AggregatedAPI (config/samples/aggregatedapi.yaml)"
 kubectl apply -f "$root/config/samples/aggregatedapi.yaml"
 kubectl wait --for=condition=Ready aggregatedapi/widgets --timeout=300s
+# A Widget server left running by an earlier start runs the old image under the same tag: roll it too.
+kubectl -n widgets-system rollout restart deployment/widgets-apiserver
+kubectl -n widgets-system rollout status deployment/widgets-apiserver --timeout=300s
+kubectl wait --for=condition=Ready aggregatedapi/widgets --timeout=300s
 kubectl apply -n default -f "$root/config/samples/widget.yaml"
 kubectl get aggregatedapis
 cat <<EOT
