@@ -274,6 +274,13 @@ describe('apply', () => {
       { metadata: { finalizers: ['c'] }, status: { conditions: [{ type: 'Ready', status: 'True' }] } },
     ) as Any;
     expect(merged.metadata.finalizers).toEqual(['a', 'b', 'c']);
+    // A list without a list type is atomic: the configuration's replaces the live one whole.
+    const atomic = merge(
+      schema,
+      { metadata: { managedFields: [{ a: 1 }, { b: 2 }] } },
+      { metadata: { managedFields: [{ c: 3 }] } },
+    ) as Any;
+    expect(atomic.metadata.managedFields).toEqual([{ c: 3 }]);
     expect(merged.status.conditions).toEqual([
       { type: 'Ready', status: 'True' },
       { type: 'Synced', status: 'True' },
