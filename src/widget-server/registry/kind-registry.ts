@@ -27,6 +27,8 @@ export interface KindRegistryOptions {
   now?: () => Date;
   bookmarkIntervalMs?: number;
   admission?: AdmissionChain;
+  /** False only to measure what managedFields cost (bench/managed-fields.ts). */
+  trackManagedFields?: boolean;
 }
 
 const notFoundError = () =>
@@ -51,6 +53,7 @@ export class KindRegistry<T extends StoredObject> extends Store<T> {
       now: options.now,
       bookmarkIntervalMs: options.bookmarkIntervalMs,
       admission: options.admission,
+      trackManagedFields: options.trackManagedFields,
     });
   }
 

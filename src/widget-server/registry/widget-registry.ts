@@ -29,6 +29,8 @@ export interface RegistryOptions {
   bookmarkIntervalMs?: number;
   /** Admission plugins run on every write, after decoding and before storage (none by default). */
   admission?: AdmissionChain;
+  /** False only to measure what managedFields cost (bench/managed-fields.ts). */
+  trackManagedFields?: boolean;
 }
 
 export class WidgetRegistry extends KindRegistry<Widget> {
@@ -43,6 +45,7 @@ export class WidgetRegistry extends KindRegistry<Widget> {
       now: options.now,
       bookmarkIntervalMs: options.bookmarkIntervalMs,
       admission: options.admission,
+      trackManagedFields: options.trackManagedFields,
     });
     this.identity = options.identity;
   }

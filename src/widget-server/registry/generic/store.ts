@@ -86,6 +86,8 @@ export interface StoreOptions<T extends StoredObject> {
   bookmarkIntervalMs?: number;
   /** Admission plugins run on every write, after decoding and before storage (none by default). */
   admission?: AdmissionChain;
+  /** False only to measure what managedFields cost (bench/managed-fields.ts). */
+  trackManagedFields?: boolean;
 }
 
 /** How a subresource write shows itself to admission (the scale subresource admits a Scale). */
@@ -138,7 +140,7 @@ export class Store<T extends StoredObject> {
     this.now = options.now ?? (() => new Date());
     this.admission = options.admission ?? new AdmissionChain();
     this.watches = new Watches(options.bookmarkIntervalMs ?? 60_000);
-    this.tracker = new FieldTracker(options.codecs, (v) => this.codec(v));
+    this.tracker = new FieldTracker(options.codecs, (v) => this.codec(v), options.trackManagedFields ?? true);
   }
 
   /** The apiVersion of the objects the store hands out (the hub's); answers are encoded per request. */
