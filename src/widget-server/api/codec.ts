@@ -12,9 +12,6 @@ import type { KindCodec, StoredObject } from '../registry/generic/types';
 import { decodeApplyConfiguration, decodeObject, type FieldValidationMode } from './decode';
 import type { Widget } from './types';
 
-/** The Widget's hub version: its conversions are the identity. */
-export const HUB_VERSION = widgetKind.hubVersion;
-
 export class VersionCodec<T extends StoredObject> implements KindCodec<T> {
   readonly apiVersion: string;
   readonly version: string;

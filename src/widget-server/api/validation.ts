@@ -7,6 +7,7 @@ import type { FieldError } from '../../shared/status-errors';
 import type { ObjectMeta, Scale, Widget } from './types';
 import { SCALE_SCHEMA, widgetSpec, widgetStatus } from '../apis/widgets/v1';
 import { schemaErrors } from '../schema/validate';
+import type { ObjectNode } from '../schema/schema';
 
 const DNS1123_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?';
 const DNS1123_SUBDOMAIN = `${DNS1123_LABEL}(\\.${DNS1123_LABEL})*`;
@@ -284,6 +285,7 @@ export function validateWidgetStatus(w: Widget): FieldError[] {
   return errs;
 }
 
-export function validateScale(s: Scale): FieldError[] {
-  return schemaErrors(SCALE_SCHEMA, { spec: { replicas: s.spec.replicas ?? 0 } }, '');
+/** A Scale against the scaled kind's Scale schema (its replica bounds); the Widget's by default. */
+export function validateScale(s: Scale, schema: ObjectNode = SCALE_SCHEMA): FieldError[] {
+  return schemaErrors(schema, { spec: { replicas: s.spec.replicas ?? 0 } }, '');
 }

@@ -9,7 +9,7 @@ import { decodeScale } from '../api/decode';
 import type { Scale } from '../api/types';
 import type { KindDefinition, ScaleSubresource } from '../apis/kind';
 import type { AdmissionChain } from '../admission/admission';
-import { schemaErrors } from '../schema/validate';
+import { validateScale } from '../api/validation';
 import { rfc3339Seconds } from '../../shared/time';
 import type { JsonObject, Storage } from '../storage/storage';
 import { Store, type AdmissionView } from './generic/store';
@@ -88,7 +88,7 @@ export class KindRegistry<T extends StoredObject> extends Store<T> {
           `the name of the object (${scale.metadata.name}) does not match the name on the URL (${name})`,
         );
       }
-      const errors = schemaErrors(adapter.schema, { spec: { replicas: scale.spec.replicas ?? 0 } }, '');
+      const errors = validateScale(scale, adapter.schema);
       if (errors.length) throw invalid('autoscaling', 'Scale', name, errors);
       const pinned = this.checkResourceVersion(scale.metadata.resourceVersion, current, name);
       const next = adapter.applyScale(structuredClone(current), scale);

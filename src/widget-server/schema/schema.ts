@@ -152,16 +152,3 @@ export type Infer<N> =
               : N extends ObjectNode<infer P, infer R>
                 ? Simplify<{ [K in R]: Infer<P[K]> } & { [K in Exclude<keyof P, R>]?: Infer<P[K]> }>
                 : never;
-
-// ---- walking ----
-
-/** The child schema at a dotted JSON path (list items are transparent), if the path exists. */
-export function nodeAt(root: Node, path: string): Node | undefined {
-  let node: Node | undefined = root;
-  for (const part of path.split('.')) {
-    while (node?.type === 'array') node = node.items;
-    if (node?.type !== 'object' || !Object.hasOwn(node.properties, part)) return undefined;
-    node = node.properties[part];
-  }
-  return node;
-}

@@ -6,7 +6,7 @@
 import type { Widget } from '../../api/types';
 import { CATEGORIES, KIND, LIST_KIND, RESOURCE, SHORT_NAMES, SINGULAR } from '../../api/types';
 import { applyScaleToWidget, widgetToScale } from '../../api/scale';
-import type { KindDefinition, KindVersion } from '../kind';
+import { kindVersion, type KindDefinition, type KindVersion } from '../kind';
 import { WIDGET_COLUMNS, WIDGET_COLUMNS_V1ALPHA1 } from './columns';
 import { widgetStrategy } from './strategy';
 import { SCALE_SCHEMA, v1 } from './v1';
@@ -57,12 +57,6 @@ export const widgetKind: KindDefinition<Widget> = {
   scale: { toScale: widgetToScale, applyScale: applyScaleToWidget, schema: SCALE_SCHEMA },
 };
 
-export function widgetVersion(version: string): WidgetVersion | undefined {
-  return WIDGET_VERSIONS.find((v) => v.version === version);
-}
-
 export function widgetSchemas(version: string): WidgetVersion['schema'] {
-  const found = widgetVersion(version);
-  if (!found) throw new Error(`Widget is not served in version ${version}`);
-  return found.schema;
+  return kindVersion(widgetKind, version).schema;
 }

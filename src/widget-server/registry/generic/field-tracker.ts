@@ -13,13 +13,20 @@ import {
   type VersionView,
 } from '../../apply/field-manager';
 import type { KindCodec, StoredObject, WriteOptions } from './types';
+import { versionOf } from './stored-form';
 
 /** kube-apiserver's prefixFromUserAgent: `kubectl/v1.34.4 (linux/amd64)` is `kubectl`. */
 export function managerFromUserAgent(userAgent: string | undefined): string {
   return (userAgent ?? '').split('/')[0];
 }
 
-const versionOf = (apiVersion: string) => apiVersion.slice(apiVersion.indexOf('/') + 1);
+function decodedOrUndefined(entries: unknown) {
+  try {
+    return decodeManagedFields(entries);
+  } catch {
+    return undefined;
+  }
+}
 
 export class FieldTracker<T extends StoredObject> {
   readonly view: VersionView;
@@ -31,9 +38,9 @@ export class FieldTracker<T extends StoredObject> {
     private readonly enabled = true,
   ) {
     this.view = {
-      schema: (apiVersion) => this.codecs.get(versionOf(apiVersion))?.schema,
+      schema: (apiVersion) => this.codecs.get(versionOf(apiVersion) ?? '')?.schema,
       encode: (obj, apiVersion) => {
-        const codec = this.codecs.get(versionOf(apiVersion));
+        const codec = this.codecs.get(versionOf(apiVersion) ?? '');
         return codec ? codec.encode(obj as T) : obj;
       },
     };
@@ -60,32 +67,18 @@ export class FieldTracker<T extends StoredObject> {
     subresource: string,
     now: string,
   ): void {
-    if (!this.enabled) {
-      delete next.metadata.managedFields;
-      return;
-    }
-    let managed;
-    try {
-      const own =
-        !subresource && Array.isArray(requested) && requested.length
-          ? decodeManagedFields(requested)
-          : undefined;
-      managed = own ?? decodeManagedFields(current?.metadata.managedFields);
-    } catch {
-      // Malformed managedFields in the request: the stored ones stand (and if those were bad, none).
-      try {
-        managed = decodeManagedFields(current?.metadata.managedFields);
-      } catch {
-        managed = new Map();
-      }
-    }
+    delete next.metadata.managedFields;
+    if (!this.enabled) return;
+    // The request's own managedFields when valid (not on a subresource), else the stored ones: a
+    // client unaware of managedFields cannot erase them, and malformed ones are ignored.
+    const own =
+      !subresource && Array.isArray(requested) && requested.length
+        ? decodedOrUndefined(requested)
+        : undefined;
+    const managed = own ?? decodedOrUndefined(current?.metadata.managedFields) ?? new Map();
     // A stored object that has never had managed fields is not tracked until its first apply, as
     // kube-apiserver skips it (skipnonapplied.go).
-    if (current && managed.size === 0) {
-      delete next.metadata.managedFields;
-      return;
-    }
-    delete next.metadata.managedFields;
+    if (current && managed.size === 0) return;
     const out = recordUpdate(this.view, managed, this.who(opts, subresource, now), current, next);
     const entries = encodeManagedFields(out);
     if (entries.length) next.metadata.managedFields = entries;

@@ -9,8 +9,8 @@ import type { JsonObject, KeyValue } from '../../storage/storage';
 import type { KindNames } from './strategy';
 import type { KindCodec, StoredObject } from './types';
 
-/** The version part of a stored object's apiVersion (group/version). */
-function storedVersionOf(apiVersion: unknown): string | undefined {
+/** The version part of an apiVersion (group/version, or a core version alone). */
+export function versionOf(apiVersion: unknown): string | undefined {
   if (typeof apiVersion !== 'string') return undefined;
   const slash = apiVersion.indexOf('/');
   return slash < 0 ? apiVersion : apiVersion.slice(slash + 1);
@@ -47,7 +47,7 @@ export class StoredForm<T extends StoredObject> {
   /** A stored object as the hub type, with its resourceVersion (the key's modRevision). */
   fromStored(value: JsonObject, revision: number): T {
     const stored = structuredClone(value);
-    const storedVersion = storedVersionOf(stored.apiVersion);
+    const storedVersion = versionOf(stored.apiVersion);
     const o =
       storedVersion === this.hubVersion || storedVersion === undefined
         ? (stored as unknown as T)
