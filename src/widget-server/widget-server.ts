@@ -102,6 +102,8 @@ export async function startWidgetServer(
   logger: Logger,
   /** The kinds to serve (default: apis/index.ts); tests add one to prove the map drives everything. */
   kinds: readonly AnyKind[] = KINDS,
+  /** Not a flag: false only to measure what managedFields cost (bench/managed-fields.ts). */
+  internal: { trackManagedFields?: boolean } = {},
 ): Promise<RunningWidgetServer> {
   configureInputLimits({
     maxNestingDepth: config.maxNestingDepth,
@@ -121,6 +123,7 @@ export async function startWidgetServer(
     versions: config.versions,
     storageVersion: config.storageVersion,
     admission: admission.chain,
+    trackManagedFields: internal.trackManagedFields,
   });
   const registry = registries.lookup(config.version, widgetKind.names.resource) as KindRegistry<Widget>;
   const metricsRegistry = createMetricsRegistry();

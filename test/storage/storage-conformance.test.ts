@@ -154,13 +154,25 @@ describe.each(factories)('%s storage', (_name, make) => {
     other.handle.stop();
   });
 
-  test('values are not aliased', async () => {
+  test('a stored value cannot be changed through the object written or an object read', async () => {
+    // Values are not copied at the boundary (storage.ts): a store either owns them frozen (memory) or
+    // serializes them (etcd). Either way a mutation after the fact never reaches the stored value.
+    const tryToChange = (o: { nested: unknown }) => {
+      try {
+        (o.nested as { v: number }).v = 2;
+      } catch (e) {
+        expect(e).toBeInstanceOf(TypeError); // frozen: strict mode throws
+      }
+    };
     const value = { nested: { v: 1 } };
     await s.create('alias', value);
-    value.nested.v = 2;
+    tryToChange(value);
     const kv = await s.get('alias');
     expect(kv!.value).toEqual({ nested: { v: 1 } });
-    (kv!.value.nested as { v: number }).v = 3;
+    tryToChange(kv!.value as { nested: unknown });
+    expect((await s.get('alias'))!.value).toEqual({ nested: { v: 1 } });
+    const listed = await s.list('alias');
+    tryToChange(listed.items[0].value as { nested: unknown });
     expect((await s.get('alias'))!.value).toEqual({ nested: { v: 1 } });
   });
 });

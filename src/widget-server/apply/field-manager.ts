@@ -39,6 +39,8 @@ interface Managed {
   apiVersion: string;
   time?: string;
   set: FieldSet;
+  /** The FieldsV1 `set` was read from, reused when the set is written back unchanged. */
+  fieldsV1?: Record<string, unknown>;
 }
 
 /** How the field manager sees an object in one version: its encoding and that version's schema. */
@@ -74,8 +76,27 @@ const STRIPPED = (() => {
 const keyOf = (m: { manager: string; operation: Operation; subresource: string }) =>
   `${m.manager}\u0000${m.operation}\u0000${m.subresource}`;
 
-/** Reads managedFields; throws (with a message for a 400/422) on anything malformed. */
-export function decodeManagedFields(entries: unknown): Map<string, Managed> {
+/**
+ * Sets read from stored FieldsV1, by the FieldsV1 object: the embedded store hands out the same frozen
+ * managedFields until the next write (stored-form.ts), so a set is read once per revision there.
+ */
+const storedSets = new WeakMap<object, FieldSet>();
+
+function storedFieldSet(fieldsV1: unknown): FieldSet {
+  if (typeof fieldsV1 !== 'object' || fieldsV1 === null || !Object.isFrozen(fieldsV1))
+    return FieldSet.fromFieldsV1(fieldsV1 ?? {});
+  let set = storedSets.get(fieldsV1);
+  if (!set) storedSets.set(fieldsV1, (set = FieldSet.fromFieldsV1(fieldsV1)));
+  return set;
+}
+
+/**
+ * Reads managedFields; throws (with a message for a 400/422) on anything malformed. `stored`: they are
+ * a stored object's, which this server wrote in canonical form, so an entry whose set a write leaves
+ * alone is written back with the same FieldsV1 instead of a re-encoded copy (a request's are always
+ * re-encoded).
+ */
+export function decodeManagedFields(entries: unknown, stored = false): Map<string, Managed> {
   const out = new Map<string, Managed>();
   if (entries === undefined || entries === null) return out;
   if (!Array.isArray(entries)) throw new Error('managedFields must be a list');
@@ -90,7 +111,7 @@ export function decodeManagedFields(entries: unknown): Map<string, Managed> {
     if (typeof entry.apiVersion !== 'string') throw new Error(`${at}.apiVersion: must be a string`);
     let set: FieldSet;
     try {
-      set = FieldSet.fromFieldsV1(entry.fieldsV1 ?? {});
+      set = stored ? storedFieldSet(entry.fieldsV1) : FieldSet.fromFieldsV1(entry.fieldsV1 ?? {});
     } catch (err) {
       throw new Error(`${at}.fieldsV1: ${(err as Error).message}`);
     }
@@ -101,6 +122,7 @@ export function decodeManagedFields(entries: unknown): Map<string, Managed> {
       apiVersion: entry.apiVersion,
       time: typeof entry.time === 'string' ? entry.time : undefined,
       set,
+      fieldsV1: stored ? (entry.fieldsV1 as Record<string, unknown>) : undefined,
     };
     if (out.has(keyOf(m))) throw new Error(`${at}: duplicate entry for manager ${JSON.stringify(m.manager)}`);
     out.set(keyOf(m), m);
@@ -125,7 +147,7 @@ export function encodeManagedFields(managed: Map<string, Managed>): ManagedField
     apiVersion: m.apiVersion,
     ...(m.time ? { time: m.time } : {}),
     fieldsType: 'FieldsV1',
-    fieldsV1: m.set.toFieldsV1(),
+    fieldsV1: m.fieldsV1 ?? m.set.toFieldsV1(),
     ...(m.subresource ? { subresource: m.subresource } : {}),
   }));
 }
@@ -144,51 +166,59 @@ interface Change {
   conflicts: Map<string, FieldSet>;
 }
 
+type Compared = ReturnType<typeof compare> & { changed: FieldSet };
+
 /**
- * What changed from `live` to `next`, in each other manager's version, and those managers' sets with
- * it removed (structured-merge-diff's Updater.update). Returns the conflicts: fields another manager
- * owns that this write changes or adds.
+ * What changed from `live` to `next` as a manager of `apiVersion` sees it: compared once per version
+ * and write (every manager of a version shares it).
  */
-function updateOthers(
-  view: VersionView,
-  managed: Map<string, Managed>,
-  selfKey: string,
-  live: unknown,
-  next: unknown,
-  force: boolean,
-): Change {
-  const byVersion = new Map<string, ReturnType<typeof compare>>();
-  const compared = (apiVersion: string) => {
+function comparisons(view: VersionView, live: unknown, next: unknown): (apiVersion: string) => Compared {
+  const byVersion = new Map<string, Compared>();
+  return (apiVersion) => {
     let c = byVersion.get(apiVersion);
     if (!c) {
       const schema = view.schema(apiVersion);
-      c = schema
+      const found = schema
         ? compare(
             schema,
             live === undefined ? undefined : view.encode(live, apiVersion),
             view.encode(next, apiVersion),
           )
         : { added: new FieldSet(), modified: new FieldSet(), removed: new FieldSet() };
+      c = { ...found, changed: found.modified.union(found.added) };
       byVersion.set(apiVersion, c);
     }
     return c;
   };
+}
+
+/**
+ * Other managers' sets with what this write removed taken out (structured-merge-diff's
+ * Updater.update). Returns the conflicts: fields another manager owns that this write changes or adds.
+ * A set the write does not touch stays the same object (its FieldsV1 is then reused as it was).
+ */
+function updateOthers(
+  managed: Map<string, Managed>,
+  selfKey: string,
+  compared: (apiVersion: string) => Compared,
+  force: boolean,
+): Change {
   const conflicts = new Map<string, FieldSet>();
   for (const [key, m] of managed) {
     if (key === selfKey) continue;
-    const c = compared(m.apiVersion);
-    const conflict = m.set.intersection(c.modified.union(c.added));
+    const conflict = m.set.intersection(compared(m.apiVersion).changed);
     if (!conflict.empty) conflicts.set(key, conflict);
   }
   if (conflicts.size && !force) return { conflicts };
   for (const [key, m] of managed) {
     if (key === selfKey) continue;
-    const c = compared(m.apiVersion);
-    let set = m.set.difference(c.removed);
+    const { removed } = compared(m.apiVersion);
     const conflict = conflicts.get(key);
+    if (!conflict && m.set.intersection(removed).empty) continue;
+    let set = m.set.difference(removed);
     if (conflict) set = set.difference(conflict);
-    managed.set(key, { ...m, set });
     if (set.empty) managed.delete(key);
+    else managed.set(key, { ...m, set, fieldsV1: undefined });
   }
   return { conflicts: new Map() };
 }
@@ -205,25 +235,24 @@ export function recordUpdate(
   next: unknown,
 ): Map<string, Managed> {
   const out = new Map(managed);
-  const self = { manager: who.manager, operation: 'Update' as const, subresource: who.subresource };
-  const selfKey = keyOf(self);
-  updateOthers(view, out, selfKey, live, next, true);
-  const schema = view.schema(who.apiVersion);
-  const c = schema
-    ? compare(
-        schema,
-        live === undefined ? undefined : view.encode(live, who.apiVersion),
-        view.encode(next, who.apiVersion),
-      )
-    : undefined;
+  const selfKey = keyOf({ manager: who.manager, operation: 'Update', subresource: who.subresource });
+  const compared = comparisons(view, live, next);
+  updateOthers(out, selfKey, compared, true);
+  const c = view.schema(who.apiVersion) ? compared(who.apiVersion) : undefined;
   const previous = out.get(selfKey);
   let set = previous && previous.apiVersion === who.apiVersion ? previous.set : new FieldSet();
-  if (c) set = set.difference(c.removed).union(c.modified).union(c.added);
+  if (c) set = set.difference(c.removed).union(c.changed);
   set = set.difference(STRIPPED);
   if (set.empty) out.delete(selfKey);
-  else {
-    const changed = !previous || !previous.set.equals(set) || previous.apiVersion !== who.apiVersion;
-    out.set(selfKey, { ...self, apiVersion: who.apiVersion, set, time: changed ? who.time : previous.time });
+  else if (!previous || previous.apiVersion !== who.apiVersion || !previous.set.equals(set)) {
+    out.set(selfKey, {
+      manager: who.manager,
+      operation: 'Update',
+      subresource: who.subresource,
+      apiVersion: who.apiVersion,
+      time: who.time,
+      set,
+    });
   }
   return capUpdateManagers(out, who.time);
 }
@@ -386,7 +415,8 @@ export function recordApply(
   }
   const nextHub = ops.toHub(structuredClone(merged));
   const before = new Map(current);
-  const { conflicts } = updateOthers(view, current, selfKey, live, nextHub, force);
+  const compared = comparisons(view, live, nextHub);
+  const { conflicts } = updateOthers(current, selfKey, compared, force);
   if (conflicts.size) {
     // kubectl's first server-side apply after client-side ones may take over what its last-applied
     // configuration still describes as the live object has it (lastappliedmanager.go).
@@ -398,7 +428,7 @@ export function recordApply(
     for (const set of conflicts.values()) all = all.union(set);
     if (!allowed || !all.difference(allowed).empty) throw applyConflict(conflicts, before);
     for (const [key, m] of before) current.set(key, m);
-    updateOthers(view, current, selfKey, live, nextHub, true);
+    updateOthers(current, selfKey, compared, true);
   }
   if (last && last.set.equals(applied) && last.apiVersion === who.apiVersion) {
     current.set(selfKey, { ...self, apiVersion: who.apiVersion, time: last.time, set: applied });

@@ -72,7 +72,8 @@ export class FieldSet {
   /** Adds a path (its last element a member). */
   insert(path: readonly PathElement[]): void {
     if (!path.length) return;
-    const parent = path.slice(0, -1).reduce<FieldSet>((node, pe) => node.child(pe), this);
+    let parent = path.length > 1 ? this.child(path[0]) : this;
+    for (let i = 1; i < path.length - 1; i++) parent = parent.child(path[i]);
     parent.members.add(path[path.length - 1]);
   }
 
@@ -96,7 +97,12 @@ export class FieldSet {
     return out;
   }
 
+  // Sets are not changed once built (insert is for building one), so the operations below return an
+  // operand itself where the result equals it.
+
   union(other: FieldSet): FieldSet {
+    if (other.empty) return this;
+    if (this.empty) return other;
     const out = this.clone();
     out.addAll(other);
     return out;
@@ -109,17 +115,20 @@ export class FieldSet {
 
   /** Members of this set that are not members of `other` (children kept only where non-empty). */
   difference(other: FieldSet): FieldSet {
+    if (other.empty || this.empty) return this;
     const out = new FieldSet();
     for (const m of this.members) if (!other.members.has(m)) out.members.add(m);
     for (const [pe, c] of this.children) {
       const o = other.children.get(pe);
-      const d = o ? c.difference(o) : c.clone();
+      const d = o ? c.difference(o) : c;
       if (!d.empty) out.children.set(pe, d);
     }
     return out;
   }
 
   intersection(other: FieldSet): FieldSet {
+    if (this.empty) return this;
+    if (other.empty) return other;
     const out = new FieldSet();
     for (const m of this.members) if (other.members.has(m)) out.members.add(m);
     for (const [pe, c] of this.children) {
@@ -138,7 +147,7 @@ export class FieldSet {
     for (const [pe, c] of this.children) {
       if (other.members.has(pe)) continue;
       const o = other.children.get(pe);
-      const d = o ? c.recursiveDifference(o) : c.clone();
+      const d = o ? c.recursiveDifference(o) : c;
       if (!d.empty) out.children.set(pe, d);
     }
     return out;

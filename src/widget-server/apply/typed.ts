@@ -50,6 +50,8 @@ export function toFieldSet(node: Node, value: unknown): FieldSet {
   return set;
 }
 
+// The walks below extend one path array in place (push, recurse, pop): copying it at every step was
+// most of what tracking managedFields cost per write. FieldSet.insert copies what it keeps.
 function walkSet(node: Node | undefined, value: unknown, path: PathElement[], set: FieldSet): void {
   if (!isComposite(node)) {
     set.insert(path);
@@ -61,9 +63,10 @@ function walkSet(node: Node | undefined, value: unknown, path: PathElement[], se
       return;
     }
     for (const item of value) {
-      const p = [...path, listItemElement(node, item)];
-      walkSet(node.items, item, p, set);
-      set.insert(p);
+      path.push(listItemElement(node, item));
+      walkSet(node.items, item, path, set);
+      set.insert(path);
+      path.pop();
     }
     return;
   }
@@ -71,14 +74,21 @@ function walkSet(node: Node | undefined, value: unknown, path: PathElement[], se
     set.insert(path);
     return;
   }
-  for (const [key, child] of Object.entries(value)) {
+  for (const key in value) {
+    const child = value[key];
     if (child === undefined) continue;
-    const p = [...path, fieldElement(key)];
+    path.push(fieldElement(key));
     const childNode = fieldNode(node, key);
-    walkSet(childNode, child, p, set);
+    walkSet(childNode, child, path, set);
     const declared = node.type === 'object' && childNode !== undefined;
-    if (child === null || (isObject(child) && Object.keys(child).length === 0) || !declared) set.insert(p);
+    if (child === null || (isObject(child) && isEmptyObject(child)) || !declared) set.insert(path);
+    path.pop();
   }
+}
+
+function isEmptyObject(o: Json): boolean {
+  for (const _ in o) return false;
+  return true;
 }
 
 export interface Comparison {
@@ -121,22 +131,35 @@ function walkCompare(
       const lItems = new Map<PathElement, unknown>(l.map((item) => [listItemElement(node, item), item]));
       const rItems = new Map<PathElement, unknown>(r.map((item) => [listItemElement(node, item), item]));
       for (const pe of new Set([...lItems.keys(), ...rItems.keys()])) {
-        walkCompare(node.items, lItems.get(pe), rItems.get(pe), [...path, pe], c);
+        path.push(pe);
+        walkCompare(node.items, lItems.get(pe), rItems.get(pe), path, c);
+        path.pop();
       }
     }
   } else {
     const l = isObject(lhs) ? lhs : undefined;
     const r = isObject(rhs) ? rhs : undefined;
-    const empty = (!l || Object.keys(l).length === 0) && (!r || Object.keys(r).length === 0);
+    const empty = (!l || isEmptyObject(l)) && (!r || isEmptyObject(r));
     if (empty || (lhs !== undefined && rhs !== undefined && (!l || !r))) {
       leaf(lhs, rhs, path, c);
       isLeaf = true;
     } else {
-      for (const key of new Set([...Object.keys(l ?? {}), ...Object.keys(r ?? {})])) {
-        // A key holding undefined is no field (JSON would not carry it).
-        if (l?.[key] === undefined && r?.[key] === undefined) continue;
-        walkCompare(fieldNode(node, key), l?.[key], r?.[key], [...path, fieldElement(key)], c);
-      }
+      // A key holding undefined is no field (JSON would not carry it).
+      if (l)
+        for (const key in l) {
+          if (l[key] === undefined && r?.[key] === undefined) continue;
+          path.push(fieldElement(key));
+          walkCompare(fieldNode(node, key), l[key], r?.[key], path, c);
+          path.pop();
+        }
+      if (r)
+        for (const key in r) {
+          // Keys of `l` were walked above.
+          if ((l && Object.hasOwn(l, key)) || r[key] === undefined) continue;
+          path.push(fieldElement(key));
+          walkCompare(fieldNode(node, key), undefined, r[key], path, c);
+          path.pop();
+        }
     }
   }
   if (!isLeaf && path.length) {

@@ -18,6 +18,8 @@ export interface RegistriesOptions {
   admission?: AdmissionChain;
   now?: () => Date;
   bookmarkIntervalMs?: number;
+  /** False only to measure what managedFields cost (bench/managed-fields.ts). */
+  trackManagedFields?: boolean;
 }
 
 export interface ServedResource {
@@ -48,6 +50,7 @@ export class ApiRegistries {
         admission: options.admission,
         now: options.now,
         bookmarkIntervalMs: options.bookmarkIntervalMs,
+        trackManagedFields: options.trackManagedFields,
       });
       this.byResource.set(kind.names.resource, registry);
       for (const v of served) if (!versions.includes(v)) versions.push(v);

@@ -20,6 +20,7 @@ import {
   type WatchHandle,
 } from './storage';
 import { currentDeadline, StorageTimeoutError } from './deadline';
+import { deepFreeze } from '../../shared/deep-freeze';
 
 interface Version {
   revision: number;
@@ -118,7 +119,8 @@ export class MemoryStorage implements Storage {
   private write(key: string, value: JsonObject | undefined, isCreate: boolean, prev?: Version): number {
     const revision = ++this.revision;
     const createRevision = isCreate ? revision : (prev?.createRevision ?? revision);
-    const stored = value === undefined ? undefined : structuredClone(value);
+    // The value becomes the store's (see Storage): frozen, it is handed out to reads and watchers as is.
+    const stored = value === undefined ? undefined : deepFreeze(value);
     let history = this.versions.get(key);
     if (!history) {
       history = [];
@@ -133,7 +135,7 @@ export class MemoryStorage implements Storage {
     this.events.push(event);
     this.checkpoints.push({ at: Date.now(), revision });
     for (const w of this.watchers) {
-      if (key.startsWith(w.prefix)) w.enqueue(() => w.callbacks.onEvent(structuredClone(event)));
+      if (key.startsWith(w.prefix)) w.enqueue(() => w.callbacks.onEvent({ ...event }));
     }
     if (this.events.length > this.maxHistoryEvents) {
       this.compactSync(this.events[this.events.length - this.maxHistoryEvents].modRevision);
@@ -152,7 +154,7 @@ export class MemoryStorage implements Storage {
     if (!current?.value) return undefined;
     return {
       key,
-      value: structuredClone(current.value),
+      value: current.value,
       modRevision: current.revision,
       createRevision: current.createRevision,
     };
@@ -213,7 +215,7 @@ export class MemoryStorage implements Storage {
       if (items.length < limit) {
         items.push({
           key,
-          value: structuredClone(version.value),
+          value: version.value,
           modRevision: version.revision,
           createRevision: version.createRevision,
         });
@@ -231,8 +233,7 @@ export class MemoryStorage implements Storage {
     }
     for (const event of this.events) {
       if (event.modRevision > afterRevision && event.key.startsWith(prefix)) {
-        const copy = structuredClone(event);
-        watcher.enqueue(() => callbacks.onEvent(copy));
+        watcher.enqueue(() => callbacks.onEvent({ ...event }));
       }
     }
     this.watchers.add(watcher);

@@ -136,6 +136,12 @@ export class FutureRevisionError extends Error {
   }
 }
 
+/**
+ * Values are not copied at the boundary: a value handed to create or update becomes the store's (the
+ * caller must not change it afterwards), and values a store returns, from reads and watches, are
+ * read-only (the embedded store hands out its own, frozen). The registry copies once, when it turns a
+ * stored value into an object (registry/generic/stored-form.ts).
+ */
 export interface Storage {
   /** Human-readable kind, e.g. "memory" or "etcd", for logs and metrics. */
   readonly kind: string;

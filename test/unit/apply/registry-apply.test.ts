@@ -138,3 +138,52 @@ test('a request that sends valid managedFields sets them; malformed ones are ign
   );
   expect((bad.object.metadata.managedFields as Any[]).map((e) => e.manager)).toEqual(['adopted']);
 });
+
+test('managedFields a request sends are stored re-encoded, never as sent', async () => {
+  const { object } = await registry.create('ns', config({ spec: { image: 'nginx' } }), opts('creator'));
+  // Valid, but not canonical: members out of order, a redundant "." and content inside it.
+  const sent = { 'f:spec': { 'f:replicas': {}, '.': { junk: 1 }, 'f:image': {} } };
+  const replaced = await registry.update(
+    'ns',
+    'w',
+    {
+      ...object,
+      metadata: {
+        ...object.metadata,
+        managedFields: [
+          {
+            manager: 'adopted',
+            operation: 'Apply',
+            apiVersion: `${GROUP}/v1`,
+            fieldsType: 'FieldsV1',
+            fieldsV1: sent,
+          },
+        ],
+      },
+    },
+    opts('editor'),
+  );
+  const stored = fieldsOf(replaced.object, 'adopted');
+  expect(stored).toEqual({ 'f:spec': { '.': {}, 'f:image': {}, 'f:replicas': {} } });
+  expect(Object.keys(stored['f:spec'])).toEqual(['.', 'f:image', 'f:replicas']);
+  // Sending back what was read keeps it as it is (the stored entries are reused, not re-encoded).
+  const again = await registry.update('ns', 'w', replaced.object, opts('editor'));
+  expect(again.object.metadata.managedFields).toEqual(replaced.object.metadata.managedFields);
+});
+
+test('objects read share their managedFields frozen; everything else is a copy of its own', async () => {
+  await registry.create(
+    'ns',
+    config({ spec: { image: 'nginx' }, metadata: { name: 'w', labels: { a: 'b' } } }),
+    opts('creator'),
+  );
+  const first = (await registry.get('ns', 'w')) as Widget;
+  const second = (await registry.get('ns', 'w')) as Widget;
+  expect(Object.isFrozen(first.metadata.managedFields)).toBe(true);
+  expect(() => ((first.metadata.managedFields as Any[])[0].manager = 'someone')).toThrow(TypeError);
+  first.metadata.labels!.a = 'changed';
+  first.spec.image = 'changed';
+  expect(second.metadata.labels!.a).toBe('b');
+  expect(second.spec.image).toBe('nginx');
+  expect(((await registry.get('ns', 'w')) as Widget).spec.image).toBe('nginx');
+});

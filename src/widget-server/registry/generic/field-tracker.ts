@@ -14,15 +14,16 @@ import {
 } from '../../apply/field-manager';
 import type { KindCodec, StoredObject, WriteOptions } from './types';
 import { versionOf } from './stored-form';
+import { jsonEqual } from '../../../shared/json-equal';
 
 /** kube-apiserver's prefixFromUserAgent: `kubectl/v1.34.4 (linux/amd64)` is `kubectl`. */
 export function managerFromUserAgent(userAgent: string | undefined): string {
   return (userAgent ?? '').split('/')[0];
 }
 
-function decodedOrUndefined(entries: unknown) {
+function decodedOrUndefined(entries: unknown, stored: boolean) {
   try {
-    return decodeManagedFields(entries);
+    return decodeManagedFields(entries, stored);
   } catch {
     return undefined;
   }
@@ -67,15 +68,22 @@ export class FieldTracker<T extends StoredObject> {
     subresource: string,
     now: string,
   ): void {
-    delete next.metadata.managedFields;
+    // Assigned, not deleted: `delete` turns metadata into a slow dictionary for every later pass.
+    next.metadata.managedFields = undefined;
     if (!this.enabled) return;
     // The request's own managedFields when valid (not on a subresource), else the stored ones: a
     // client unaware of managedFields cannot erase them, and malformed ones are ignored.
+    // Most clients send back what they read: those are the stored ones, read as such.
+    const storedEntries = current?.metadata.managedFields;
     const own =
-      !subresource && Array.isArray(requested) && requested.length
-        ? decodedOrUndefined(requested)
+      !subresource &&
+      Array.isArray(requested) &&
+      requested.length &&
+      requested !== storedEntries &&
+      !jsonEqual(requested, storedEntries)
+        ? decodedOrUndefined(requested, false)
         : undefined;
-    const managed = own ?? decodedOrUndefined(current?.metadata.managedFields) ?? new Map();
+    const managed = own ?? decodedOrUndefined(storedEntries, true) ?? new Map();
     // A stored object that has never had managed fields is not tracked until its first apply, as
     // kube-apiserver skips it (skipnonapplied.go).
     if (current && managed.size === 0) return;

@@ -55,7 +55,7 @@ import type {
   WriteResult,
 } from './types';
 import { Watches } from './watch';
-import { StoredForm } from './stored-form';
+import { copySharingManagedFields, StoredForm } from './stored-form';
 import { FieldTracker } from './field-tracker';
 import { decodeManagedFields, encodeManagedFields, recordApply } from '../../apply/field-manager';
 import { merge, removeItems } from '../../apply/merge';
@@ -364,11 +364,9 @@ export class Store<T extends StoredObject> {
       return { object: preview, warnings };
     }
     try {
-      const revision = await this.storage.create(
-        this.form.keyFor(namespace, meta.name!),
-        this.form.toStored(object),
-      );
-      return { object: this.form.fromStored(this.form.toStored(object), revision), warnings };
+      const stored = this.form.toStored(object);
+      const revision = await this.storage.create(this.form.keyFor(namespace, meta.name!), stored);
+      return { object: this.form.fromStored(stored, revision), warnings };
     } catch (e) {
       if (e instanceof KeyExistsError) throw alreadyExists(this.groupResource, meta.name!);
       throw e;
@@ -512,7 +510,7 @@ export class Store<T extends StoredObject> {
     const result = await this.guaranteedUpdate(namespace, name, opts, sub, (current) => {
       this.checkResourceVersion(requestedRv, current, name);
       return {
-        next: this.prepareUpdate(structuredClone(object), current, subresource, opts),
+        next: this.prepareUpdate(copySharingManagedFields(object), current, subresource, opts),
         pinnedResourceVersion: true,
       };
     });
@@ -623,7 +621,7 @@ export class Store<T extends StoredObject> {
       const created = await this.createObject(namespace, object, opts, warnings, (o) => {
         const entries = encodeManagedFields(result.managed);
         if (entries.length) o.metadata.managedFields = entries;
-        else delete o.metadata.managedFields;
+        else o.metadata.managedFields = undefined;
       });
       return { ...created, created: true };
     }
@@ -632,7 +630,7 @@ export class Store<T extends StoredObject> {
       const now = rfc3339Seconds(this.now());
       const applied = recordApply(
         this.tracker.view,
-        decodeManagedFields(current.metadata.managedFields),
+        decodeManagedFields(current.metadata.managedFields, true),
         this.tracker.who(opts, subresource ?? '', now),
         current,
         config,
@@ -643,7 +641,7 @@ export class Store<T extends StoredObject> {
       const next = this.prepareUpdate(incoming, current, subresource, opts, (o) => {
         const entries = encodeManagedFields(applied.managed);
         if (entries.length) o.metadata.managedFields = entries;
-        else delete o.metadata.managedFields;
+        else o.metadata.managedFields = undefined;
       });
       checkPatchedSize(next);
       return { next };

@@ -5,6 +5,7 @@
  * DELETED, entering it ADDED), timeouts spread like kube-apiserver's, and ending every watch at
  * shutdown. Storage events are converted to hub objects once for every watcher that receives them.
  */
+import { deepFreeze } from '../../../shared/deep-freeze';
 import { randomInt } from 'node:crypto';
 import {
   expired,
@@ -26,15 +27,6 @@ import type { BookmarkObject, ObjectList, StoredObject, WatchSink } from './type
 const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
 /** The longest delay a Node timer can hold. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Freezes an object graph: one watch event's object is shared by every watcher that receives it. */
-function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value as object)) deepFreeze(child);
-  }
-  return value;
-}
 
 /** What one watch needs from its store. */
 export interface WatchRequest<T extends StoredObject> {
