@@ -95,7 +95,12 @@ function mergeList(
   return out;
 }
 
-/** `value` without the members of `set` (typed.RemoveItems): fields deleted, list items dropped. */
+/**
+ * `value` without the members of `set` (typed.RemoveItems): fields deleted, list items dropped. A map,
+ * object or list that removal empties goes too (undefined, left out of its parent), as in
+ * structured-merge-diff, where it becomes null, which kube-apiserver then omits (`omitempty` for built-in
+ * types, null pruning for CRDs): a manager that stops applying its only label leaves no `labels: {}`.
+ */
 export function removeItems(node: Node | undefined, value: unknown, set: FieldSet): unknown {
   if (set.empty) return value;
   if (node?.type === 'array' && Array.isArray(value)) {
@@ -104,24 +109,24 @@ export function removeItems(node: Node | undefined, value: unknown, set: FieldSe
       const pe = listItemElement(node, item);
       if (set.members.has(pe)) continue;
       const child = set.children.get(pe);
-      out.push(child ? removeItems(node.items, item, child) : item);
+      const kept = child ? removeItems(node.items, item, child) : item;
+      if (kept !== undefined) out.push(kept);
     }
-    return out;
+    return out.length || !value.length ? out : undefined;
   }
   if (node && (node.type === 'object' || node.type === 'map') && isObject(value)) {
     const out: Json = {};
+    let kept = 0;
     for (const [key, child] of Object.entries(value)) {
       const pe = fieldElement(key);
       if (set.members.has(pe)) continue;
       const sub = set.children.get(pe);
-      Object.defineProperty(out, key, {
-        value: sub ? removeItems(fieldNode(node, key), child, sub) : child,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      const v = sub ? removeItems(fieldNode(node, key), child, sub) : child;
+      if (v === undefined) continue;
+      Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
+      kept++;
     }
-    return out;
+    return kept || !Object.keys(value).length ? out : undefined;
   }
   return value;
 }

@@ -291,6 +291,22 @@ describe('apply', () => {
       FieldSet.fromFieldsV1({ 'f:metadata': { 'f:finalizers': { 'v:"b"': {} } } }),
     ) as Any;
     expect(removed.metadata.finalizers).toEqual(['a', 'c']);
+    // What removal empties goes with it, as structured-merge-diff leaves it null and kube-apiserver omits it.
+    const emptied = removeItems(
+      schema,
+      { metadata: { name: 'w', labels: { a: '1' }, finalizers: ['a'] }, spec: { image: 'nginx' } },
+      FieldSet.fromFieldsV1({ 'f:metadata': { 'f:labels': { 'f:a': {} }, 'f:finalizers': { 'v:"a"': {} } } }),
+    ) as Any;
+    expect(emptied).toEqual({ metadata: { name: 'w' }, spec: { image: 'nginx' } });
+    expect(Object.keys(emptied.metadata)).toEqual(['name']);
+    // An empty map nobody removed anything from stays.
+    expect(
+      removeItems(
+        schema,
+        { metadata: { labels: {} }, spec: { image: 'x' } },
+        FieldSet.fromFieldsV1({ 'f:spec': { 'f:image': {} } }),
+      ),
+    ).toEqual({ metadata: { labels: {} } });
   });
 
   test("ownership is compared in each manager's version: spec.size at v1alpha1 is spec.replicas at v1", () => {
