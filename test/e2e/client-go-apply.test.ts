@@ -1,6 +1,7 @@
 /**
  * Server-side apply through client-go, the witness for controllers and Flux's Go libraries
- * (test/witness/apply): the dynamic client's Apply creates and re-applies without change, a second
+ * (test/witness/apply): the dynamic client's Apply creates and re-applies without change, a dry-run
+ * apply (Flux's diff) answers without storing, a second
  * manager's change is a conflict client-go recognises (apierrors.IsConflict) with causes naming the field
  * and manager, Force takes it over, a label no longer applied is removed with its map, ApplyStatus is
  * recorded on `status`, and apimachinery's managedfields.ExtractInto, parsing this server's OpenAPI v2
@@ -27,6 +28,8 @@ beforeAll(() => {
 interface Observed {
   created: boolean;
   reapplyUnchanged: boolean;
+  dryRunImage: string;
+  imageAfterDryRun: string;
   conflict: {
     isConflict: boolean;
     message: string;
@@ -68,9 +71,12 @@ describe.each<StoreKind>(['memory', 'etcd'])('client-go server-side apply (%s st
 
   test('Apply, conflicts, Force, pruning, ApplyStatus and ExtractInto behave as on kube-apiserver', async () => {
     const seen = await witness(server.kubeconfig, `client-go-apply-${store}`);
-    expect(seen.steps).toHaveLength(8);
+    expect(seen.steps).toHaveLength(9);
     expect(seen.created).toBe(true);
     expect(seen.reapplyUnchanged).toBe(true);
+    // Flux's diff: a dry-run apply answers with the result and stores nothing.
+    expect(seen.dryRunImage).toBe('nginx:1.28');
+    expect(seen.imageAfterDryRun).toBe('nginx:1.27');
     expect(seen.conflict.isConflict).toBe(true);
     expect(seen.conflict.message).toMatch(
       /^Apply failed with 1 conflict: conflict with "tuner" using custom.example.com\/v1 at \S+: .spec.replicas$/,

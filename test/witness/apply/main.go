@@ -29,6 +29,8 @@ import (
 type observed struct {
 	Created          bool               `json:"created"`
 	ReapplyUnchanged bool               `json:"reapplyUnchanged"`
+	DryRunImage      string             `json:"dryRunImage"`
+	ImageAfterDryRun string             `json:"imageAfterDryRun"`
 	Conflict         *conflictSeen      `json:"conflict,omitempty"`
 	ForcedReplicas   int64              `json:"forcedReplicas"`
 	Managers         []string           `json:"managers"`
@@ -108,6 +110,19 @@ func run(kubeconfig, group, namespace, name string) error {
 		return fmt.Errorf("re-apply: %w", err)
 	}
 	out.ReapplyUnchanged = second.GetResourceVersion() == first.GetResourceVersion()
+
+	step("dry-run apply, as Flux diffs")
+	dry, err := res.Apply(ctx, name, widget(group, name, map[string]any{"image": "nginx:1.28", "replicas": int64(2)},
+		map[string]any{"team": "a"}), metav1.ApplyOptions{FieldManager: "witness", DryRun: []string{metav1.DryRunAll}})
+	if err != nil {
+		return fmt.Errorf("dry-run apply: %w", err)
+	}
+	out.DryRunImage, _, _ = unstructured.NestedString(dry.Object, "spec", "image")
+	after, err := res.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("get after dry run: %w", err)
+	}
+	out.ImageAfterDryRun, _, _ = unstructured.NestedString(after.Object, "spec", "image")
 
 	step("another manager changes spec.replicas")
 	if _, err := res.Patch(ctx, name, types.MergePatchType, []byte(`{"spec":{"replicas":5}}`),
