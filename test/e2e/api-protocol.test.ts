@@ -82,7 +82,7 @@ describe.each<StoreKind>(['memory', 'etcd'])('Widget API protocol (%s store)', (
       expect((await api.get('/api')).status).toBe(404);
     });
 
-    test('OpenAPI v2 and v3 with ETags and no redirect on a stale hash', async () => {
+    test('OpenAPI v2 (JSON and protobuf) and v3 with ETags and no redirect on a stale hash', async () => {
       const v2 = await api.get('/openapi/v2', { accept: 'application/json' });
       expect(v2.status).toBe(200);
       expect(v2.headers.etag).toBeTruthy();
@@ -90,6 +90,26 @@ describe.each<StoreKind>(['memory', 'etcd'])('Widget API protocol (%s store)', (
       expect(
         (await api.get('/openapi/v2', { headers: { 'If-None-Match': v2.headers.etag as string } })).status,
       ).toBe(304);
+      // The protobuf form, by either name kube-openapi accepts, with an ETag of its own; JSON is preferred
+      // for */*, and a type neither form has is a 406.
+      for (const accept of [
+        'application/com.github.proto-openapi.spec.v2@v1.0+protobuf',
+        'application/com.github.proto-openapi.spec.v2.v1.0+protobuf, application/json;q=0.5',
+      ]) {
+        const pb = await api.get('/openapi/v2', { accept });
+        expect([pb.status, pb.headers['content-type']]).toEqual([
+          200,
+          'application/com.github.proto-openapi.spec.v2.v1.0+protobuf',
+        ]);
+        expect(pb.headers.etag).toBeTruthy();
+        expect(pb.headers.etag).not.toBe(v2.headers.etag);
+        // Field 1 of openapi.v2.Document is `swagger`: tag 0x0a, length 3, "2.0".
+        expect(Buffer.from(pb.text, 'latin1').subarray(0, 5).toString('latin1')).toBe('\n\u00032.0');
+      }
+      expect((await api.get('/openapi/v2', { accept: '*/*' })).headers['content-type']).toMatch(
+        /^application\/json/,
+      );
+      expect((await api.get('/openapi/v2', { accept: 'application/yaml' })).status).toBe(406);
       const root = await api.get('/openapi/v3');
       const url: string = root.json.paths['apis/custom.example.com/v1'].serverRelativeURL;
       expect(url).toMatch(/^\/openapi\/v3\/apis\/custom.example.com\/v1\?hash=[0-9A-F]+$/);

@@ -5,7 +5,9 @@
  * manager's change is a conflict client-go recognises (apierrors.IsConflict) with causes naming the field
  * and manager, Force takes it over, a label no longer applied is removed with its map, ApplyStatus is
  * recorded on `status`, and apimachinery's managedfields.ExtractInto, parsing this server's OpenAPI v2
- * and FieldsV1 with structured-merge-diff, extracts exactly what the witness applied. On both stores.
+ * and FieldsV1 with structured-merge-diff, extracts exactly what the witness applied. The OpenAPI
+ * document is the protobuf form client-go's OpenAPISchema() asks for, checked against gnostic's own
+ * reading of our JSON. On both stores.
  */
 import { execFile, spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -41,6 +43,9 @@ interface Observed {
   statusManager: { manager: string; operation: string; subresource: string };
   conditions: Array<Record<string, unknown>>;
   extracted: Record<string, unknown>;
+  openAPIProtobufMatchesJSON: boolean;
+  openAPIDefinitions: number;
+  openAPIPaths: number;
   steps: string[];
 }
 
@@ -49,7 +54,8 @@ function witness(kubeconfig: string, namespace: string): Promise<Observed> {
     execFile(
       WITNESS,
       ['-kubeconfig', kubeconfig, '-namespace', namespace],
-      { timeout: 90000 },
+      // Where the witness writes both documents as YAML when they differ, to read the difference.
+      { timeout: 90000, env: { ...process.env, WITNESS_DIFF_DIR: path.dirname(kubeconfig) } },
       (err, stdout, stderr) =>
         err
           ? reject(new Error(`witness failed: ${stderr || err.message}`))
@@ -101,6 +107,10 @@ describe.each<StoreKind>(['memory', 'etcd'])('client-go server-side apply (%s st
     ]);
     // tuner lost spec.replicas to the forced apply and owns nothing else, so its entry is gone.
     expect(seen.managers.sort()).toEqual(['witness-status/Apply/status', 'witness/Apply/']);
+    // client-go's OpenAPISchema() got the protobuf form, and it says what gnostic reads from our JSON.
+    expect(seen.openAPIProtobufMatchesJSON).toBe(true);
+    expect(seen.openAPIDefinitions).toBeGreaterThan(10);
+    expect(seen.openAPIPaths).toBeGreaterThan(10);
     // Exactly the applied configuration: structured-merge-diff read our FieldsV1 against our OpenAPI
     // (metadata.name is nobody's field; client-go's generated Extract functions set it themselves).
     expect(seen.extracted).toEqual({

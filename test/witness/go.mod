@@ -6,6 +6,7 @@ go 1.24.0
 
 require (
 	github.com/google/gnostic-models v0.7.0
+	go.yaml.in/yaml/v3 v3.0.4
 	k8s.io/apimachinery v0.34.4
 	k8s.io/client-go v0.34.4
 	k8s.io/kube-openapi v0.0.0-20250710124328-f3f2b991d03b
@@ -30,7 +31,6 @@ require (
 	github.com/spf13/pflag v1.0.6 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
-	go.yaml.in/yaml/v3 v3.0.4 // indirect
 	golang.org/x/net v0.38.0 // indirect
 	golang.org/x/oauth2 v0.27.0 // indirect
 	golang.org/x/sys v0.31.0 // indirect

@@ -10,6 +10,7 @@ import type { ServingLifecycle } from './lifecycle';
 import { ApiError, notAcceptable } from '../../shared/status-errors';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, versionInfo } from '../api/discovery';
 import { openApiV2, openApiV3GroupVersion, openApiV3Root } from '../api/openapi';
+import { openApiV2Protobuf } from '../api/openapi-v2-protobuf';
 import type { ServedApi } from '../api/types';
 import type { ServedResource } from '../registry/registries';
 import { mediaTypeParams } from './negotiation';
@@ -20,16 +21,28 @@ const DISCOVERY_V2BETA1_CONTENT_TYPE =
   'application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList';
 
 interface CachedDocument {
-  body: string;
+  body: string | Buffer;
   etag: string;
   hash: string;
 }
 
 function cached(doc: unknown): CachedDocument {
-  const body = JSON.stringify(doc);
+  return cachedBody(JSON.stringify(doc));
+}
+
+function cachedBody(body: string | Buffer): CachedDocument {
   const hash = createHash('sha512').update(body).digest('hex').toUpperCase();
   return { body, etag: `"${hash}"`, hash };
 }
+
+/** The protobuf form's media type, as kube-openapi returns it (it also accepts the older `@v1.0` form). */
+export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';
+/** What /openapi/v2 serves, in kube-openapi's order of preference: JSON, then protobuf. */
+const OPENAPI_V2_FORMATS: Array<{ subtype: string; format: 'json' | 'protobuf' }> = [
+  { subtype: 'json', format: 'json' },
+  { subtype: 'com.github.proto-openapi.spec.v2@v1.0+protobuf', format: 'protobuf' },
+  { subtype: 'com.github.proto-openapi.spec.v2.v1.0+protobuf', format: 'protobuf' },
+];
 
 export type HealthCheck = () => Promise<void> | void;
 
@@ -58,6 +71,7 @@ export class PlatformRoutes {
   private readonly openapiV3GroupVersions = new Map<string, CachedDocument>();
   private readonly version: string;
   private readonly openapiV2: CachedDocument;
+  private readonly openapiV2Protobuf: CachedDocument;
   private readonly openapiV3Root: CachedDocument;
 
   constructor(private readonly options: PlatformRoutesOptions) {
@@ -77,7 +91,9 @@ export class PlatformRoutes {
       hashes[version] = doc.hash;
     }
     this.version = JSON.stringify(versionInfo());
-    this.openapiV2 = cached(openApiV2(api, kinds));
+    const v2 = openApiV2(api, kinds);
+    this.openapiV2 = cached(v2);
+    this.openapiV2Protobuf = cachedBody(openApiV2Protobuf(v2));
     this.openapiV3Root = cached(openApiV3Root(api, hashes));
   }
 
@@ -108,7 +124,7 @@ export class PlatformRoutes {
         // An extension server has no legacy core group; k8s.io/apiserver leaves /api unregistered.
         throw notFoundError();
       case '/openapi/v2':
-        this.serveCached(req, res, this.openapiV2, 'application/json', false);
+        this.serveOpenApiV2(req, res);
         return true;
       case '/openapi/v3':
         this.serveCached(req, res, this.openapiV3Root, 'application/json', false);
@@ -203,15 +219,37 @@ export class PlatformRoutes {
     this.sendJson(res, this.groupList);
   }
 
+  /** JSON or protobuf, by the first Accept clause (highest q first) that names one; 406 when none does. */
+  private serveOpenApiV2(req: Request, res: Response): void {
+    const clauses = mediaTypeParams(req.headers.accept);
+    for (const { type } of clauses.length ? clauses : [{ type: '*/*' }]) {
+      const [major, minor] = type.split('/');
+      if (major !== 'application' && major !== '*') continue;
+      const match = OPENAPI_V2_FORMATS.find((f) => minor === '*' || minor === f.subtype);
+      if (!match) continue;
+      if (match.format === 'json')
+        this.serveCached(req, res, this.openapiV2, 'application/json', false, true);
+      else this.serveCached(req, res, this.openapiV2Protobuf, OPENAPI_V2_PROTOBUF, false, true);
+      return;
+    }
+    throw notAcceptable([
+      'application/json',
+      ...OPENAPI_V2_FORMATS.filter((f) => f.format === 'protobuf').map((f) => `application/${f.subtype}`),
+    ]);
+  }
+
   private serveCached(
     req: Request,
     res: Response,
     doc: CachedDocument,
     type: string,
     immutable: boolean,
+    /** The caller has matched the Accept header already. */
+    negotiated = false,
   ): void {
     const accept = mediaTypeParams(req.headers.accept);
     if (
+      !negotiated &&
       accept.length &&
       !accept.some((a) => a.type === 'application/json' || a.type === '*/*' || a.type === 'application/*')
     ) {

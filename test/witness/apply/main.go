@@ -11,9 +11,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"reflect"
 	"time"
 
 	openapi_v2 "github.com/google/gnostic-models/openapiv2"
+	yaml "go.yaml.in/yaml/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -27,18 +29,21 @@ import (
 )
 
 type observed struct {
-	Created          bool               `json:"created"`
-	ReapplyUnchanged bool               `json:"reapplyUnchanged"`
-	DryRunImage      string             `json:"dryRunImage"`
-	ImageAfterDryRun string             `json:"imageAfterDryRun"`
-	Conflict         *conflictSeen      `json:"conflict,omitempty"`
-	ForcedReplicas   int64              `json:"forcedReplicas"`
-	Managers         []string           `json:"managers"`
-	LabelsAfterPrune *map[string]string `json:"labelsAfterPrune"`
-	StatusManager    *managerSeen       `json:"statusManager,omitempty"`
-	Conditions       []map[string]any   `json:"conditions"`
-	Extracted        map[string]any     `json:"extracted"`
-	Steps            []string           `json:"steps"`
+	Created                    bool               `json:"created"`
+	ReapplyUnchanged           bool               `json:"reapplyUnchanged"`
+	DryRunImage                string             `json:"dryRunImage"`
+	ImageAfterDryRun           string             `json:"imageAfterDryRun"`
+	Conflict                   *conflictSeen      `json:"conflict,omitempty"`
+	ForcedReplicas             int64              `json:"forcedReplicas"`
+	Managers                   []string           `json:"managers"`
+	LabelsAfterPrune           *map[string]string `json:"labelsAfterPrune"`
+	StatusManager              *managerSeen       `json:"statusManager,omitempty"`
+	Conditions                 []map[string]any   `json:"conditions"`
+	Extracted                  map[string]any     `json:"extracted"`
+	OpenAPIProtobufMatchesJSON bool               `json:"openAPIProtobufMatchesJSON"`
+	OpenAPIDefinitions         int                `json:"openAPIDefinitions"`
+	OpenAPIPaths               int                `json:"openAPIPaths"`
+	Steps                      []string           `json:"steps"`
 }
 
 type conflictSeen struct {
@@ -187,17 +192,26 @@ func run(kubeconfig, group, namespace, name string) error {
 	if err != nil {
 		return err
 	}
-	// JSON, parsed by gnostic: client-go's OpenAPISchema() asks for protobuf only, which this server does
-	// not serve (kube-apiserver's aggregated /openapi/v2 does, from our JSON).
+	// The protobuf form, as client-go asks for it; it must say what gnostic reads from our JSON.
+	doc, err := disco.OpenAPISchema()
+	if err != nil {
+		return fmt.Errorf("openapi v2 (protobuf): %w", err)
+	}
 	raw, err := disco.RESTClient().Get().AbsPath("/openapi/v2").SetHeader("Accept", "application/json").
 		Do(ctx).Raw()
 	if err != nil {
-		return fmt.Errorf("openapi v2: %w", err)
+		return fmt.Errorf("openapi v2 (json): %w", err)
 	}
-	doc, err := openapi_v2.ParseDocument(raw)
+	fromJSON, err := openapi_v2.ParseDocument(raw)
 	if err != nil {
 		return fmt.Errorf("openapi v2 document: %w", err)
 	}
+	out.OpenAPIProtobufMatchesJSON, err = sameDocument(doc, fromJSON)
+	if err != nil {
+		return err
+	}
+	out.OpenAPIDefinitions = len(doc.GetDefinitions().GetAdditionalProperties())
+	out.OpenAPIPaths = len(doc.GetPaths().GetPath())
 	models, err := proto.NewOpenAPIData(doc)
 	if err != nil {
 		return fmt.Errorf("openapi v2 models: %w", err)
@@ -218,4 +232,33 @@ func run(kubeconfig, group, namespace, name string) error {
 	out.Extracted = extracted
 
 	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// sameDocument compares two OpenAPI v2 documents by content: each back to YAML and decoded, so that
+// scalar styles (a JSON string is double-quoted YAML) do not count.
+func sameDocument(a, b *openapi_v2.Document) (bool, error) {
+	decode := func(d *openapi_v2.Document) (any, error) {
+		text, err := yaml.Marshal(d.ToRawInfo())
+		if err != nil {
+			return nil, err
+		}
+		var v any
+		return v, yaml.Unmarshal(text, &v)
+	}
+	va, err := decode(a)
+	if err != nil {
+		return false, err
+	}
+	vb, err := decode(b)
+	if err != nil {
+		return false, err
+	}
+	if !reflect.DeepEqual(va, vb) {
+		ta, _ := yaml.Marshal(va)
+		tb, _ := yaml.Marshal(vb)
+		os.WriteFile(os.Getenv("WITNESS_DIFF_DIR")+"/protobuf.yaml", ta, 0o644)
+		os.WriteFile(os.Getenv("WITNESS_DIFF_DIR")+"/json.yaml", tb, 0o644)
+		return false, nil
+	}
+	return true, nil
 }
