@@ -104,9 +104,9 @@ test('updates, patches and the scale subresource keep managedFields; a no-op wri
   expect(again.object.metadata.resourceVersion).toBe(after.metadata.resourceVersion);
 });
 
-test('a request that sends valid managedFields sets them; malformed ones are ignored', async () => {
-  const { object } = await registry.create('ns', config({ spec: { image: 'nginx' } }), opts('creator'));
-  const replaced = await registry.update(
+/** An update by `editor` that sends `object` with one Apply entry for `manager` owning `fieldsV1`. */
+const updateWithManagedFields = (object: Widget, manager: string, fieldsV1: Record<string, unknown>) =>
+  registry.update(
     'ns',
     'w',
     {
@@ -114,18 +114,16 @@ test('a request that sends valid managedFields sets them; malformed ones are ign
       metadata: {
         ...object.metadata,
         managedFields: [
-          {
-            manager: 'adopted',
-            operation: 'Apply',
-            apiVersion: `${GROUP}/v1`,
-            fieldsType: 'FieldsV1',
-            fieldsV1: { 'f:spec': { 'f:image': {} } },
-          },
+          { manager, operation: 'Apply', apiVersion: `${GROUP}/v1`, fieldsType: 'FieldsV1', fieldsV1 },
         ],
       },
     },
     opts('editor'),
   );
+
+test('a request that sends valid managedFields sets them; malformed ones are ignored', async () => {
+  const { object } = await registry.create('ns', config({ spec: { image: 'nginx' } }), opts('creator'));
+  const replaced = await updateWithManagedFields(object, 'adopted', { 'f:spec': { 'f:image': {} } });
   expect((replaced.object.metadata.managedFields as Any[]).map((e) => e.manager)).toEqual(['adopted']);
   const bad = await registry.update(
     'ns',
@@ -143,26 +141,7 @@ test('managedFields a request sends are stored re-encoded, never as sent', async
   const { object } = await registry.create('ns', config({ spec: { image: 'nginx' } }), opts('creator'));
   // Valid, but not canonical: members out of order, a redundant "." and content inside it.
   const sent = { 'f:spec': { 'f:replicas': {}, '.': { junk: 1 }, 'f:image': {} } };
-  const replaced = await registry.update(
-    'ns',
-    'w',
-    {
-      ...object,
-      metadata: {
-        ...object.metadata,
-        managedFields: [
-          {
-            manager: 'adopted',
-            operation: 'Apply',
-            apiVersion: `${GROUP}/v1`,
-            fieldsType: 'FieldsV1',
-            fieldsV1: sent,
-          },
-        ],
-      },
-    },
-    opts('editor'),
-  );
+  const replaced = await updateWithManagedFields(object, 'adopted', sent);
   const stored = fieldsOf(replaced.object, 'adopted');
   expect(stored).toEqual({ 'f:spec': { '.': {}, 'f:image': {}, 'f:replicas': {} } });
   expect(Object.keys(stored['f:spec'])).toEqual(['.', 'f:image', 'f:replicas']);
