@@ -33,6 +33,10 @@ export interface WidgetServerConfig {
   storageVersion: string;
   /** How often objects not in the storage version are looked for again after start-up; 0: only at start-up. */
   storageMigrationIntervalMs: number;
+  /** --disable-admission-plugins: plugins of ADMISSION_PLUGINS turned off (all run by default behind a cluster). */
+  disabledAdmissionPlugins: string[];
+  /** --admission-cel-timeout: how long one admission policy's CEL may run for one request. */
+  admissionCelTimeoutMs: number;
   bindAddress: string;
   securePort: number;
   tlsCertFile?: string;
@@ -110,6 +114,9 @@ function csv(value: string | undefined): string[] {
     .filter(Boolean);
 }
 
+/** The admission plugins, in the order they run (kube-apiserver's order for these). */
+export const ADMISSION_PLUGINS = ['NamespaceLifecycle', 'ValidatingAdmissionPolicy'];
+
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): WidgetServerConfig {
@@ -122,6 +129,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'api-versions': { type: 'string', default: KNOWN_VERSIONS.join(',') },
       'storage-version': { type: 'string', default: DEFAULT_STORAGE_VERSION },
       'storage-migration-interval': { type: 'string', default: '1h' },
+      'disable-admission-plugins': { type: 'string', default: '' },
+      'admission-cel-timeout': { type: 'string', default: '1s' },
       'bind-address': { type: 'string', default: '127.0.0.1' },
       'secure-port': { type: 'string', default: '8443' },
       'tls-cert-file': { type: 'string' },
@@ -191,6 +200,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       `--storage-version must be one of ${KNOWN_VERSIONS.join(', ')}, got ${JSON.stringify(storageVersion)}`,
     );
   }
+  const disabledAdmissionPlugins = csv(values['disable-admission-plugins']);
+  const unknownPlugins = disabledAdmissionPlugins.filter((p) => !ADMISSION_PLUGINS.includes(p));
+  if (unknownPlugins.length)
+    throw new Error(
+      `--disable-admission-plugins: unknown plugins ${unknownPlugins.join(', ')} (known: ${ADMISSION_PLUGINS.join(', ')})`,
+    );
   const securePort = Number(values['secure-port']);
   if (!Number.isInteger(securePort) || securePort < 0 || securePort > 65535) {
     throw new Error(`--secure-port must be a port number, got ${values['secure-port']}`);
@@ -215,6 +230,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       values['storage-migration-interval']!,
       true,
     ),
+    disabledAdmissionPlugins,
+    admissionCelTimeoutMs: durationFlag('admission-cel-timeout', values['admission-cel-timeout']!),
     bindAddress: values['bind-address']!,
     securePort,
     tlsCertFile: values['tls-cert-file'],

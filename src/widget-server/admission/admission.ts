@@ -41,6 +41,15 @@ export interface AdmissionAttributes {
   dryRun: boolean;
   /** The authenticated user, when the caller knows it. */
   userInfo?: UserInfo;
+  /** Warnings for the response (`Warning` headers), as admission plugins add them with warning.AddWarning. */
+  warnings?: string[];
+  /**
+   * Other versions of the requested resource (matchPolicy Equivalent), and the objects as one of them:
+   * `object` and `oldObject` are the server's internal (hub) form, which plugins that show objects to
+   * users (policies, webhooks) must convert to the version they match in.
+   */
+  versions?: readonly string[];
+  versioned?(version: string): { object?: Record<string, unknown>; oldObject?: Record<string, unknown> };
 }
 
 /**

@@ -1,23 +1,34 @@
 /**
  * Builds the server's admission chain from its configuration. Behind kube-apiserver (delegated auth, so
- * a kubeconfig or in-cluster credentials) the chain starts with NamespaceLifecycle fed by a namespace
- * informer, whose first list is a readiness check (`informer-sync`, as kube-apiserver waits for its
- * informers). Standalone there is no cluster to read namespaces from: the chain is empty, and the
- * startup log says so loudly.
+ * a kubeconfig or in-cluster credentials) the chain is NamespaceLifecycle, fed by a namespace informer,
+ * then ValidatingAdmissionPolicy, fed by informers on the cluster's policies and bindings, in that order
+ * as in kube-apiserver; `--disable-admission-plugins` turns either off. The informers' first lists are
+ * a readiness check (`informer-sync`, as kube-apiserver waits for its informers). Standalone there is no
+ * cluster to read from: the chain is empty, and the startup log says so loudly.
  */
 import type { Logger } from 'pino';
 import type { WidgetServerConfig } from '../config';
+import { Informer } from '../../shared/kube/informer';
 import type { KubeRest } from '../../shared/kube/rest';
 import type { HealthCheck } from '../http/platform-routes';
 import { AdmissionChain, type AdmissionPlugin } from './admission';
 import { NamespaceInformer } from './namespace-informer';
 import { NamespaceLifecycle } from './namespace-lifecycle';
+import { CelEvaluator } from './policy/cel-evaluator';
+import { ParamSources } from './policy/params';
+import {
+  ValidatingAdmissionPolicyPlugin,
+  type ValidatingAdmissionPolicy,
+  type ValidatingAdmissionPolicyBinding,
+} from './policy/validating-admission-policy';
 
 export interface ServerAdmission {
   chain: AdmissionChain;
   readinessChecks: Record<string, HealthCheck>;
   stop(): void;
 }
+
+const ADMISSIONREGISTRATION = '/apis/admissionregistration.k8s.io/v1';
 
 export function createAdmission(
   config: WidgetServerConfig,
@@ -28,23 +39,83 @@ export function createAdmission(
   const log = logger.child({ component: 'admission' });
   if (!config.delegateAuth || !kube) {
     log.warn(
-      'NAMESPACES ARE NOT CHECKED: running without a cluster (no delegated auth), so the NamespaceLifecycle ' +
-        'admission plugin is off and widgets can be created in namespaces that do not exist',
+      'NAMESPACES ARE NOT CHECKED AND ADMISSION POLICIES ARE NOT ENFORCED: running without a cluster (no ' +
+        'delegated auth), so the NamespaceLifecycle and ValidatingAdmissionPolicy admission plugins are off ' +
+        'and widgets can be created in namespaces that do not exist',
     );
     return { chain: new AdmissionChain([]), readinessChecks: {}, stop: () => undefined };
   }
-  const informer = new NamespaceInformer(kube, log.child({ informer: 'namespaces' }));
-  informer.start();
-  const plugins: AdmissionPlugin[] = [new NamespaceLifecycle(informer)];
+  const enabled = (name: string) => !config.disabledAdmissionPlugins.includes(name);
+  const namespaces = new NamespaceInformer(kube, log.child({ informer: 'namespaces' }));
+  const informers: Array<{ name: string; hasSynced: () => boolean; stop(): void }> = [
+    { name: '*v1.Namespace', hasSynced: () => namespaces.hasSynced, stop: () => namespaces.stop() },
+  ];
+  const plugins: AdmissionPlugin[] = [];
+  const stops: Array<() => void | Promise<void>> = [];
+  if (enabled('NamespaceLifecycle')) plugins.push(new NamespaceLifecycle(namespaces));
+  if (enabled('ValidatingAdmissionPolicy')) {
+    const policies = new Informer<ValidatingAdmissionPolicy>(
+      kube,
+      { path: `${ADMISSIONREGISTRATION}/validatingadmissionpolicies`, name: 'ValidatingAdmissionPolicy' },
+      log.child({ informer: 'validatingadmissionpolicies' }),
+    );
+    const bindings = new Informer<ValidatingAdmissionPolicyBinding>(
+      kube,
+      {
+        path: `${ADMISSIONREGISTRATION}/validatingadmissionpolicybindings`,
+        name: 'ValidatingAdmissionPolicyBinding',
+      },
+      log.child({ informer: 'validatingadmissionpolicybindings' }),
+    );
+    const params = new ParamSources(kube, log.child({ informer: 'policy-params' }));
+    const evaluator = new CelEvaluator(config.admissionCelTimeoutMs);
+    void evaluator.warm();
+    plugins.push(
+      new ValidatingAdmissionPolicyPlugin(
+        policies,
+        bindings,
+        params,
+        namespaces,
+        evaluator,
+        log.child({ plugin: 'ValidatingAdmissionPolicy' }),
+      ),
+    );
+    policies.start();
+    bindings.start();
+    informers.push(
+      {
+        name: '*v1.ValidatingAdmissionPolicy',
+        hasSynced: () => policies.hasSynced,
+        stop: () => policies.stop(),
+      },
+      {
+        name: '*v1.ValidatingAdmissionPolicyBinding',
+        hasSynced: () => bindings.hasSynced,
+        stop: () => bindings.stop(),
+      },
+    );
+    stops.push(
+      () => params.stop(),
+      () => evaluator.close(),
+    );
+  }
+  // Policies' namespace selectors read namespaces too, so the informer runs when either plugin does.
+  if (plugins.length) namespaces.start();
   const chain = new AdmissionChain(plugins);
   log.info({ plugins: chain.names }, 'admission plugins enabled');
+  const running = plugins.length ? informers : [];
   return {
     chain,
     readinessChecks: {
       'informer-sync': () => {
-        if (!informer.hasSynced) throw new Error('1 informers not started yet: [*v1.Namespace]');
+        const waiting = running.filter((i) => !i.hasSynced()).map((i) => i.name);
+        if (waiting.length)
+          throw new Error(`${waiting.length} informers not started yet: [${waiting.join(' ')}]`);
       },
     },
-    stop: () => informer.stop(),
+    stop: () => {
+      for (const i of running) i.stop();
+      for (const s of stops) void s();
+    },
   };
 }

@@ -32,7 +32,9 @@ function recorder(
 ): AdmissionPlugin {
   const { ops = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'], mutating = true, validating = true } = opts;
   const record = (phase: Call['phase']) => async (a: AdmissionAttributes) => {
-    calls.push({ plugin: name, phase, attributes: structuredClone(a) });
+    // What the plugin was given, as data (the version converter is a function).
+    const { versioned: _converter, ...data } = a;
+    calls.push({ plugin: name, phase, attributes: structuredClone(data) });
     if (opts.refuse?.(a)) throw admissionForbidden(a, `refused by ${name}`);
   };
   const plugin: AdmissionPlugin = { name, handles: (op) => ops.includes(op) };

@@ -34,13 +34,15 @@ test('standalone: no admission plugins, and a loud warning that namespaces are n
   expect(admission.chain.names).toEqual([]);
   expect(admission.readinessChecks).toEqual({});
   const warning = lines().find((l) => l.level === 40);
-  expect(String(warning?.msg)).toMatch(/^NAMESPACES ARE NOT CHECKED: .*NamespaceLifecycle/);
+  expect(String(warning?.msg)).toMatch(
+    /^NAMESPACES ARE NOT CHECKED AND ADMISSION POLICIES ARE NOT ENFORCED: .*NamespaceLifecycle and ValidatingAdmissionPolicy/,
+  );
   admission.stop();
 });
 
-test('behind kube-apiserver: NamespaceLifecycle first, not ready until the namespace informer lists', () => {
+test('behind kube-apiserver: NamespaceLifecycle then ValidatingAdmissionPolicy, not ready until their informers list', () => {
   const { logger } = capturingLogger();
-  // Nothing listens on port 1: the informer cannot list, so the readiness check keeps failing.
+  // Nothing listens on port 1: the informers cannot list, so the readiness check keeps failing.
   const kc = new KubeRest({
     server: new URL('https://127.0.0.1:1'),
     tls: { rejectUnauthorized: false },
@@ -49,10 +51,36 @@ test('behind kube-apiserver: NamespaceLifecycle first, not ready until the names
   });
   const admission = createAdmission(parseConfig(['--delegate-auth=true'], {}), logger, kc);
   try {
-    expect(admission.chain.names).toEqual(['NamespaceLifecycle']);
+    expect(admission.chain.names).toEqual(['NamespaceLifecycle', 'ValidatingAdmissionPolicy']);
     expect(Object.keys(admission.readinessChecks)).toEqual(['informer-sync']);
-    expect(() => admission.readinessChecks['informer-sync']()).toThrow(/not started yet/);
+    expect(() => admission.readinessChecks['informer-sync']()).toThrow(
+      '3 informers not started yet: [*v1.Namespace *v1.ValidatingAdmissionPolicy *v1.ValidatingAdmissionPolicyBinding]',
+    );
   } finally {
     admission.stop();
   }
+});
+
+test('--disable-admission-plugins turns a plugin off; an unknown name is refused', () => {
+  const { logger } = capturingLogger();
+  const kc = new KubeRest({
+    server: new URL('https://127.0.0.1:1'),
+    tls: { rejectUnauthorized: false },
+    authorization: () => 'Bearer x',
+    source: 'test',
+  });
+  const config = parseConfig(
+    ['--delegate-auth=true', '--disable-admission-plugins=ValidatingAdmissionPolicy'],
+    {},
+  );
+  const admission = createAdmission(config, logger, kc);
+  try {
+    expect(admission.chain.names).toEqual(['NamespaceLifecycle']);
+    expect(() => admission.readinessChecks['informer-sync']()).toThrow(
+      '1 informers not started yet: [*v1.Namespace]',
+    );
+  } finally {
+    admission.stop();
+  }
+  expect(() => parseConfig(['--disable-admission-plugins=Nope'], {})).toThrow(/unknown plugins Nope/);
 });

@@ -301,9 +301,27 @@ export class Store<T extends StoredObject> {
     opts: WriteOptions,
     objects: { object?: unknown; oldObject?: unknown },
     sub?: AdmissionView,
+    /** Where plugins' warnings go (the response's); dropped when absent. */
+    warnings?: string[],
   ): AdmissionAttributes {
     const version = opts.version ?? this.defaultVersion;
+    const object = objects.object as T | undefined;
+    const oldObject = objects.oldObject as T | undefined;
+    // The kind's own objects convert to any of its versions; a subresource's view (Scale) has one.
+    const convertible = !sub?.kind;
     return {
+      warnings,
+      versions: convertible ? this.versions : undefined,
+      versioned: (v: string) =>
+        convertible
+          ? {
+              object: object && (this.codec(v).encode(object) as Record<string, unknown>),
+              oldObject: oldObject && (this.codec(v).encode(oldObject) as Record<string, unknown>),
+            }
+          : {
+              object: objects.object as Record<string, unknown> | undefined,
+              oldObject: objects.oldObject as Record<string, unknown> | undefined,
+            },
       operation,
       kind: sub?.kind ?? { group: this.group, version, kind: this.names.kind },
       resource: { group: this.group, version, resource: this.names.resource },
@@ -343,9 +361,15 @@ export class Store<T extends StoredObject> {
     // as in kube-apiserver's create handler; dry runs are admitted too.
     this.strategy.defaults(object);
     track(object, now);
-    const attributes = this.admissionAttributes('CREATE', namespace, object.metadata.name ?? '', opts, {
-      object,
-    });
+    const attributes = this.admissionAttributes(
+      'CREATE',
+      namespace,
+      object.metadata.name ?? '',
+      opts,
+      { object },
+      undefined,
+      warnings,
+    );
     await this.admission.admit(attributes);
     const meta = object.metadata;
     resetForCreate(meta, now);
@@ -391,7 +415,9 @@ export class Store<T extends StoredObject> {
       const kv = await this.storage.get(key);
       if (!kv) throw notFound(this.groupResource, name);
       const current = this.form.fromKeyValue(kv);
-      const { next, warnings = [], pinnedResourceVersion = false } = mutate(current);
+      const { next, warnings: mutateWarnings = [], pinnedResourceVersion = false } = mutate(current);
+      // This attempt's, with what admission adds (a retry starts again from mutate's).
+      const warnings = [...mutateWarnings];
       // As GuaranteedUpdate's tryUpdate in kube-apiserver: dry runs and no-op writes are admitted too.
       const view = sub?.view ?? ((o: StoredObject) => o);
       await this.admission.run(
@@ -402,6 +428,7 @@ export class Store<T extends StoredObject> {
           opts,
           { object: view(next), oldObject: view(current) },
           sub,
+          warnings,
         ),
       );
       const stored = this.form.toStored(next);

@@ -1,0 +1,337 @@
+/**
+ * ValidatingAdmissionPolicy end to end: policies and bindings created with kubectl in the bed's
+ * kube-apiserver, widgets written through kube-apiserver into the sample AggregatedAPI `widgets` (its
+ * server runs the image built from this checkout, which reads the policies with informers and evaluates
+ * them itself, as kube-apiserver does not admit requests it proxies). A Deny binding selected by a
+ * namespace label denies with kube-apiserver's message and 422 there and allows elsewhere; a Warn
+ * binding's message reaches kubectl as a warning; a ConfigMap parameter drives a messageExpression; a
+ * CEL error denies under failurePolicy Fail and is ignored under Ignore.
+ */
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { kubectl as runKubectl } from '../support/kubectl';
+import {
+  ensureClusterUp,
+  eventually,
+  k,
+  kubeconfigPath,
+  withLogTails,
+  installOperatorFromCheckout,
+} from './cluster';
+
+jest.setTimeout(20 * 60 * 1000);
+
+const root = path.resolve(__dirname, '../..');
+const SERVER_NS = 'widgets-system';
+const GROUP = 'custom.example.com';
+const suffix = randomBytes(3).toString('hex');
+const prod = `vap-prod-${suffix}`;
+const dev = `vap-dev-${suffix}`;
+/** Every binding selects only this suite's namespaces. */
+const SUITE_LABEL = `vap-suite-${suffix}`;
+const policyNames: string[] = [];
+
+let api: CustomObjectsApi;
+let installedSample = false;
+
+const widget = (name: string, spec: Record<string, unknown>) => ({
+  apiVersion: `${GROUP}/v1`,
+  kind: 'Widget',
+  metadata: { name },
+  spec: { image: 'registry.example.com/nginx:1.27', replicas: 1, ...spec },
+});
+
+/** POSTs a widget through kube-apiserver: the refusal's Status, or undefined and the warnings on success. */
+async function create(namespace: string, body: object, dryRun = false) {
+  try {
+    await api.createNamespacedCustomObject({
+      group: GROUP,
+      version: 'v1',
+      namespace,
+      plural: 'widgets',
+      body,
+      dryRun: dryRun ? 'All' : undefined,
+    });
+    return undefined;
+  } catch (e) {
+    const text = (e as { body?: unknown }).body;
+    if (typeof text !== 'string') throw e;
+    return JSON.parse(text) as Record<string, unknown>;
+  }
+}
+
+/** A policy over widget creates and updates, and its binding to this suite's namespaces labelled `env`. */
+async function policy(
+  name: string,
+  spec: Record<string, unknown>,
+  binding: { env: string; actions: string[]; paramRef?: Record<string, unknown> },
+): Promise<void> {
+  policyNames.push(name);
+  const docs = [
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicy',
+      metadata: { name },
+      spec: {
+        matchConstraints: {
+          resourceRules: [
+            {
+              apiGroups: [GROUP],
+              apiVersions: ['*'],
+              operations: ['CREATE', 'UPDATE'],
+              resources: ['widgets'],
+            },
+          ],
+        },
+        ...spec,
+      },
+    },
+    {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingAdmissionPolicyBinding',
+      metadata: { name: `${name}-binding` },
+      spec: {
+        policyName: name,
+        validationActions: binding.actions,
+        ...(binding.paramRef ? { paramRef: binding.paramRef } : {}),
+        matchResources: {
+          namespaceSelector: { matchLabels: { env: binding.env, suite: SUITE_LABEL } },
+        },
+      },
+    },
+  ];
+  await k(['apply', '-f', '-'], docs.map((d) => JSON.stringify(d)).join('\n'));
+}
+
+/** Waits until the server's informers have the policy: a dry run that it must deny is denied. */
+async function untilEnforced(namespace: string, body: object, policyName: string): Promise<void> {
+  await eventually(
+    `the server to enforce ${policyName}`,
+    async () => String((await create(namespace, body, true))?.message ?? '').includes(`'${policyName}'`),
+    60_000,
+  );
+}
+
+/** kubectl with the admin kubeconfig: whether it succeeded, and everything it printed (warnings are on stderr). */
+async function kubectl(args: string[], input?: string): Promise<{ ok: boolean; text: string }> {
+  const r = await runKubectl(kubeconfigPath, args, input);
+  return { ok: r.code === 0, text: r.stdout + r.stderr };
+}
+
+beforeAll(async () => {
+  const kubeconfig = ensureClusterUp();
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  api = kc.makeApiClient(CustomObjectsApi);
+  // The operator's RBAC (the admission reader role now reads policies too) and its image from this checkout.
+  await installOperatorFromCheckout();
+  installedSample = !(
+    await k(['get', 'aggregatedapis', 'widgets', '--ignore-not-found', '-o', 'name'])
+  ).trim();
+  await k(['apply', '-f', path.join(root, 'config/samples/aggregatedapi.yaml')]);
+  await eventually(
+    'the operator to bind the server to the admission reader role',
+    async () => k(['get', 'clusterrolebinding', 'aggregatedapi:widgets:admission', '-o', 'name']),
+    180_000,
+  );
+  await k(['-n', SERVER_NS, 'rollout', 'restart', 'deployment/widgets-apiserver']);
+  await k(['-n', SERVER_NS, 'rollout', 'status', 'deployment/widgets-apiserver', '--timeout=300s']);
+  await k(['wait', '--for=condition=Ready', 'aggregatedapi/widgets', '--timeout=300s']);
+  for (const [ns, env] of [
+    [prod, 'prod'],
+    [dev, 'dev'],
+  ]) {
+    await k(['create', 'namespace', ns]);
+    await k(['label', 'namespace', ns, `env=${env}`, `suite=${SUITE_LABEL}`]);
+  }
+  await eventually(
+    'widgets to be served through kube-apiserver',
+    async () => k(['get', 'widgets', '-n', dev, '-o', 'name']).then(() => true),
+    120_000,
+  );
+});
+
+afterAll(async () => {
+  for (const name of policyNames) {
+    await k(['delete', 'validatingadmissionpolicybinding', `${name}-binding`, '--ignore-not-found']).catch(
+      () => undefined,
+    );
+    await k(['delete', 'validatingadmissionpolicy', name, '--ignore-not-found']).catch(() => undefined);
+  }
+  await k(['delete', 'clusterrolebinding,clusterrole', `vap-params-${suffix}`, '--ignore-not-found']).catch(
+    () => undefined,
+  );
+  for (const ns of [prod, dev])
+    await k(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined);
+  if (installedSample) {
+    await k(['delete', 'aggregatedapi', 'widgets', '--wait=true', '--timeout=120s']).catch(() => undefined);
+  }
+});
+
+test(
+  'a Deny binding selected by a namespace label denies there with its message and 422, and allows elsewhere',
+  withLogTails(async () => {
+    const name = `no-black-${suffix}`;
+    await policy(
+      name,
+      {
+        validations: [
+          { expression: "object.spec.color != 'black'", message: 'black widgets are not allowed here' },
+        ],
+      },
+      { env: 'prod', actions: ['Deny'] },
+    );
+    await untilEnforced(prod, widget('probe', { color: 'black' }), name);
+    const why = `ValidatingAdmissionPolicy '${name}' with binding '${name}-binding' denied request: black widgets are not allowed here`;
+    expect(await create(prod, widget('w1', { color: 'black' }))).toMatchObject({
+      kind: 'Status',
+      status: 'Failure',
+      reason: 'Invalid',
+      code: 422,
+      message: `widgets.${GROUP} "w1" is forbidden: ${why}`,
+      details: { name: 'w1', group: GROUP, kind: 'widgets', causes: [{ message: why }] },
+    });
+    const denied = await kubectl(
+      ['-n', prod, 'create', '-f', '-'],
+      JSON.stringify(widget('w2', { color: 'black' })),
+    );
+    expect(denied).toEqual({ ok: false, text: expect.stringContaining(why) });
+    // Elsewhere, and other colours, are allowed; an update to black is denied too.
+    expect(await create(dev, widget('w1', { color: 'black' }))).toBeUndefined();
+    expect(await create(prod, widget('w3', { color: 'blue' }))).toBeUndefined();
+    const update = await kubectl([
+      '-n',
+      prod,
+      'patch',
+      'widget',
+      'w3',
+      '--type=merge',
+      '-p',
+      '{"spec":{"color":"black"}}',
+    ]);
+    expect(update).toEqual({ ok: false, text: expect.stringContaining(why) });
+    expect((await k(['-n', prod, 'get', 'widgets', '-o', 'jsonpath={.items[*].metadata.name}'])).trim()).toBe(
+      'w3',
+    );
+  }),
+);
+
+test(
+  "a Warn binding's message reaches kubectl as a warning, and the write succeeds",
+  withLogTails(async () => {
+    const name = `few-replicas-${suffix}`;
+    await policy(
+      name,
+      {
+        validations: [
+          {
+            expression: 'object.spec.replicas <= 3',
+            messageExpression: "'replicas ' + string(object.spec.replicas) + ' is more than 3'",
+          },
+        ],
+      },
+      { env: 'dev', actions: ['Warn'] },
+    );
+    const warning = `Validation failed for ValidatingAdmissionPolicy '${name}' with binding '${name}-binding': replicas 5 is more than 3`;
+    await eventually(
+      `the server to warn for ${name}`,
+      async () =>
+        (
+          await kubectl(
+            ['-n', dev, 'create', '--dry-run=server', '-f', '-'],
+            JSON.stringify(widget('probe', { replicas: 5 })),
+          )
+        ).text.includes(warning),
+      60_000,
+    );
+    const created = await kubectl(
+      ['-n', dev, 'create', '-f', '-'],
+      JSON.stringify(widget('many', { replicas: 5 })),
+    );
+    expect(created.ok).toBe(true);
+    expect(created.text).toContain(`Warning: ${warning}`);
+    expect(created.text).toContain(`widget.${GROUP}/many created`);
+  }),
+);
+
+test(
+  'a ConfigMap parameter drives the validation and its messageExpression',
+  withLogTails(async () => {
+    const name = `registry-${suffix}`;
+    // The server reads a policy's paramKind with its own ServiceAccount: the cluster admin grants it.
+    await k([
+      'create',
+      'clusterrole',
+      `vap-params-${suffix}`,
+      '--verb=get,list,watch',
+      '--resource=configmaps',
+    ]);
+    await k([
+      'create',
+      'clusterrolebinding',
+      `vap-params-${suffix}`,
+      `--clusterrole=vap-params-${suffix}`,
+      `--serviceaccount=${SERVER_NS}:widgets-apiserver`,
+    ]);
+    await k(['-n', prod, 'create', 'configmap', 'registry', '--from-literal=prefix=registry.example.com/']);
+    await policy(
+      name,
+      {
+        paramKind: { apiVersion: 'v1', kind: 'ConfigMap' },
+        validations: [
+          {
+            expression: 'object.spec.image.startsWith(params.data.prefix)',
+            messageExpression: "'images must come from ' + params.data.prefix",
+          },
+        ],
+      },
+      { env: 'prod', actions: ['Deny'], paramRef: { name: 'registry', parameterNotFoundAction: 'Deny' } },
+    );
+    await untilEnforced(prod, widget('probe', { image: 'docker.io/nginx' }), name);
+    expect(await create(prod, widget('elsewhere', { image: 'docker.io/nginx' }))).toMatchObject({
+      code: 422,
+      message: expect.stringContaining(
+        `binding '${name}-binding' denied request: images must come from registry.example.com/`,
+      ),
+    });
+    expect(await create(prod, widget('local', { image: 'registry.example.com/nginx' }))).toBeUndefined();
+    // Without its parameter (parameterNotFoundAction Deny), the binding denies every request it selects.
+    await k(['-n', prod, 'delete', 'configmap', 'registry']);
+    await eventually(
+      'the server to miss the parameter',
+      async () =>
+        String((await create(prod, widget('probe', {}), true))?.message ?? '').includes(
+          'no params found for policy binding with `Deny` parameterNotFoundAction',
+        ),
+      60_000,
+    );
+  }),
+);
+
+test(
+  'a CEL error denies under failurePolicy Fail and is ignored under Ignore',
+  withLogTails(async () => {
+    const failing = `cel-error-fail-${suffix}`;
+    const ignoring = `cel-error-ignore-${suffix}`;
+    // spec.notAField is not in the object: CEL's "no such key".
+    const validations = [{ expression: "object.spec.notAField == 'x'" }];
+    await policy(failing, { failurePolicy: 'Fail', validations }, { env: 'dev', actions: ['Deny'] });
+    await untilEnforced(dev, widget('probe', {}), failing);
+    const status = await create(dev, widget('e1', {}));
+    expect(status).toMatchObject({
+      code: 422,
+      message: expect.stringContaining(
+        `ValidatingAdmissionPolicy '${failing}' with binding '${failing}-binding' denied request: expression 'object.spec.notAField == 'x'' resulted in error`,
+      ),
+    });
+    await k(['delete', 'validatingadmissionpolicybinding', `${failing}-binding`]);
+    await policy(ignoring, { failurePolicy: 'Ignore', validations }, { env: 'dev', actions: ['Deny'] });
+    await eventually(
+      'the server to drop the failing binding',
+      async () => (await create(dev, widget('probe', {}), true)) === undefined,
+      60_000,
+    );
+    expect(await create(dev, widget('e2', {}))).toBeUndefined();
+  }),
+);
