@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Informer } from '../../../shared/kube/informer';
+import type { ChangeHandler } from '../../../shared/kube/informer';
 import type { KubeObject } from '../../../shared/kube/rest';
 import { ApiError, type StatusReason } from '../../../shared/status-errors';
 import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admission';
@@ -44,6 +44,12 @@ export interface ValidatingAdmissionPolicyBinding extends KubeObject {
     matchResources?: MatchResources;
     validationActions?: Array<'Deny' | 'Warn' | 'Audit'>;
   };
+}
+
+/** What the plugin reads policies and bindings from: an Informer. */
+export interface Source<T> {
+  list(): T[];
+  on(handler: ChangeHandler<T>): unknown;
 }
 
 /** What one policy decided for one binding and parameter. */
@@ -99,8 +105,8 @@ export class ValidatingAdmissionPolicyPlugin implements AdmissionPlugin {
   readonly name = 'ValidatingAdmissionPolicy';
 
   constructor(
-    private readonly policies: Informer<ValidatingAdmissionPolicy>,
-    private readonly bindings: Informer<ValidatingAdmissionPolicyBinding>,
+    private readonly policies: Source<ValidatingAdmissionPolicy>,
+    private readonly bindings: Source<ValidatingAdmissionPolicyBinding>,
     private readonly params: ParamSources,
     private readonly namespaces: NamespaceSource,
     private readonly evaluator: CelEvaluator,
