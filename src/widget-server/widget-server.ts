@@ -116,7 +116,8 @@ export async function startWidgetServer(
   // Behind kube-apiserver, one client (one connection pool) for reviews and informers.
   const kube = config.delegateAuth ? new KubeRest(loadKubeConfig(config.authKubeconfig)) : undefined;
   // NamespaceLifecycle when behind kube-apiserver; standalone, an empty chain and a loud warning.
-  const admission = createAdmission(config, logger, kube);
+  const metricsRegistry = createMetricsRegistry();
+  const admission = createAdmission(config, logger, kube, metricsRegistry);
   // The storage map: a registry per kind in apis/index.ts, each serving the versions it has.
   const registries = new ApiRegistries(storage, kinds, {
     group: config.group,
@@ -126,7 +127,6 @@ export async function startWidgetServer(
     trackManagedFields: internal.trackManagedFields,
   });
   const registry = registries.lookup(config.version, widgetKind.names.resource) as KindRegistry<Widget>;
-  const metricsRegistry = createMetricsRegistry();
   const apiMetrics = createApiServerMetrics(metricsRegistry);
   const group = config.group;
   const metrics: RequestMetrics = {

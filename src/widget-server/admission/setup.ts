@@ -7,6 +7,7 @@
  * cluster to read from: the chain is empty, and the startup log says so loudly.
  */
 import type { Logger } from 'pino';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import type { WidgetServerConfig } from '../config';
 import { Informer } from '../../shared/kube/informer';
 import type { KubeRest } from '../../shared/kube/rest';
@@ -18,6 +19,7 @@ import { CelEvaluator } from './policy/cel-evaluator';
 import { ParamSources } from './policy/params';
 import {
   ValidatingAdmissionPolicyPlugin,
+  type PolicyMetrics,
   type ValidatingAdmissionPolicy,
   type ValidatingAdmissionPolicyBinding,
 } from './policy/validating-admission-policy';
@@ -35,6 +37,7 @@ export function createAdmission(
   logger: Logger,
   /** The delegation client, present exactly when config.delegateAuth (the server's one client). */
   kube?: KubeRest,
+  metricsRegistry?: Registry,
 ): ServerAdmission {
   const log = logger.child({ component: 'admission' });
   if (!config.delegateAuth || !kube) {
@@ -78,6 +81,7 @@ export function createAdmission(
         namespaces,
         evaluator,
         log.child({ plugin: 'ValidatingAdmissionPolicy' }),
+        metricsRegistry && policyMetrics(metricsRegistry),
       ),
     );
     policies.start();
@@ -116,6 +120,31 @@ export function createAdmission(
     stop: () => {
       for (const i of running) i.stop();
       for (const s of stops) void s();
+    },
+  };
+}
+
+/** kube-apiserver's ValidatingAdmissionPolicy metrics, with its names, labels and buckets. */
+function policyMetrics(registry: Registry): PolicyMetrics {
+  const labelNames = ['policy', 'policy_binding', 'error_type', 'enforcement_action'];
+  const checks = new Counter({
+    name: 'apiserver_validating_admission_policy_check_total',
+    help: 'Validation admission policy check total, labeled by policy and further identified by binding and enforcement action taken.',
+    labelNames,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'apiserver_validating_admission_policy_check_duration_seconds',
+    help: 'Validation admission latency for individual validation expressions in seconds, labeled by policy and further including binding and enforcement action taken.',
+    labelNames,
+    buckets: [0.0000005, 0.001, 0.01, 0.1, 1.0],
+    registers: [registry],
+  });
+  return {
+    observe({ policy, binding, errorType, action }, seconds) {
+      const labels = { policy, policy_binding: binding, error_type: errorType, enforcement_action: action };
+      checks.inc(labels);
+      latency.observe(labels, seconds);
     },
   };
 }

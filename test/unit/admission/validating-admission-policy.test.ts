@@ -27,6 +27,7 @@ const namespaces: Record<string, Namespace> = {
 };
 const evaluator = new CelEvaluator(2000);
 const audit: Record<string, unknown>[] = [];
+const observed: Array<Record<string, string>> = [];
 const logger = pino({ level: 'info' }, { write: (line: string) => audit.push(JSON.parse(line)) });
 
 const namespaceSource: NamespaceSource = {
@@ -46,6 +47,7 @@ const plugin = new ValidatingAdmissionPolicyPlugin(
   namespaceSource,
   evaluator,
   logger,
+  { observe: (labels) => observed.push(labels) },
 );
 
 afterAll(() => evaluator.close());
@@ -54,6 +56,7 @@ beforeEach(() => {
   bindings = [];
   params = [];
   audit.length = 0;
+  observed.length = 0;
 });
 
 /** A policy `p` over `resources` with `validations`, bound once as `p-binding` with `actions`. */
@@ -155,6 +158,10 @@ test('Warn adds a warning, Audit logs, and neither denies', async () => {
   expect(a.warnings).toEqual([
     "Validation failed for ValidatingAdmissionPolicy 'p' with binding 'p-binding': no",
   ]);
+  expect(observed).toEqual([
+    { policy: 'p', binding: 'p-binding', errorType: 'invalid_error', action: 'warn' },
+    { policy: 'p', binding: 'p-binding', errorType: 'invalid_error', action: 'audit' },
+  ]);
   expect(audit).toEqual([
     expect.objectContaining({
       policy: 'p',
@@ -245,6 +252,11 @@ test('failurePolicy: errors deny under Fail and are ignored under Ignore; match 
   );
   policies[0].spec!.failurePolicy = 'Ignore';
   expect(await denial(attributes())).toBeUndefined();
+  // kube-apiserver's metric labels: the denial, then the error Ignore let through.
+  expect(observed).toEqual([
+    { policy: 'p', binding: 'p-binding', errorType: 'invalid_error', action: 'deny' },
+    { policy: 'p', binding: 'p-binding', errorType: 'invalid_error', action: 'allow' },
+  ]);
   policies[0].spec = {
     ...policies[0].spec,
     failurePolicy: 'Fail',

@@ -15,7 +15,7 @@ import { ApiError, type StatusReason } from '../../../shared/status-errors';
 import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admission';
 import { admissionName } from '../admission';
 import type { NamespaceSource } from '../namespace-informer';
-import type { CelEvaluator } from './cel-evaluator';
+import { CelTimeoutError, type CelEvaluator } from './cel-evaluator';
 import { matchResources, type MatchResources } from './matching';
 import type { ParamKind, ParamRef, ParamSources } from './params';
 import type { PolicyProgram, ProgramResult } from './program';
@@ -46,10 +46,37 @@ export interface ValidatingAdmissionPolicyBinding extends KubeObject {
   };
 }
 
+/**
+ * kube-apiserver's apiserver_validating_admission_policy_check_total and _check_duration_seconds: a
+ * decision that denied, warned or audited, or an error that failurePolicy Ignore let through.
+ */
+export interface PolicyMetrics {
+  observe(
+    labels: {
+      policy: string;
+      binding: string;
+      errorType: ErrorType;
+      action: 'deny' | 'warn' | 'audit' | 'allow';
+    },
+    seconds: number,
+  ): void;
+}
+
+/** validating.ErrorType: what kind of failure a decision was (a plain failed validation is invalid_error). */
+export type ErrorType = 'no_error' | 'compile_error' | 'invalid_error' | 'out_of_budget';
+
 /** What the plugin reads policies and bindings from: an Informer. */
 export interface Source<T> {
   list(): T[];
   on(handler: ChangeHandler<T>): unknown;
+}
+
+/** A failed validation (or an error under Fail) of one evaluation. */
+interface Failure {
+  message: string;
+  reason: StatusReason;
+  errorType: ErrorType;
+  seconds: number;
 }
 
 /** What one policy decided for one binding and parameter. */
@@ -111,6 +138,7 @@ export class ValidatingAdmissionPolicyPlugin implements AdmissionPlugin {
     private readonly namespaces: NamespaceSource,
     private readonly evaluator: CelEvaluator,
     private readonly logger: Logger,
+    private readonly metrics?: PolicyMetrics,
   ) {
     // Parameter informers start when a policy naming their kind appears, not on its first request.
     policies.on((type, policy) => {
@@ -169,7 +197,7 @@ export class ValidatingAdmissionPolicyPlugin implements AdmissionPlugin {
           continue;
         }
         for (const param of params) {
-          const decisions = await this.evaluate(policy, a, matched.version, param, namespace);
+          const decisions = await this.evaluate(policy, bindingName, a, matched.version, param, namespace);
           this.act(a, policyName, bindingName, binding.spec?.validationActions ?? [], decisions, denials);
         }
       }
@@ -177,17 +205,29 @@ export class ValidatingAdmissionPolicyPlugin implements AdmissionPlugin {
     if (denials.length) throw this.denied(a, denials[0]);
   }
 
-  /** One policy over one request and parameter: the failed validations (and errors under Fail). */
+  /**
+   * One policy over one request and parameter: the failed validations, and errors under Fail (an error
+   * under Ignore lets the request through, counted as `allow`).
+   */
   private async evaluate(
     policy: ValidatingAdmissionPolicy,
+    binding: string,
     a: AdmissionAttributes,
     version: string,
     param: KubeObject | null,
     namespace: KubeObject | undefined,
-  ): Promise<Array<{ message: string; reason: StatusReason }>> {
+  ): Promise<Failure[]> {
     const spec = policy.spec ?? {};
+    const policyName = policy.metadata?.name ?? '';
     const fail = (spec.failurePolicy ?? 'Fail') === 'Fail';
     const objects = a.versioned?.(version) ?? { object: a.object, oldObject: a.oldObject };
+    const started = process.hrtime.bigint();
+    const out: Failure[] = [];
+    const failed = (message: string, errorType: ErrorType, reason: StatusReason = 'Invalid') => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (fail) out.push({ message, reason, errorType, seconds });
+      else this.metrics?.observe({ policy: policyName, binding, errorType, action: 'allow' }, seconds);
+    };
     let result: ProgramResult;
     try {
       result = await this.evaluator.evaluate(program(policy), {
@@ -198,42 +238,38 @@ export class ValidatingAdmissionPolicyPlugin implements AdmissionPlugin {
         namespaceObject: namespace ? namespaceObject(namespace) : null,
       });
     } catch (e) {
-      return fail ? [{ message: (e as Error).message, reason: 'Invalid' }] : [];
+      // Past the time limit is this server's form of kube-apiserver's running out of cost budget.
+      failed((e as Error).message, e instanceof CelTimeoutError ? 'out_of_budget' : 'invalid_error');
+      return out;
     }
-    if (result.compileError) return fail ? [{ message: result.compileError, reason: 'Invalid' }] : [];
-    if (result.matchError) return fail ? [{ message: result.matchError, reason: 'Invalid' }] : [];
-    if (!result.matched) return [];
-    const out: Array<{ message: string; reason: StatusReason }> = [];
+    if (result.compileError) failed(result.compileError, 'compile_error');
+    else if (result.matchError) failed(result.matchError, 'invalid_error');
+    if (result.compileError || result.matchError || !result.matched) return out;
     result.validations.forEach((r, i) => {
       const validation = spec.validations![i];
-      if (r.error !== undefined) {
-        if (fail) out.push({ message: r.error, reason: 'Invalid' });
-      } else if (r.value !== true) {
+      if (r.error !== undefined) failed(r.error, 'invalid_error');
+      else if (r.value !== true)
+        // As validating.ErrorType labels it: a failed validation that is not an error is still "invalid_error".
         out.push({
           message: failureMessage(validation, r.message),
           reason: (validation.reason as StatusReason | undefined) ?? 'Invalid',
+          errorType: 'invalid_error',
+          seconds: Number(process.hrtime.bigint() - started) / 1e9,
         });
-      }
     });
     result.auditAnnotations.forEach((r, i) => {
-      const key = spec.auditAnnotations![i].key;
-      if (r.error !== undefined) {
-        if (fail) out.push({ message: r.error, reason: 'Invalid' });
-      } else if (typeof r.value === 'string' && r.value.trim()) {
+      const { key, valueExpression } = spec.auditAnnotations![i];
+      if (r.error !== undefined) failed(r.error, 'invalid_error');
+      else if (typeof r.value === 'string' && r.value.trim())
         this.logger.info(
-          {
-            policy: policy.metadata?.name,
-            auditAnnotation: `${policy.metadata?.name}/${key}`,
-            value: r.value.trim(),
-          },
+          { policy: policyName, binding, auditAnnotation: `${policyName}/${key}`, value: r.value.trim() },
           'admission policy audit annotation',
         );
-      } else if (r.value !== null && typeof r.value !== 'string' && fail) {
-        out.push({
-          message: `valueExpression '${spec.auditAnnotations![i].valueExpression}' resulted in unsupported return type. Return type must be either string or null.`,
-          reason: 'Invalid',
-        });
-      }
+      else if (r.value !== null && typeof r.value !== 'string')
+        failed(
+          `valueExpression '${valueExpression}' resulted in unsupported return type. Return type must be either string or null.`,
+          'invalid_error',
+        );
     });
     return out;
   }
@@ -244,17 +280,21 @@ export class ValidatingAdmissionPolicyPlugin implements AdmissionPlugin {
     policy: string,
     binding: string,
     actions: readonly string[],
-    failures: Array<{ message: string; reason: StatusReason }>,
+    failures: Failure[],
     denials: Denial[],
   ): void {
     for (const f of failures) {
       for (const action of actions) {
-        if (action === 'Deny') denials.push({ policy, binding, ...f });
-        else if (action === 'Warn')
+        const labels = { policy, binding, errorType: f.errorType };
+        if (action === 'Deny') {
+          denials.push({ policy, binding, message: f.message, reason: f.reason });
+          this.metrics?.observe({ ...labels, action: 'deny' }, f.seconds);
+        } else if (action === 'Warn') {
           a.warnings?.push(
             `Validation failed for ValidatingAdmissionPolicy '${policy}' with binding '${binding}': ${f.message}`,
           );
-        else if (action === 'Audit')
+          this.metrics?.observe({ ...labels, action: 'warn' }, f.seconds);
+        } else if (action === 'Audit') {
           this.logger.info(
             {
               policy,
@@ -266,6 +306,8 @@ export class ValidatingAdmissionPolicyPlugin implements AdmissionPlugin {
             },
             'admission policy validation failed (Audit)',
           );
+          this.metrics?.observe({ ...labels, action: 'audit' }, f.seconds);
+        }
       }
     }
   }
