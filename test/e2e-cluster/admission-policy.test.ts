@@ -8,21 +8,21 @@
  * CEL error denies under failurePolicy Fail and is ignored under Ignore.
  */
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { kubectl as runKubectl } from '../support/kubectl';
 import {
+  createWidgetThroughKube,
   ensureClusterUp,
   eventually,
+  installSampleWidgetsApi,
   k,
   kubeconfigPath,
+  removeSampleWidgetsApi,
   withLogTails,
-  installOperatorFromCheckout,
 } from './cluster';
 
 jest.setTimeout(20 * 60 * 1000);
 
-const root = path.resolve(__dirname, '../..');
 const SERVER_NS = 'widgets-system';
 const GROUP = 'custom.example.com';
 const suffix = randomBytes(3).toString('hex');
@@ -42,24 +42,8 @@ const widget = (name: string, spec: Record<string, unknown>) => ({
   spec: { image: 'registry.example.com/nginx:1.27', replicas: 1, ...spec },
 });
 
-/** POSTs a widget through kube-apiserver: the refusal's Status, or undefined and the warnings on success. */
-async function create(namespace: string, body: object, dryRun = false) {
-  try {
-    await api.createNamespacedCustomObject({
-      group: GROUP,
-      version: 'v1',
-      namespace,
-      plural: 'widgets',
-      body,
-      dryRun: dryRun ? 'All' : undefined,
-    });
-    return undefined;
-  } catch (e) {
-    const text = (e as { body?: unknown }).body;
-    if (typeof text !== 'string') throw e;
-    return JSON.parse(text) as Record<string, unknown>;
-  }
-}
+const create = (namespace: string, body: object, dryRun = false) =>
+  createWidgetThroughKube(api, namespace, body, dryRun);
 
 /** A policy over widget creates and updates, and its binding to this suite's namespaces labelled `env`. */
 async function policy(
@@ -124,20 +108,8 @@ beforeAll(async () => {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   api = kc.makeApiClient(CustomObjectsApi);
-  // The operator's RBAC (the admission reader role now reads policies too) and its image from this checkout.
-  await installOperatorFromCheckout();
-  installedSample = !(
-    await k(['get', 'aggregatedapis', 'widgets', '--ignore-not-found', '-o', 'name'])
-  ).trim();
-  await k(['apply', '-f', path.join(root, 'config/samples/aggregatedapi.yaml')]);
-  await eventually(
-    'the operator to bind the server to the admission reader role',
-    async () => k(['get', 'clusterrolebinding', 'aggregatedapi:widgets:admission', '-o', 'name']),
-    180_000,
-  );
-  await k(['-n', SERVER_NS, 'rollout', 'restart', 'deployment/widgets-apiserver']);
-  await k(['-n', SERVER_NS, 'rollout', 'status', 'deployment/widgets-apiserver', '--timeout=300s']);
-  await k(['wait', '--for=condition=Ready', 'aggregatedapi/widgets', '--timeout=300s']);
+  // The admission reader role the operator binds now reads policies too.
+  installedSample = await installSampleWidgetsApi();
   for (const [ns, env] of [
     [prod, 'prod'],
     [dev, 'dev'],
@@ -145,11 +117,6 @@ beforeAll(async () => {
     await k(['create', 'namespace', ns]);
     await k(['label', 'namespace', ns, `env=${env}`, `suite=${SUITE_LABEL}`]);
   }
-  await eventually(
-    'widgets to be served through kube-apiserver',
-    async () => k(['get', 'widgets', '-n', dev, '-o', 'name']).then(() => true),
-    120_000,
-  );
 });
 
 afterAll(async () => {
@@ -164,9 +131,7 @@ afterAll(async () => {
   );
   for (const ns of [prod, dev])
     await k(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined);
-  if (installedSample) {
-    await k(['delete', 'aggregatedapi', 'widgets', '--wait=true', '--timeout=120s']).catch(() => undefined);
-  }
+  await removeSampleWidgetsApi(installedSample);
 });
 
 test(

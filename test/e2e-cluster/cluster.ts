@@ -7,6 +7,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { CustomObjectsApi } from '@kubernetes/client-node';
 import { kubectlEnv } from '../support/kubectl';
 
 const root = path.resolve(__dirname, '../..');
@@ -122,4 +123,62 @@ export async function installOperatorFromCheckout(): Promise<void> {
   ]);
   await k(['-n', OPERATOR_NS, 'rollout', 'restart', 'deployment/aggregator-operator']);
   await k(['-n', OPERATOR_NS, 'rollout', 'status', 'deployment/aggregator-operator', '--timeout=300s']);
+}
+
+/**
+ * The sample AggregatedAPI `widgets` (config/samples) served by the image built from this checkout: the
+ * operator from the checkout, the sample applied, the operator's admission RBAC bound, the server's pod
+ * rolled onto the rebuilt image and Ready (its /readyz includes the admission informers' sync). Resolves
+ * whether this call installed the sample: a suite that did removes it with `removeSampleWidgetsApi`
+ * (other suites serve custom.example.com by hand).
+ */
+export async function installSampleWidgetsApi(): Promise<boolean> {
+  await installOperatorFromCheckout();
+  const installed = !(
+    await k(['get', 'aggregatedapis', 'widgets', '--ignore-not-found', '-o', 'name'])
+  ).trim();
+  await k(['apply', '-f', path.join(root, 'config/samples/aggregatedapi.yaml')]);
+  await eventually(
+    'the operator to bind the server to the admission reader role',
+    async () => k(['get', 'clusterrolebinding', 'aggregatedapi:widgets:admission', '-o', 'name']),
+    180_000,
+  );
+  await k(['-n', 'widgets-system', 'rollout', 'restart', 'deployment/widgets-apiserver']);
+  await k(['-n', 'widgets-system', 'rollout', 'status', 'deployment/widgets-apiserver', '--timeout=300s']);
+  await k(['wait', '--for=condition=Ready', 'aggregatedapi/widgets', '--timeout=300s']);
+  await eventually(
+    'widgets to be served through kube-apiserver',
+    async () => k(['get', 'widgets', '-n', 'default', '-o', 'name']).then(() => true),
+    120_000,
+  );
+  return installed;
+}
+
+export async function removeSampleWidgetsApi(installed: boolean): Promise<void> {
+  if (installed)
+    await k(['delete', 'aggregatedapi', 'widgets', '--wait=true', '--timeout=120s']).catch(() => undefined);
+}
+
+/** POSTs a widget through kube-apiserver: the refusal's Status, or undefined on success. */
+export async function createWidgetThroughKube(
+  api: CustomObjectsApi,
+  namespace: string,
+  body: object,
+  dryRun = false,
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    await api.createNamespacedCustomObject({
+      group: 'custom.example.com',
+      version: 'v1',
+      namespace,
+      plural: 'widgets',
+      body,
+      dryRun: dryRun ? 'All' : undefined,
+    });
+    return undefined;
+  } catch (e) {
+    const text = (e as { body?: unknown }).body;
+    if (typeof text !== 'string') throw e;
+    return JSON.parse(text) as Record<string, unknown>;
+  }
 }

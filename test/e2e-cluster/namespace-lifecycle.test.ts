@@ -6,13 +6,19 @@
  * the held widget can still be updated; a namespace created a moment before accepts the create.
  */
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { ensureClusterUp, eventually, k, withLogTails, installOperatorFromCheckout } from './cluster';
+import {
+  createWidgetThroughKube,
+  ensureClusterUp,
+  eventually,
+  installSampleWidgetsApi,
+  k,
+  removeSampleWidgetsApi,
+  withLogTails,
+} from './cluster';
 
 jest.setTimeout(20 * 60 * 1000);
 
-const root = path.resolve(__dirname, '../..');
 const SERVER_NS = 'widgets-system';
 const GROUP = 'custom.example.com';
 const suffix = randomBytes(3).toString('hex');
@@ -32,28 +38,8 @@ const widget = (name: string, namespace: string, extra: Record<string, unknown> 
   spec: { image: 'nginx:1.27', replicas: 1 },
 });
 
-/** POSTs a widget through kube-apiserver; resolves the Status of a refusal, or undefined on success. */
-async function create(
-  namespace: string,
-  body: object,
-  dryRun = false,
-): Promise<Record<string, unknown> | undefined> {
-  try {
-    await api.createNamespacedCustomObject({
-      group: GROUP,
-      version: 'v1',
-      namespace,
-      plural: 'widgets',
-      body,
-      dryRun: dryRun ? 'All' : undefined,
-    });
-    return undefined;
-  } catch (e) {
-    const body = (e as { body?: unknown }).body;
-    if (typeof body !== 'string') throw e;
-    return JSON.parse(body) as Record<string, unknown>;
-  }
-}
+const create = (namespace: string, body: object, dryRun = false) =>
+  createWidgetThroughKube(api, namespace, body, dryRun);
 
 async function widgetsIn(namespace: string): Promise<string[]> {
   const list = JSON.parse(await k(['get', 'widgets', '-n', namespace, '-o', 'json'])) as {
@@ -88,22 +74,7 @@ beforeAll(async () => {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   api = kc.makeApiClient(CustomObjectsApi);
-  // The operator's RBAC (the admission reader role it binds) and its image as built from this checkout.
-  await installOperatorFromCheckout();
-  installedSample = !(
-    await k(['get', 'aggregatedapis', 'widgets', '--ignore-not-found', '-o', 'name'])
-  ).trim();
-  await k(['apply', '-f', path.join(root, 'config/samples/aggregatedapi.yaml')]);
-  await eventually(
-    'the operator to bind the server to the admission reader role',
-    async () => k(['get', 'clusterrolebinding', 'aggregatedapi:widgets:admission', '-o', 'name']),
-    180_000,
-  );
-  // The server's pod onto the rebuilt image, then Ready: its /readyz includes the namespace informer's sync.
-  await k(['-n', SERVER_NS, 'rollout', 'restart', 'deployment/widgets-apiserver']);
-  await k(['-n', SERVER_NS, 'rollout', 'status', 'deployment/widgets-apiserver', '--timeout=300s']);
-  await k(['wait', '--for=condition=Ready', 'aggregatedapi/widgets', '--timeout=300s']);
-  await eventually('widgets to be served through kube-apiserver', async () => widgetsIn('default'), 120_000);
+  installedSample = await installSampleWidgetsApi();
 });
 
 afterAll(async () => {
@@ -112,9 +83,7 @@ afterAll(async () => {
     await k(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined);
   }
   // The aggregator suite serves custom.example.com by hand: leave the group as this suite found it.
-  if (installedSample) {
-    await k(['delete', 'aggregatedapi', 'widgets', '--wait=true', '--timeout=120s']).catch(() => undefined);
-  }
+  await removeSampleWidgetsApi(installedSample);
 });
 
 test(

@@ -28,6 +28,15 @@ function capturingLogger(): { logger: pino.Logger; lines: () => Array<Record<str
   };
 }
 
+/** A client for a cluster that never answers (nothing listens on port 1): informers never list. */
+const unreachableCluster = () =>
+  new KubeRest({
+    server: new URL('https://127.0.0.1:1'),
+    tls: { rejectUnauthorized: false },
+    authorization: () => 'Bearer x',
+    source: 'test',
+  });
+
 test('standalone: no admission plugins, and a loud warning that namespaces are not checked', () => {
   const { logger, lines } = capturingLogger();
   const admission = createAdmission(parseConfig(['--delegate-auth=false'], {}), logger);
@@ -42,13 +51,8 @@ test('standalone: no admission plugins, and a loud warning that namespaces are n
 
 test('behind kube-apiserver: NamespaceLifecycle then ValidatingAdmissionPolicy, not ready until their informers list', () => {
   const { logger } = capturingLogger();
-  // Nothing listens on port 1: the informers cannot list, so the readiness check keeps failing.
-  const kc = new KubeRest({
-    server: new URL('https://127.0.0.1:1'),
-    tls: { rejectUnauthorized: false },
-    authorization: () => 'Bearer x',
-    source: 'test',
-  });
+  // The informers cannot list, so the readiness check keeps failing.
+  const kc = unreachableCluster();
   const admission = createAdmission(parseConfig(['--delegate-auth=true'], {}), logger, kc);
   try {
     expect(admission.chain.names).toEqual(['NamespaceLifecycle', 'ValidatingAdmissionPolicy']);
@@ -63,12 +67,7 @@ test('behind kube-apiserver: NamespaceLifecycle then ValidatingAdmissionPolicy, 
 
 test('--disable-admission-plugins turns a plugin off; an unknown name is refused', () => {
   const { logger } = capturingLogger();
-  const kc = new KubeRest({
-    server: new URL('https://127.0.0.1:1'),
-    tls: { rejectUnauthorized: false },
-    authorization: () => 'Bearer x',
-    source: 'test',
-  });
+  const kc = unreachableCluster();
   const config = parseConfig(
     ['--delegate-auth=true', '--disable-admission-plugins=ValidatingAdmissionPolicy'],
     {},
