@@ -82,6 +82,8 @@ export class ApiError extends Error {
       code: this.code,
     };
     if (this.details) status.details = this.details;
+    // An empty reason is left out, as metav1.Status's omitempty does (a webhook's denial may have none).
+    if (!status.reason) delete status.reason;
     return status;
   }
 }

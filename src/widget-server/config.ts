@@ -115,7 +115,11 @@ function csv(value: string | undefined): string[] {
 }
 
 /** The admission plugins, in the order they run (kube-apiserver's order for these). */
-export const ADMISSION_PLUGINS = ['NamespaceLifecycle', 'ValidatingAdmissionPolicy'];
+export const ADMISSION_PLUGINS = [
+  'NamespaceLifecycle',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionWebhook',
+];
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 

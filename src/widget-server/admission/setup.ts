@@ -1,8 +1,9 @@
 /**
  * Builds the server's admission chain from its configuration. Behind kube-apiserver (delegated auth, so
  * a kubeconfig or in-cluster credentials) the chain is NamespaceLifecycle, fed by a namespace informer,
- * then ValidatingAdmissionPolicy, fed by informers on the cluster's policies and bindings, in that order
- * as in kube-apiserver; `--disable-admission-plugins` turns either off. The informers' first lists are
+ * then ValidatingAdmissionPolicy, fed by informers on the cluster's policies and bindings, then
+ * ValidatingAdmissionWebhook, fed by one on ValidatingWebhookConfigurations, in kube-apiserver's order;
+ * `--disable-admission-plugins` turns any off. The informers' first lists are
  * a readiness check (`informer-sync`, as kube-apiserver waits for its informers). Standalone there is no
  * cluster to read from: the chain is empty, and the startup log says so loudly.
  */
@@ -17,6 +18,10 @@ import { NamespaceInformer } from './namespace-informer';
 import { NamespaceLifecycle } from './namespace-lifecycle';
 import { CelEvaluator } from './policy/cel-evaluator';
 import { ParamSources } from './policy/params';
+import {
+  ValidatingAdmissionWebhookPlugin,
+  type ValidatingWebhookConfiguration,
+} from './webhook/validating-webhook';
 import {
   ValidatingAdmissionPolicyPlugin,
   type PolicyMetrics,
@@ -42,9 +47,10 @@ export function createAdmission(
   const log = logger.child({ component: 'admission' });
   if (!config.delegateAuth || !kube) {
     log.warn(
-      'NAMESPACES ARE NOT CHECKED AND ADMISSION POLICIES ARE NOT ENFORCED: running without a cluster (no ' +
-        'delegated auth), so the NamespaceLifecycle and ValidatingAdmissionPolicy admission plugins are off ' +
-        'and widgets can be created in namespaces that do not exist',
+      'NAMESPACES ARE NOT CHECKED AND ADMISSION POLICIES AND WEBHOOKS ARE NOT ENFORCED: running without a ' +
+        'cluster (no delegated auth), so the NamespaceLifecycle, ValidatingAdmissionPolicy and ' +
+        'ValidatingAdmissionWebhook admission plugins are off and widgets can be created in namespaces ' +
+        'that do not exist',
     );
     return { chain: new AdmissionChain([]), readinessChecks: {}, stop: () => undefined };
   }
@@ -56,6 +62,12 @@ export function createAdmission(
   const plugins: AdmissionPlugin[] = [];
   const stops: Array<() => void | Promise<void>> = [];
   if (enabled('NamespaceLifecycle')) plugins.push(new NamespaceLifecycle(namespaces));
+  const evaluator = new CelEvaluator(config.admissionCelTimeoutMs);
+  const usesCel = enabled('ValidatingAdmissionPolicy') || enabled('ValidatingAdmissionWebhook');
+  if (usesCel) {
+    void evaluator.warm();
+    stops.push(() => evaluator.close());
+  }
   if (enabled('ValidatingAdmissionPolicy')) {
     const policies = new Informer<ValidatingAdmissionPolicy>(
       kube,
@@ -71,8 +83,6 @@ export function createAdmission(
       log.child({ informer: 'validatingadmissionpolicybindings' }),
     );
     const params = new ParamSources(kube, log.child({ informer: 'policy-params' }));
-    const evaluator = new CelEvaluator(config.admissionCelTimeoutMs);
-    void evaluator.warm();
     plugins.push(
       new ValidatingAdmissionPolicyPlugin(
         policies,
@@ -98,10 +108,32 @@ export function createAdmission(
         stop: () => bindings.stop(),
       },
     );
-    stops.push(
-      () => params.stop(),
-      () => evaluator.close(),
+    stops.push(() => params.stop());
+  }
+  if (enabled('ValidatingAdmissionWebhook')) {
+    const configurations = new Informer<ValidatingWebhookConfiguration>(
+      kube,
+      {
+        path: `${ADMISSIONREGISTRATION}/validatingwebhookconfigurations`,
+        name: 'ValidatingWebhookConfiguration',
+      },
+      log.child({ informer: 'validatingwebhookconfigurations' }),
     );
+    plugins.push(
+      new ValidatingAdmissionWebhookPlugin(
+        configurations,
+        namespaces,
+        evaluator,
+        kube,
+        log.child({ plugin: 'ValidatingAdmissionWebhook' }),
+      ),
+    );
+    configurations.start();
+    informers.push({
+      name: '*v1.ValidatingWebhookConfiguration',
+      hasSynced: () => configurations.hasSynced,
+      stop: () => configurations.stop(),
+    });
   }
   // Policies' namespace selectors read namespaces too, so the informer runs when either plugin does.
   if (plugins.length) namespaces.start();

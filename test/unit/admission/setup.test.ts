@@ -44,21 +44,25 @@ test('standalone: no admission plugins, and a loud warning that namespaces are n
   expect(admission.readinessChecks).toEqual({});
   const warning = lines().find((l) => l.level === 40);
   expect(String(warning?.msg)).toMatch(
-    /^NAMESPACES ARE NOT CHECKED AND ADMISSION POLICIES ARE NOT ENFORCED: .*NamespaceLifecycle and ValidatingAdmissionPolicy/,
+    /^NAMESPACES ARE NOT CHECKED AND ADMISSION POLICIES AND WEBHOOKS ARE NOT ENFORCED: .*NamespaceLifecycle, ValidatingAdmissionPolicy and ValidatingAdmissionWebhook/,
   );
   admission.stop();
 });
 
-test('behind kube-apiserver: NamespaceLifecycle then ValidatingAdmissionPolicy, not ready until their informers list', () => {
+test('behind kube-apiserver: NamespaceLifecycle, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, not ready until their informers list', () => {
   const { logger } = capturingLogger();
   // The informers cannot list, so the readiness check keeps failing.
   const kc = unreachableCluster();
   const admission = createAdmission(parseConfig(['--delegate-auth=true'], {}), logger, kc);
   try {
-    expect(admission.chain.names).toEqual(['NamespaceLifecycle', 'ValidatingAdmissionPolicy']);
+    expect(admission.chain.names).toEqual([
+      'NamespaceLifecycle',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionWebhook',
+    ]);
     expect(Object.keys(admission.readinessChecks)).toEqual(['informer-sync']);
     expect(() => admission.readinessChecks['informer-sync']()).toThrow(
-      '3 informers not started yet: [*v1.Namespace *v1.ValidatingAdmissionPolicy *v1.ValidatingAdmissionPolicyBinding]',
+      '4 informers not started yet: [*v1.Namespace *v1.ValidatingAdmissionPolicy *v1.ValidatingAdmissionPolicyBinding *v1.ValidatingWebhookConfiguration]',
     );
   } finally {
     admission.stop();
@@ -69,7 +73,10 @@ test('--disable-admission-plugins turns a plugin off; an unknown name is refused
   const { logger } = capturingLogger();
   const kc = unreachableCluster();
   const config = parseConfig(
-    ['--delegate-auth=true', '--disable-admission-plugins=ValidatingAdmissionPolicy'],
+    [
+      '--delegate-auth=true',
+      '--disable-admission-plugins=ValidatingAdmissionPolicy,ValidatingAdmissionWebhook',
+    ],
     {},
   );
   const admission = createAdmission(config, logger, kc);

@@ -194,14 +194,19 @@ test('the admission reader ClusterRole the operator binds is installed with it, 
   const role = docs.find(
     (d) => d.kind === 'ClusterRole' && d.metadata.name === desired.ADMISSION_READER_CLUSTER_ROLE,
   );
-  // Least privilege: reading namespaces and admission policies, nothing else.
+  // Least privilege: reading namespaces, admission policies and webhooks (and their Services), nothing else.
   expect(role.rules).toEqual([
     { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
     {
       apiGroups: ['admissionregistration.k8s.io'],
-      resources: ['validatingadmissionpolicies', 'validatingadmissionpolicybindings'],
+      resources: [
+        'validatingadmissionpolicies',
+        'validatingadmissionpolicybindings',
+        'validatingwebhookconfigurations',
+      ],
       verbs: ['get', 'list', 'watch'],
     },
+    { apiGroups: [''], resources: ['services'], verbs: ['get'] },
   ]);
   const kustomization = parseAllDocuments(
     readFileSync(path.join(rbacDir, 'kustomization.yaml'), 'utf8'),

@@ -1,0 +1,214 @@
+/**
+ * The ValidatingAdmissionWebhook admission plugin, as kube-apiserver runs it for its own resources
+ * (k8s.io/apiserver pkg/admission/plugin/webhook/validating): every webhook of every
+ * ValidatingWebhookConfiguration whose rules, selectors and matchConditions select the request is
+ * called, all at once, with an AdmissionReview v1 of the object in the version its rule matched. A
+ * denial answers with kube-apiserver's Status (`admission webhook "<name>" denied the request: ...`, the
+ * webhook's code, at least 400); a webhook that cannot be called fails the request (500) or is skipped,
+ * as its failurePolicy says; a dry run is refused by a webhook with side effects; warnings become
+ * `Warning` headers and audit annotations are logged.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { KubeObject, KubeRest } from '../../../shared/kube/rest';
+import { ApiError, badRequest, type StatusReason } from '../../../shared/status-errors';
+import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admission';
+import type { NamespaceSource } from '../namespace-informer';
+import type { CelEvaluator } from '../policy/cel-evaluator';
+import { matchResources, type LabelSelectorJson, type NamedRuleWithOperations } from '../policy/matching';
+import type { Source } from '../policy/validating-admission-policy';
+import { callWebhook, WebhookCallError, type AdmissionResponse, type WebhookClientConfig } from './call';
+
+export interface ValidatingWebhook {
+  name: string;
+  clientConfig: WebhookClientConfig;
+  rules?: NamedRuleWithOperations[];
+  failurePolicy?: 'Fail' | 'Ignore';
+  matchPolicy?: 'Exact' | 'Equivalent';
+  namespaceSelector?: LabelSelectorJson;
+  objectSelector?: LabelSelectorJson;
+  sideEffects?: 'None' | 'NoneOnDryRun' | 'Some' | 'Unknown';
+  timeoutSeconds?: number;
+  admissionReviewVersions?: string[];
+  matchConditions?: Array<{ name: string; expression: string }>;
+}
+
+export interface ValidatingWebhookConfiguration extends KubeObject {
+  webhooks?: ValidatingWebhook[];
+}
+
+const OPTIONS_KIND: Record<Operation, string | undefined> = {
+  CREATE: 'CreateOptions',
+  UPDATE: 'UpdateOptions',
+  DELETE: 'DeleteOptions',
+  CONNECT: undefined,
+};
+
+/** The AdmissionReview request: the object in the version the webhook's rule matched. */
+export function admissionReviewRequest(
+  a: AdmissionAttributes,
+  version: string,
+): { uid: string } & Record<string, unknown> {
+  const objects = a.versioned?.(version) ?? { object: a.object, oldObject: a.oldObject };
+  const user = a.userInfo;
+  const optionsKind = OPTIONS_KIND[a.operation];
+  return {
+    uid: randomUUID(),
+    kind: { ...a.kind, version: a.kind.group === a.resource.group ? version : a.kind.version },
+    resource: { ...a.resource, version },
+    ...(a.subresource ? { subResource: a.subresource } : {}),
+    requestKind: a.kind,
+    requestResource: a.resource,
+    ...(a.subresource ? { requestSubResource: a.subresource } : {}),
+    name: a.name,
+    namespace: a.namespace,
+    operation: a.operation,
+    userInfo: user
+      ? { username: user.name, uid: user.uid, groups: user.groups, extra: user.extra }
+      : { username: '' },
+    object: objects.object ?? null,
+    oldObject: objects.oldObject ?? null,
+    dryRun: a.dryRun,
+    ...(optionsKind
+      ? {
+          options: {
+            apiVersion: 'meta.k8s.io/v1',
+            kind: optionsKind,
+            ...(a.dryRun ? { dryRun: ['All'] } : {}),
+          },
+        }
+      : {}),
+  };
+}
+
+/** kube-apiserver's ToStatusErr: the webhook's status, at least 400, its message prefixed. */
+function rejection(name: string, status: AdmissionResponse['status']): ApiError {
+  const deniedBy = `admission webhook "${name}" denied the request`;
+  const code = Math.max(status?.code ?? 0, 400);
+  const message = status?.message
+    ? `${deniedBy}: ${status.message}`
+    : status?.reason
+      ? `${deniedBy}: ${status.reason}`
+      : `${deniedBy} without explanation`;
+  return new ApiError(
+    code,
+    (status?.reason as StatusReason | undefined) ?? ('' as StatusReason),
+    message,
+    status?.details as ApiError['details'],
+  );
+}
+
+export class ValidatingAdmissionWebhookPlugin implements AdmissionPlugin {
+  readonly name = 'ValidatingAdmissionWebhook';
+
+  constructor(
+    private readonly configurations: Source<ValidatingWebhookConfiguration>,
+    private readonly namespaces: NamespaceSource,
+    private readonly evaluator: CelEvaluator,
+    private readonly kube: KubeRest | undefined,
+    private readonly logger: Logger,
+  ) {}
+
+  handles(operation: Operation): boolean {
+    return operation !== 'CONNECT';
+  }
+
+  async validate(a: AdmissionAttributes): Promise<void> {
+    const hooks = await this.matching(a);
+    if (!hooks.length) return;
+    const results = await Promise.all(hooks.map(({ hook, version }) => this.call(hook, version, a)));
+    const errors = results.filter((e): e is ApiError => e !== undefined);
+    if (errors.length) throw errors[0];
+  }
+
+  /** The webhooks that select the request, in configuration-name then list order, with their version. */
+  private async matching(
+    a: AdmissionAttributes,
+  ): Promise<Array<{ hook: ValidatingWebhook; version: string }>> {
+    const configurations = [...this.configurations.list()].sort((x, y) =>
+      (x.metadata?.name ?? '') < (y.metadata?.name ?? '') ? -1 : 1,
+    );
+    if (!configurations.some((c) => c.webhooks?.length)) return [];
+    let labels: Record<string, string> | undefined;
+    if (a.namespace) {
+      const ns = this.namespaces.get(a.namespace) ?? (await this.namespaces.lookup(a.namespace));
+      labels = ns?.metadata?.labels ?? {};
+    }
+    const ctx = { namespaceLabels: labels, equivalentVersions: a.versions ?? [] };
+    const out: Array<{ hook: ValidatingWebhook; version: string }> = [];
+    for (const c of configurations) {
+      for (const hook of c.webhooks ?? []) {
+        const m = matchResources(
+          {
+            resourceRules: hook.rules,
+            namespaceSelector: hook.namespaceSelector,
+            objectSelector: hook.objectSelector,
+            matchPolicy: hook.matchPolicy,
+          },
+          a,
+          ctx,
+          true,
+        );
+        if (m.matches) out.push({ hook, version: m.version });
+      }
+    }
+    return out;
+  }
+
+  /** One webhook: undefined when it allows (or is skipped), else the error that answers the request. */
+  private async call(
+    hook: ValidatingWebhook,
+    version: string,
+    a: AdmissionAttributes,
+  ): Promise<ApiError | undefined> {
+    const fail = (hook.failurePolicy ?? 'Fail') === 'Fail';
+    const failed = (err: Error) => {
+      if (!fail) {
+        this.logger.warn({ webhook: hook.name, err: err.message }, 'failed calling webhook, failing open');
+        return undefined;
+      }
+      this.logger.warn({ webhook: hook.name, err: err.message }, 'failed calling webhook, failing closed');
+      return new ApiError(500, 'InternalError', `Internal error occurred: ${err.message}`, {
+        causes: [{ message: err.message }],
+      });
+    };
+    if (a.dryRun && hook.sideEffects !== 'None' && hook.sideEffects !== 'NoneOnDryRun')
+      return badRequest(`admission webhook "${hook.name}" does not support dry run`);
+    const request = admissionReviewRequest(a, version);
+    if (hook.matchConditions?.length) {
+      try {
+        const r = await this.evaluator.evaluate(
+          { matchConditions: hook.matchConditions, variables: [], validations: [], auditAnnotations: [] },
+          {
+            object: request.object,
+            oldObject: request.oldObject,
+            request,
+            params: null,
+            namespaceObject: null,
+          },
+        );
+        const problem = r.compileError ?? r.matchError;
+        if (problem)
+          return failed(new WebhookCallError(hook.name, `failed to evaluate match conditions: ${problem}`));
+        if (!r.matched) return undefined;
+      } catch (e) {
+        return failed(
+          new WebhookCallError(hook.name, `failed to evaluate match conditions: ${(e as Error).message}`),
+        );
+      }
+    }
+    let response: AdmissionResponse;
+    try {
+      response = await callWebhook(hook.name, hook.clientConfig, hook.timeoutSeconds, { request }, this.kube);
+    } catch (e) {
+      return failed(e as Error);
+    }
+    for (const w of response.warnings ?? []) a.warnings?.push(w);
+    for (const [key, value] of Object.entries(response.auditAnnotations ?? {}))
+      this.logger.info(
+        { webhook: hook.name, auditAnnotation: `${hook.name}/${key}`, value },
+        'admission webhook audit annotation',
+      );
+    return response.allowed ? undefined : rejection(hook.name, response.status);
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * The ValidatingAdmissionWebhook plugin against a real HTTPS webhook server started here (its own CA,
+ * given to the plugin as the webhook's caBundle): the AdmissionReview it receives, allow and deny with
+ * kube-apiserver's message and the webhook's code, warnings, failurePolicy Fail and Ignore for a webhook
+ * that is down, too slow or not trusted, dry runs and sideEffects, and matchConditions.
+ */
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import type { AdmissionAttributes } from '../../../src/widget-server/admission/admission';
+import type { NamespaceSource } from '../../../src/widget-server/admission/namespace-informer';
+import { CelEvaluator } from '../../../src/widget-server/admission/policy/cel-evaluator';
+import {
+  ValidatingAdmissionWebhookPlugin,
+  type ValidatingWebhook,
+  type ValidatingWebhookConfiguration,
+} from '../../../src/widget-server/admission/webhook/validating-webhook';
+import { createCA, issueServingCert } from '../../../src/shared/pki';
+import { ApiError } from '../../../src/shared/status-errors';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Review = Record<string, any>;
+const GROUP = 'custom.example.com';
+const HOUR = 3600_000;
+const ca = createCA({ commonName: 'webhook-ca', validityMs: HOUR });
+const otherCa = createCA({ commonName: 'someone-else', validityMs: HOUR });
+const serving = issueServingCert(ca, {
+  commonName: 'webhook',
+  dnsNames: ['localhost'],
+  ipAddresses: ['127.0.0.1'],
+  validityMs: HOUR,
+});
+
+/** What the webhook server received, and how it answers each path. */
+const received: Array<{ path: string; review: Review }> = [];
+let server: https.Server;
+let base: string;
+
+beforeAll(async () => {
+  server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const review = JSON.parse(Buffer.concat(chunks).toString()) as Review;
+      received.push({ path: req.url ?? '', review });
+      const uid = review.request.uid as string;
+      const answer = (response: Record<string, unknown>) =>
+        res.end(
+          JSON.stringify({
+            apiVersion: 'admission.k8s.io/v1',
+            kind: 'AdmissionReview',
+            response: { uid, ...response },
+          }),
+        );
+      const path = (req.url ?? '').split('?')[0];
+      if (path === '/allow') return answer({ allowed: true, warnings: ['looked at it'] });
+      if (path === '/deny')
+        return answer({
+          allowed: false,
+          status: { code: 403, reason: 'Forbidden', message: 'names starting with bad- are not allowed' },
+        });
+      if (path === '/deny-bare') return answer({ allowed: false });
+      if (path === '/wrong-uid')
+        return res.end(JSON.stringify({ response: { uid: 'other', allowed: true } }));
+      if (path === '/slow') return setTimeout(() => answer({ allowed: true }), 2500);
+      res.statusCode = 404;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  await evaluator.close();
+});
+
+let configurations: ValidatingWebhookConfiguration[] = [];
+const evaluator = new CelEvaluator(2000);
+const namespaces: NamespaceSource = {
+  hasSynced: true,
+  get: (name) => ({ metadata: { name, labels: { env: name } } }),
+  lookup: async () => undefined,
+};
+const plugin = new ValidatingAdmissionWebhookPlugin(
+  { list: () => configurations, on: () => undefined },
+  namespaces,
+  evaluator,
+  undefined,
+  pino({ level: 'silent' }),
+);
+
+beforeEach(() => {
+  received.length = 0;
+  configurations = [];
+});
+
+function hook(name: string, path: string, over: Partial<ValidatingWebhook> = {}): ValidatingWebhook {
+  return {
+    name,
+    clientConfig: { url: `${base}${path}`, caBundle: Buffer.from(ca.certPem).toString('base64') },
+    rules: [
+      {
+        apiGroups: [GROUP],
+        apiVersions: ['v1alpha1'],
+        operations: ['CREATE', 'UPDATE'],
+        resources: ['widgets'],
+      },
+    ],
+    sideEffects: 'None',
+    admissionReviewVersions: ['v1'],
+    ...over,
+  };
+}
+
+function attributes(over: Partial<AdmissionAttributes> = {}): AdmissionAttributes {
+  const a: AdmissionAttributes = {
+    operation: 'CREATE',
+    kind: { group: GROUP, version: 'v1', kind: 'Widget' },
+    resource: { group: GROUP, version: 'v1', resource: 'widgets' },
+    subresource: '',
+    namespace: 'prod',
+    name: 'bad-1',
+    object: { apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name: 'bad-1' }, spec: { replicas: 2 } },
+    dryRun: false,
+    warnings: [],
+    versions: ['v1', 'v1beta1', 'v1alpha1'],
+    userInfo: { name: 'alice', groups: ['devs'] },
+    ...over,
+  };
+  // As v1alpha1, spec.replicas is spec.size.
+  a.versioned = (v) => ({
+    object:
+      v === 'v1alpha1' && a.object
+        ? {
+            ...a.object,
+            apiVersion: `${GROUP}/v1alpha1`,
+            spec: { size: (a.object.spec as { replicas: number }).replicas },
+          }
+        : a.object,
+  });
+  return a;
+}
+
+async function outcome(a: AdmissionAttributes): Promise<ApiError | undefined> {
+  try {
+    await plugin.validate(a);
+    return undefined;
+  } catch (e) {
+    if (e instanceof ApiError) return e;
+    throw e;
+  }
+}
+
+test('the webhook gets an AdmissionReview v1 of the object in the version its rule matched; warnings pass on', async () => {
+  configurations = [
+    { metadata: { name: 'c' }, webhooks: [hook('allow.example.com', '/allow', { timeoutSeconds: 5 })] },
+  ];
+  const a = attributes();
+  expect(await outcome(a)).toBeUndefined();
+  expect(a.warnings).toEqual(['looked at it']);
+  expect(received).toHaveLength(1);
+  expect(received[0].path).toBe('/allow?timeout=5s');
+  expect(received[0].review).toMatchObject({
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      kind: { group: GROUP, version: 'v1alpha1', kind: 'Widget' },
+      resource: { group: GROUP, version: 'v1alpha1', resource: 'widgets' },
+      requestKind: { group: GROUP, version: 'v1', kind: 'Widget' },
+      name: 'bad-1',
+      namespace: 'prod',
+      operation: 'CREATE',
+      userInfo: { username: 'alice', groups: ['devs'] },
+      object: { apiVersion: `${GROUP}/v1alpha1`, spec: { size: 2 } },
+      oldObject: null,
+      dryRun: false,
+      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
+    },
+  });
+});
+
+test("a denial is kube-apiserver's: the webhook's code and reason, its message prefixed", async () => {
+  configurations = [
+    {
+      metadata: { name: 'c' },
+      webhooks: [hook('allow.example.com', '/allow'), hook('deny.example.com', '/deny')],
+    },
+  ];
+  expect((await outcome(attributes()))?.toStatus()).toMatchObject({
+    code: 403,
+    reason: 'Forbidden',
+    message:
+      'admission webhook "deny.example.com" denied the request: names starting with bad- are not allowed',
+  });
+  configurations = [{ metadata: { name: 'c' }, webhooks: [hook('bare.example.com', '/deny-bare')] }];
+  const bare = (await outcome(attributes()))?.toStatus();
+  expect(bare).toMatchObject({
+    code: 400,
+    message: 'admission webhook "bare.example.com" denied the request without explanation',
+  });
+  expect(bare).not.toHaveProperty('reason');
+});
+
+test('a webhook down, too slow, untrusted or answering wrongly fails the request under Fail, not under Ignore', async () => {
+  const cases: Array<[ValidatingWebhook, RegExp]> = [
+    [
+      hook('down.example.com', '/allow', {
+        clientConfig: {
+          url: 'https://127.0.0.1:1/allow',
+          caBundle: Buffer.from(ca.certPem).toString('base64'),
+        },
+      }),
+      /ECONNREFUSED/,
+    ],
+    [hook('slow.example.com', '/slow', { timeoutSeconds: 1 }), /context deadline exceeded \(1s\)/],
+    [
+      hook('untrusted.example.com', '/allow', {
+        clientConfig: { url: `${base}/allow`, caBundle: Buffer.from(otherCa.certPem).toString('base64') },
+      }),
+      /certificate/,
+    ],
+    [hook('uid.example.com', '/wrong-uid'), /expected response.uid=/],
+  ];
+  for (const [h, why] of cases) {
+    configurations = [{ metadata: { name: 'c' }, webhooks: [h] }];
+    const err = (await outcome(attributes()))?.toStatus();
+    expect(err).toMatchObject({ code: 500, reason: 'InternalError' });
+    expect(err?.message).toMatch(
+      new RegExp(`^Internal error occurred: failed calling webhook "${h.name}": `),
+    );
+    expect(err?.message).toMatch(why);
+    configurations = [{ metadata: { name: 'c' }, webhooks: [{ ...h, failurePolicy: 'Ignore' }] }];
+    expect(await outcome(attributes())).toBeUndefined();
+  }
+});
+
+test('a dry run is refused by a webhook with side effects, and sent to one without', async () => {
+  configurations = [
+    { metadata: { name: 'c' }, webhooks: [hook('effects.example.com', '/allow', { sideEffects: 'Some' })] },
+  ];
+  expect((await outcome(attributes({ dryRun: true })))?.toStatus()).toMatchObject({
+    code: 400,
+    message: 'admission webhook "effects.example.com" does not support dry run',
+  });
+  expect(received).toHaveLength(0);
+  configurations = [
+    {
+      metadata: { name: 'c' },
+      webhooks: [hook('none.example.com', '/allow', { sideEffects: 'NoneOnDryRun' })],
+    },
+  ];
+  expect(await outcome(attributes({ dryRun: true }))).toBeUndefined();
+  expect(received[0].review.request).toMatchObject({ dryRun: true, options: { dryRun: ['All'] } });
+});
+
+test('rules, selectors and matchConditions decide which webhooks are called', async () => {
+  configurations = [
+    {
+      metadata: { name: 'c' },
+      webhooks: [
+        hook('dev-only.example.com', '/deny', { namespaceSelector: { matchLabels: { env: 'dev' } } }),
+        hook('deletes-only.example.com', '/deny', {
+          rules: [{ apiGroups: ['*'], apiVersions: ['*'], operations: ['DELETE'], resources: ['*'] }],
+        }),
+        hook('big-only.example.com', '/deny', {
+          matchConditions: [{ name: 'big', expression: 'object.spec.size > 5' }],
+        }),
+      ],
+    },
+  ];
+  expect(await outcome(attributes())).toBeUndefined();
+  expect(received).toHaveLength(0);
+  expect((await outcome(attributes({ namespace: 'dev' })))?.message).toMatch(/"dev-only.example.com" denied/);
+});
