@@ -275,4 +275,19 @@ test('rules, selectors and matchConditions decide which webhooks are called', as
   expect(await outcome(attributes())).toBeUndefined();
   expect(received).toHaveLength(0);
   expect((await outcome(attributes({ namespace: 'dev' })))?.message).toMatch(/"dev-only.example.com" denied/);
+  // A match condition that cannot be evaluated fails closed with 403 under Fail, and skips under Ignore.
+  const broken = hook('broken.example.com', '/allow', {
+    matchConditions: [{ name: 'oops', expression: 'object.nope' }],
+  });
+  configurations = [{ metadata: { name: 'c' }, webhooks: [broken] }];
+  expect((await outcome(attributes()))?.toStatus()).toMatchObject({
+    code: 403,
+    reason: 'Forbidden',
+    message: expect.stringMatching(
+      /^widgets.custom.example.com "bad-1" is forbidden: matchCondition 'oops' resulted in error/,
+    ),
+  });
+  configurations = [{ metadata: { name: 'c' }, webhooks: [{ ...broken, failurePolicy: 'Ignore' }] }];
+  expect(await outcome(attributes())).toBeUndefined();
+  expect(received).toHaveLength(1);
 });

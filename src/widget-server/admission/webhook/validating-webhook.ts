@@ -12,12 +12,17 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { KubeObject, KubeRest } from '../../../shared/kube/rest';
 import { ApiError, badRequest, type StatusReason } from '../../../shared/status-errors';
-import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admission';
+import {
+  admissionForbidden,
+  type AdmissionAttributes,
+  type AdmissionPlugin,
+  type Operation,
+} from '../admission';
 import type { NamespaceSource } from '../namespace-informer';
 import type { CelEvaluator } from '../policy/cel-evaluator';
 import { matchResources, type LabelSelectorJson, type NamedRuleWithOperations } from '../policy/matching';
 import type { Source } from '../policy/validating-admission-policy';
-import { callWebhook, WebhookCallError, type AdmissionResponse, type WebhookClientConfig } from './call';
+import { callWebhook, type AdmissionResponse, type WebhookClientConfig } from './call';
 
 export interface ValidatingWebhook {
   name: string;
@@ -172,10 +177,11 @@ export class ValidatingAdmissionWebhookPlugin implements AdmissionPlugin {
         causes: [{ message: err.message }],
       });
     };
-    if (a.dryRun && hook.sideEffects !== 'None' && hook.sideEffects !== 'NoneOnDryRun')
-      return badRequest(`admission webhook "${hook.name}" does not support dry run`);
     const request = admissionReviewRequest(a, version);
+    // Match conditions come first (generic.ShouldCallHook): an error fails closed with 403 under Fail, and
+    // skips the webhook under Ignore.
     if (hook.matchConditions?.length) {
+      let problem: string | undefined;
       try {
         const r = await this.evaluator.evaluate(
           { matchConditions: hook.matchConditions, variables: [], validations: [], auditAnnotations: [] },
@@ -187,16 +193,18 @@ export class ValidatingAdmissionWebhookPlugin implements AdmissionPlugin {
             namespaceObject: null,
           },
         );
-        const problem = r.compileError ?? r.matchError;
-        if (problem)
-          return failed(new WebhookCallError(hook.name, `failed to evaluate match conditions: ${problem}`));
-        if (!r.matched) return undefined;
+        problem = r.compileError ?? r.matchError;
+        if (!problem && !r.matched) return undefined;
       } catch (e) {
-        return failed(
-          new WebhookCallError(hook.name, `failed to evaluate match conditions: ${(e as Error).message}`),
-        );
+        problem = (e as Error).message;
+      }
+      if (problem) {
+        this.logger.warn({ webhook: hook.name, err: problem }, 'failed evaluating match conditions');
+        return fail ? admissionForbidden(a, problem) : undefined;
       }
     }
+    if (a.dryRun && hook.sideEffects !== 'None' && hook.sideEffects !== 'NoneOnDryRun')
+      return badRequest(`admission webhook "${hook.name}" does not support dry run`);
     let response: AdmissionResponse;
     try {
       response = await callWebhook(hook.name, hook.clientConfig, hook.timeoutSeconds, { request }, this.kube);
