@@ -7,6 +7,7 @@
  */
 import { ApiError, type GroupResource } from '../../shared/status-errors';
 import type { UserInfo } from '../auth/authentication';
+import type { AdmissionMetrics, StepType } from './metrics';
 
 export type Operation = 'CREATE' | 'UPDATE' | 'DELETE' | 'CONNECT';
 
@@ -65,28 +66,65 @@ export interface AdmissionPlugin {
 
 /** Runs plugins in the order given: `admit` for the mutating phase, `validate` for the validating one. */
 export class AdmissionChain {
-  constructor(readonly plugins: readonly AdmissionPlugin[] = []) {}
+  constructor(
+    readonly plugins: readonly AdmissionPlugin[] = [],
+    private readonly metrics?: AdmissionMetrics,
+  ) {}
 
   get names(): string[] {
     return this.plugins.map((p) => p.name);
   }
 
   async admit(attributes: AdmissionAttributes): Promise<void> {
-    for (const plugin of this.plugins) {
-      if (plugin.admit && plugin.handles(attributes.operation)) await plugin.admit(attributes);
-    }
+    await this.phase('admit', attributes, (p) => p.admit?.bind(p));
   }
 
   async validate(attributes: AdmissionAttributes): Promise<void> {
-    for (const plugin of this.plugins) {
-      if (plugin.validate && plugin.handles(attributes.operation)) await plugin.validate(attributes);
-    }
+    await this.phase('validate', attributes, (p) => p.validate?.bind(p));
   }
 
   /** Both phases, mutating first: what the registry calls where kube-apiserver runs both back to back. */
   async run(attributes: AdmissionAttributes): Promise<void> {
     await this.admit(attributes);
     await this.validate(attributes);
+  }
+
+  /** One phase, timed as a step and per plugin (kube-apiserver's admission metrics). */
+  private async phase(
+    type: StepType,
+    attributes: AdmissionAttributes,
+    method: (p: AdmissionPlugin) => ((a: AdmissionAttributes) => Promise<void>) | undefined,
+  ): Promise<void> {
+    const started = performance.now();
+    let rejected = false;
+    try {
+      for (const plugin of this.plugins) {
+        const run = method(plugin);
+        if (!run || !plugin.handles(attributes.operation)) continue;
+        const t = performance.now();
+        let refused = false;
+        try {
+          await run(attributes);
+        } catch (e) {
+          refused = true;
+          throw e;
+        } finally {
+          this.metrics?.controller(
+            plugin.name,
+            type,
+            attributes.operation,
+            refused,
+            (performance.now() - t) / 1000,
+          );
+        }
+      }
+    } catch (e) {
+      rejected = true;
+      throw e;
+    } finally {
+      if (this.plugins.length)
+        this.metrics?.step(type, attributes.operation, rejected, (performance.now() - started) / 1000);
+    }
   }
 }
 

@@ -14,6 +14,7 @@ import { Informer } from '../../shared/kube/informer';
 import type { KubeRest } from '../../shared/kube/rest';
 import type { HealthCheck } from '../http/platform-routes';
 import { AdmissionChain, type AdmissionPlugin } from './admission';
+import { createAdmissionMetrics } from './metrics';
 import { NamespaceInformer } from './namespace-informer';
 import { NamespaceLifecycle } from './namespace-lifecycle';
 import { CelEvaluator } from './policy/cel-evaluator';
@@ -55,6 +56,7 @@ export function createAdmission(
     return { chain: new AdmissionChain([]), readinessChecks: {}, stop: () => undefined };
   }
   const enabled = (name: string) => !config.disabledAdmissionPlugins.includes(name);
+  const admissionMetrics = metricsRegistry && createAdmissionMetrics(metricsRegistry);
   const namespaces = new NamespaceInformer(kube, log.child({ informer: 'namespaces' }));
   const informers: Array<{ name: string; hasSynced: () => boolean; stop(): void }> = [
     { name: '*v1.Namespace', hasSynced: () => namespaces.hasSynced, stop: () => namespaces.stop() },
@@ -126,6 +128,7 @@ export function createAdmission(
         evaluator,
         kube,
         log.child({ plugin: 'ValidatingAdmissionWebhook' }),
+        admissionMetrics,
       ),
     );
     configurations.start();
@@ -137,7 +140,7 @@ export function createAdmission(
   }
   // Policies' namespace selectors read namespaces too, so the informer runs when either plugin does.
   if (plugins.length) namespaces.start();
-  const chain = new AdmissionChain(plugins);
+  const chain = new AdmissionChain(plugins, admissionMetrics);
   log.info({ plugins: chain.names }, 'admission plugins enabled');
   const running = plugins.length ? informers : [];
   return {

@@ -98,6 +98,33 @@ describe('AdmissionChain', () => {
     expect(calls.map((c) => `${c.phase}:${c.plugin}`)).toEqual(['admit:first', 'admit:refuser']);
   });
 
+  test("each phase and plugin is timed under kube-apiserver's metric labels, refusals marked", async () => {
+    const observed: string[] = [];
+    const chain = new AdmissionChain(
+      [recorder('first', [], {}), recorder('refuser', [], { refuse: (a) => a.operation === 'DELETE' })],
+      {
+        step: (type, operation, rejected) => observed.push(`step ${type} ${operation} ${rejected}`),
+        controller: (name, type, operation, rejected) =>
+          observed.push(`${name} ${type} ${operation} ${rejected}`),
+        webhook: () => undefined,
+        webhookFailOpen: () => undefined,
+      },
+    );
+    await chain.run(attributes('UPDATE'));
+    await chain.run(attributes('DELETE')).catch(() => undefined);
+    expect(observed).toEqual([
+      'first admit UPDATE false',
+      'refuser admit UPDATE false',
+      'step admit UPDATE false',
+      'first validate UPDATE false',
+      'refuser validate UPDATE false',
+      'step validate UPDATE false',
+      'first admit DELETE false',
+      'refuser admit DELETE true',
+      'step admit DELETE true',
+    ]);
+  });
+
   test('the refusal names the object by generateName when the name is not generated yet', () => {
     const a = { ...attributes('CREATE'), name: '', object: { metadata: { generateName: 'gen-' } } };
     expect(admissionForbidden(a, 'no').message).toBe(`widgets.${DEFAULT_GROUP} "gen-" is forbidden: no`);

@@ -90,9 +90,17 @@ const plugin = new ValidatingAdmissionWebhookPlugin(
   evaluator,
   undefined,
   pino({ level: 'silent' }),
+  {
+    step: () => undefined,
+    controller: () => undefined,
+    webhook: (name, type, operation, outcome) => metrics.push({ name, type, operation, ...outcome }),
+    webhookFailOpen: (name, type) => metrics.push({ name, type, failOpen: true }),
+  },
 );
+const metrics: Array<Record<string, unknown>> = [];
 
 beforeEach(() => {
+  metrics.length = 0;
   received.length = 0;
   configurations = [];
 });
@@ -197,6 +205,20 @@ test("a denial is kube-apiserver's: the webhook's code and reason, its message p
       'admission webhook "deny.example.com" denied the request: names starting with bad- are not allowed',
   });
   configurations = [{ metadata: { name: 'c' }, webhooks: [hook('bare.example.com', '/deny-bare')] }];
+  // kube-apiserver's webhook metrics: both calls, the denial with its code.
+  expect(metrics).toEqual(
+    expect.arrayContaining([
+      { name: 'allow.example.com', type: 'validating', operation: 'CREATE', rejected: false, code: 200 },
+      {
+        name: 'deny.example.com',
+        type: 'validating',
+        operation: 'CREATE',
+        rejected: true,
+        code: 403,
+        errorType: 'no_error',
+      },
+    ]),
+  );
   const bare = (await outcome(attributes()))?.toStatus();
   expect(bare).toMatchObject({
     code: 400,
@@ -234,7 +256,19 @@ test('a webhook down, too slow, untrusted or answering wrongly fails the request
     );
     expect(err?.message).toMatch(why);
     configurations = [{ metadata: { name: 'c' }, webhooks: [{ ...h, failurePolicy: 'Ignore' }] }];
+    metrics.length = 0;
     expect(await outcome(attributes())).toBeUndefined();
+    expect(metrics).toEqual([
+      {
+        name: h.name,
+        type: 'validating',
+        operation: 'CREATE',
+        rejected: false,
+        code: 500,
+        errorType: 'calling_webhook_error',
+      },
+      { name: h.name, type: 'validating', failOpen: true },
+    ]);
   }
 });
 

@@ -18,6 +18,7 @@ import {
   type AdmissionPlugin,
   type Operation,
 } from '../admission';
+import type { AdmissionMetrics } from '../metrics';
 import type { NamespaceSource } from '../namespace-informer';
 import type { CelEvaluator } from '../policy/cel-evaluator';
 import { matchResources, type LabelSelectorJson, type NamedRuleWithOperations } from '../policy/matching';
@@ -112,6 +113,7 @@ export class ValidatingAdmissionWebhookPlugin implements AdmissionPlugin {
     private readonly evaluator: CelEvaluator,
     private readonly kube: KubeRest | undefined,
     private readonly logger: Logger,
+    private readonly metrics?: AdmissionMetrics,
   ) {}
 
   handles(operation: Operation): boolean {
@@ -206,11 +208,27 @@ export class ValidatingAdmissionWebhookPlugin implements AdmissionPlugin {
     if (a.dryRun && hook.sideEffects !== 'None' && hook.sideEffects !== 'NoneOnDryRun')
       return badRequest(`admission webhook "${hook.name}" does not support dry run`);
     let response: AdmissionResponse;
+    const started = performance.now();
+    const observe = (outcome: Parameters<AdmissionMetrics['webhook']>[3]) =>
+      this.metrics?.webhook(
+        hook.name,
+        'validating',
+        a.operation,
+        outcome,
+        (performance.now() - started) / 1000,
+      );
     try {
       response = await callWebhook(hook.name, hook.clientConfig, hook.timeoutSeconds, { request }, this.kube);
     } catch (e) {
+      observe({ rejected: fail, code: 500, errorType: 'calling_webhook_error' });
+      if (!fail) this.metrics?.webhookFailOpen(hook.name, 'validating');
       return failed(e as Error);
     }
+    observe(
+      response.allowed
+        ? { rejected: false, code: 200 }
+        : { rejected: true, code: Math.max(response.status?.code ?? 0, 400), errorType: 'no_error' },
+    );
     for (const w of response.warnings ?? []) a.warnings?.push(w);
     for (const [key, value] of Object.entries(response.auditAnnotations ?? {}))
       this.logger.info(
