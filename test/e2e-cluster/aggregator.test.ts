@@ -62,12 +62,25 @@ beforeAll(async () => {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
       subjects: [{ kind: 'ServiceAccount', name: 'widget-api', namespace: system }],
     },
-    // NamespaceLifecycle admission reads namespaces (the server's /readyz waits for that informer).
+    // Admission reads namespaces, admission policies and webhook configurations (the server's /readyz
+    // waits for those informers), and webhooks' Services; config/rbac/aggregated_apiserver_role.yaml.
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRole',
       metadata: { name: `widget-api-${suffix}:namespace-reader` },
-      rules: [{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] }],
+      rules: [
+        { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
+        {
+          apiGroups: ['admissionregistration.k8s.io'],
+          resources: [
+            'validatingadmissionpolicies',
+            'validatingadmissionpolicybindings',
+            'validatingwebhookconfigurations',
+          ],
+          verbs: ['get', 'list', 'watch'],
+        },
+        { apiGroups: [''], resources: ['services'], verbs: ['get'] },
+      ],
     },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
