@@ -15,9 +15,8 @@ import {
   type ValidatingAdmissionPolicy,
   type ValidatingAdmissionPolicyBinding,
 } from '../../../src/widget-server/admission/policy/validating-admission-policy';
-import { ApiError } from '../../../src/shared/status-errors';
+import { GROUP, refusal, widgetAttributes } from './widget-attributes';
 
-const GROUP = 'custom.example.com';
 let policies: ValidatingAdmissionPolicy[];
 let bindings: ValidatingAdmissionPolicyBinding[];
 let params: Record<string, unknown>[];
@@ -90,39 +89,9 @@ const widget = (spec: Record<string, unknown>, labels?: Record<string, string>) 
   spec,
 });
 
-function attributes(over: Partial<AdmissionAttributes> = {}): AdmissionAttributes {
-  const version = over.resource?.version ?? 'v1';
-  const a: AdmissionAttributes = {
-    operation: 'CREATE',
-    kind: { group: GROUP, version, kind: 'Widget' },
-    resource: { group: GROUP, version, resource: 'widgets' },
-    subresource: '',
-    namespace: 'prod',
-    name: 'w',
-    object: widget({ image: 'nginx', replicas: 5 }),
-    dryRun: false,
-    warnings: [],
-    versions: ['v1', 'v1beta1', 'v1alpha1'],
-    ...over,
-  };
-  const toVersion = (o: Record<string, unknown> | undefined, v: string) => {
-    if (!o || v !== 'v1alpha1') return o;
-    const { replicas, ...spec } = o.spec as Record<string, unknown>;
-    return { ...o, apiVersion: `${GROUP}/v1alpha1`, spec: { ...spec, size: replicas } };
-  };
-  a.versioned = (v) => ({ object: toVersion(a.object, v), oldObject: toVersion(a.oldObject, v) });
-  return a;
-}
-
-async function denial(a: AdmissionAttributes): Promise<ApiError | undefined> {
-  try {
-    await plugin.validate(a);
-    return undefined;
-  } catch (e) {
-    if (e instanceof ApiError) return e;
-    throw e;
-  }
-}
+const attributes = (over: Partial<AdmissionAttributes> = {}) =>
+  widgetAttributes({ object: widget({ image: 'nginx', replicas: 5 }), ...over });
+const denial = (a: AdmissionAttributes) => refusal(plugin, a);
 
 test("a failed validation is denied with kube-apiserver's message, 422 Invalid and a cause", async () => {
   add({ validations: [{ expression: 'object.spec.replicas <= 3', message: 'at most 3' }] });

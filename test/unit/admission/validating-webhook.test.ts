@@ -16,11 +16,10 @@ import {
   type ValidatingWebhookConfiguration,
 } from '../../../src/widget-server/admission/webhook/validating-webhook';
 import { createCA, issueServingCert } from '../../../src/shared/pki';
-import { ApiError } from '../../../src/shared/status-errors';
+import { GROUP, refusal, widgetAttributes } from './widget-attributes';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Review = Record<string, any>;
-const GROUP = 'custom.example.com';
 const HOUR = 3600_000;
 const ca = createCA({ commonName: 'webhook-ca', validityMs: HOUR });
 const otherCa = createCA({ commonName: 'someone-else', validityMs: HOUR });
@@ -123,44 +122,14 @@ function hook(name: string, path: string, over: Partial<ValidatingWebhook> = {})
   };
 }
 
-function attributes(over: Partial<AdmissionAttributes> = {}): AdmissionAttributes {
-  const a: AdmissionAttributes = {
-    operation: 'CREATE',
-    kind: { group: GROUP, version: 'v1', kind: 'Widget' },
-    resource: { group: GROUP, version: 'v1', resource: 'widgets' },
-    subresource: '',
-    namespace: 'prod',
+const attributes = (over: Partial<AdmissionAttributes> = {}) =>
+  widgetAttributes({
     name: 'bad-1',
     object: { apiVersion: `${GROUP}/v1`, kind: 'Widget', metadata: { name: 'bad-1' }, spec: { replicas: 2 } },
-    dryRun: false,
-    warnings: [],
-    versions: ['v1', 'v1beta1', 'v1alpha1'],
     userInfo: { name: 'alice', groups: ['devs'] },
     ...over,
-  };
-  // As v1alpha1, spec.replicas is spec.size.
-  a.versioned = (v) => ({
-    object:
-      v === 'v1alpha1' && a.object
-        ? {
-            ...a.object,
-            apiVersion: `${GROUP}/v1alpha1`,
-            spec: { size: (a.object.spec as { replicas: number }).replicas },
-          }
-        : a.object,
   });
-  return a;
-}
-
-async function outcome(a: AdmissionAttributes): Promise<ApiError | undefined> {
-  try {
-    await plugin.validate(a);
-    return undefined;
-  } catch (e) {
-    if (e instanceof ApiError) return e;
-    throw e;
-  }
-}
+const outcome = (a: AdmissionAttributes) => refusal(plugin, a);
 
 test('the webhook gets an AdmissionReview v1 of the object in the version its rule matched; warnings pass on', async () => {
   configurations = [
