@@ -32,6 +32,19 @@ kubectl wait --for=condition=Ready aggregatedapi/widgets --timeout=300s
 kubectl -n widgets-system rollout restart deployment/widgets-apiserver
 kubectl -n widgets-system rollout status deployment/widgets-apiserver --timeout=300s
 kubectl wait --for=condition=Ready aggregatedapi/widgets --timeout=300s
+# Ready may still be the old pod's for a moment, and the aggregator needs the new pod's endpoint: wait
+# until the Widget API answers through kube-apiserver (it answers 503 until then).
+step "waiting for widgets to be served through kube-apiserver"
+for i in $(seq 90); do
+  kubectl get widgets -A >/dev/null 2>&1 && break
+  if ((i == 90)); then
+    echo "widgets are not served after 3 minutes:" >&2
+    kubectl get widgets -A >&2 || true
+    kubectl get apiservice v1.custom.example.com -o wide >&2 || true
+    exit 1
+  fi
+  sleep 2
+done
 kubectl apply -n default -f "$root/config/samples/widget.yaml"
 kubectl get aggregatedapis
 cat <<EOT
