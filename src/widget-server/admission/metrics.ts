@@ -1,9 +1,11 @@
 /**
  * Admission metrics with kube-apiserver's names, labels and buckets (k8s.io/apiserver
- * pkg/admission/metrics): the latency of each phase (step) and each plugin (controller), and of each
- * webhook call, webhook requests, rejections and fail-opens.
+ * pkg/admission/metrics and the ValidatingAdmissionPolicy plugin's): the latency of each phase (step)
+ * and each plugin (controller), of each webhook call, webhook requests, rejections and fail-opens, and
+ * policy checks.
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { PolicyMetrics } from './policy/validating-admission-policy';
 
 export type StepType = 'admit' | 'validate';
 /** A webhook's type as kube-apiserver labels it. */
@@ -83,5 +85,30 @@ export function createAdmissionMetrics(registry: Registry): AdmissionMetrics {
         });
     },
     webhookFailOpen: (name, type) => failOpen.inc({ name, type }),
+  };
+}
+
+/** kube-apiserver's ValidatingAdmissionPolicy metrics, with its names, labels and buckets. */
+export function createPolicyMetrics(registry: Registry): PolicyMetrics {
+  const labelNames = ['policy', 'policy_binding', 'error_type', 'enforcement_action'];
+  const checks = new Counter({
+    name: 'apiserver_validating_admission_policy_check_total',
+    help: 'Validation admission policy check total, labeled by policy and further identified by binding and enforcement action taken.',
+    labelNames,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'apiserver_validating_admission_policy_check_duration_seconds',
+    help: 'Validation admission latency for individual validation expressions in seconds, labeled by policy and further including binding and enforcement action taken.',
+    labelNames,
+    buckets: [0.0000005, 0.001, 0.01, 0.1, 1.0],
+    registers: [registry],
+  });
+  return {
+    observe({ policy, binding, errorType, action }, seconds) {
+      const labels = { policy, policy_binding: binding, error_type: errorType, enforcement_action: action };
+      checks.inc(labels);
+      latency.observe(labels, seconds);
+    },
   };
 }

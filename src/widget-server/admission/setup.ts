@@ -8,13 +8,13 @@
  * cluster to read from: the chain is empty, and the startup log says so loudly.
  */
 import type { Logger } from 'pino';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { WidgetServerConfig } from '../config';
 import { Informer } from '../../shared/kube/informer';
-import type { KubeRest } from '../../shared/kube/rest';
+import type { KubeObject, KubeRest } from '../../shared/kube/rest';
 import type { HealthCheck } from '../http/platform-routes';
 import { AdmissionChain, type AdmissionPlugin } from './admission';
-import { createAdmissionMetrics } from './metrics';
+import { createAdmissionMetrics, createPolicyMetrics } from './metrics';
 import { NamespaceInformer } from './namespace-informer';
 import { NamespaceLifecycle } from './namespace-lifecycle';
 import { CelEvaluator } from './policy/cel-evaluator';
@@ -25,7 +25,6 @@ import {
 } from './webhook/validating-webhook';
 import {
   ValidatingAdmissionPolicyPlugin,
-  type PolicyMetrics,
   type ValidatingAdmissionPolicy,
   type ValidatingAdmissionPolicyBinding,
 } from './policy/validating-admission-policy';
@@ -58,72 +57,62 @@ export function createAdmission(
   const enabled = (name: string) => !config.disabledAdmissionPlugins.includes(name);
   const admissionMetrics = metricsRegistry && createAdmissionMetrics(metricsRegistry);
   const namespaces = new NamespaceInformer(kube, log.child({ informer: 'namespaces' }));
-  const informers: Array<{ name: string; hasSynced: () => boolean; stop(): void }> = [
-    { name: '*v1.Namespace', hasSynced: () => namespaces.hasSynced, stop: () => namespaces.stop() },
+  const informers: Array<{ name: string; hasSynced: () => boolean; start(): void; stop(): void }> = [
+    {
+      name: '*v1.Namespace',
+      hasSynced: () => namespaces.hasSynced,
+      start: () => namespaces.start(),
+      stop: () => namespaces.stop(),
+    },
   ];
+  /** An informer over one admissionregistration.k8s.io/v1 resource, started with the others below. */
+  const registration = <T extends KubeObject>(resource: string, kind: string): Informer<T> => {
+    const informer = new Informer<T>(
+      kube,
+      { path: `${ADMISSIONREGISTRATION}/${resource}`, name: kind },
+      log.child({ informer: resource }),
+    );
+    informers.push({
+      name: `*v1.${kind}`,
+      hasSynced: () => informer.hasSynced,
+      start: () => informer.start(),
+      stop: () => informer.stop(),
+    });
+    return informer;
+  };
   const plugins: AdmissionPlugin[] = [];
   const stops: Array<() => void | Promise<void>> = [];
   if (enabled('NamespaceLifecycle')) plugins.push(new NamespaceLifecycle(namespaces));
   const evaluator = new CelEvaluator(config.admissionCelTimeoutMs);
-  const usesCel = enabled('ValidatingAdmissionPolicy') || enabled('ValidatingAdmissionWebhook');
-  if (usesCel) {
+  if (enabled('ValidatingAdmissionPolicy') || enabled('ValidatingAdmissionWebhook')) {
     void evaluator.warm();
     stops.push(() => evaluator.close());
   }
   if (enabled('ValidatingAdmissionPolicy')) {
-    const policies = new Informer<ValidatingAdmissionPolicy>(
-      kube,
-      { path: `${ADMISSIONREGISTRATION}/validatingadmissionpolicies`, name: 'ValidatingAdmissionPolicy' },
-      log.child({ informer: 'validatingadmissionpolicies' }),
-    );
-    const bindings = new Informer<ValidatingAdmissionPolicyBinding>(
-      kube,
-      {
-        path: `${ADMISSIONREGISTRATION}/validatingadmissionpolicybindings`,
-        name: 'ValidatingAdmissionPolicyBinding',
-      },
-      log.child({ informer: 'validatingadmissionpolicybindings' }),
-    );
     const params = new ParamSources(kube, log.child({ informer: 'policy-params' }));
     plugins.push(
       new ValidatingAdmissionPolicyPlugin(
-        policies,
-        bindings,
+        registration<ValidatingAdmissionPolicy>('validatingadmissionpolicies', 'ValidatingAdmissionPolicy'),
+        registration<ValidatingAdmissionPolicyBinding>(
+          'validatingadmissionpolicybindings',
+          'ValidatingAdmissionPolicyBinding',
+        ),
         params,
         namespaces,
         evaluator,
         log.child({ plugin: 'ValidatingAdmissionPolicy' }),
-        metricsRegistry && policyMetrics(metricsRegistry),
+        metricsRegistry && createPolicyMetrics(metricsRegistry),
       ),
-    );
-    policies.start();
-    bindings.start();
-    informers.push(
-      {
-        name: '*v1.ValidatingAdmissionPolicy',
-        hasSynced: () => policies.hasSynced,
-        stop: () => policies.stop(),
-      },
-      {
-        name: '*v1.ValidatingAdmissionPolicyBinding',
-        hasSynced: () => bindings.hasSynced,
-        stop: () => bindings.stop(),
-      },
     );
     stops.push(() => params.stop());
   }
   if (enabled('ValidatingAdmissionWebhook')) {
-    const configurations = new Informer<ValidatingWebhookConfiguration>(
-      kube,
-      {
-        path: `${ADMISSIONREGISTRATION}/validatingwebhookconfigurations`,
-        name: 'ValidatingWebhookConfiguration',
-      },
-      log.child({ informer: 'validatingwebhookconfigurations' }),
-    );
     plugins.push(
       new ValidatingAdmissionWebhookPlugin(
-        configurations,
+        registration<ValidatingWebhookConfiguration>(
+          'validatingwebhookconfigurations',
+          'ValidatingWebhookConfiguration',
+        ),
         namespaces,
         evaluator,
         kube,
@@ -131,18 +120,13 @@ export function createAdmission(
         admissionMetrics,
       ),
     );
-    configurations.start();
-    informers.push({
-      name: '*v1.ValidatingWebhookConfiguration',
-      hasSynced: () => configurations.hasSynced,
-      stop: () => configurations.stop(),
-    });
   }
-  // Policies' namespace selectors read namespaces too, so the informer runs when either plugin does.
-  if (plugins.length) namespaces.start();
+  // Started once the plugins have registered their handlers, so those see the first list. Policies' and
+  // webhooks' namespace selectors read namespaces too: that informer runs whenever any plugin does.
+  const running = plugins.length ? informers : [];
+  for (const i of running) i.start();
   const chain = new AdmissionChain(plugins, admissionMetrics);
   log.info({ plugins: chain.names }, 'admission plugins enabled');
-  const running = plugins.length ? informers : [];
   return {
     chain,
     readinessChecks: {
@@ -155,31 +139,6 @@ export function createAdmission(
     stop: () => {
       for (const i of running) i.stop();
       for (const s of stops) void s();
-    },
-  };
-}
-
-/** kube-apiserver's ValidatingAdmissionPolicy metrics, with its names, labels and buckets. */
-function policyMetrics(registry: Registry): PolicyMetrics {
-  const labelNames = ['policy', 'policy_binding', 'error_type', 'enforcement_action'];
-  const checks = new Counter({
-    name: 'apiserver_validating_admission_policy_check_total',
-    help: 'Validation admission policy check total, labeled by policy and further identified by binding and enforcement action taken.',
-    labelNames,
-    registers: [registry],
-  });
-  const latency = new Histogram({
-    name: 'apiserver_validating_admission_policy_check_duration_seconds',
-    help: 'Validation admission latency for individual validation expressions in seconds, labeled by policy and further including binding and enforcement action taken.',
-    labelNames,
-    buckets: [0.0000005, 0.001, 0.01, 0.1, 1.0],
-    registers: [registry],
-  });
-  return {
-    observe({ policy, binding, errorType, action }, seconds) {
-      const labels = { policy, policy_binding: binding, error_type: errorType, enforcement_action: action };
-      checks.inc(labels);
-      latency.observe(labels, seconds);
     },
   };
 }

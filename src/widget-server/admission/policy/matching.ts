@@ -8,6 +8,7 @@
  */
 import { matchesLabels, type LabelOperator, type LabelSelector } from '../../api/selectors';
 import type { AdmissionAttributes } from '../admission';
+import type { Namespace, NamespaceSource } from '../namespace-informer';
 
 /** metav1.LabelSelector as JSON. */
 export interface LabelSelectorJson {
@@ -85,6 +86,26 @@ export function ruleMatches(rule: NamedRuleWithOperations, a: AdmissionAttribute
 
 const labelsOf = (o: Record<string, unknown> | undefined) =>
   (o?.metadata as { labels?: Record<string, string> } | undefined)?.labels;
+
+/**
+ * The request's namespace (from the cache, else read live) and the context policies and webhooks are
+ * matched in: that namespace's labels, and the resource's versions.
+ */
+export async function matchContext(
+  a: AdmissionAttributes,
+  namespaces: NamespaceSource,
+): Promise<{ namespace?: Namespace; ctx: MatchContext }> {
+  const namespace = a.namespace
+    ? (namespaces.get(a.namespace) ?? (await namespaces.lookup(a.namespace)))
+    : undefined;
+  return {
+    namespace,
+    ctx: {
+      namespaceLabels: a.namespace ? (namespace?.metadata?.labels ?? {}) : undefined,
+      equivalentVersions: a.versions ?? [],
+    },
+  };
+}
 
 export interface MatchContext {
   /** The labels of the request's namespace; undefined for a cluster-scoped request. */

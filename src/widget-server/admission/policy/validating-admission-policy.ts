@@ -13,12 +13,20 @@ import type { ChangeHandler } from '../../../shared/kube/informer';
 import type { KubeObject } from '../../../shared/kube/rest';
 import { ApiError, type StatusReason } from '../../../shared/status-errors';
 import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admission';
-import { admissionName } from '../admission';
+import { admissionForbidden, admissionName } from '../admission';
+import { admissionRequestFields } from '../request';
 import type { NamespaceSource } from '../namespace-informer';
 import { CelTimeoutError, type CelEvaluator } from './cel-evaluator';
-import { matchResources, type MatchResources } from './matching';
+import { matchContext, matchResources, type MatchResources } from './matching';
 import type { ParamKind, ParamRef, ParamSources } from './params';
 import type { PolicyProgram, ProgramResult } from './program';
+
+export interface Validation {
+  expression: string;
+  message?: string;
+  messageExpression?: string;
+  reason?: string;
+}
 
 export interface ValidatingAdmissionPolicy extends KubeObject {
   spec?: {
@@ -27,12 +35,7 @@ export interface ValidatingAdmissionPolicy extends KubeObject {
     matchConstraints?: MatchResources;
     matchConditions?: Array<{ name: string; expression: string }>;
     variables?: Array<{ name: string; expression: string }>;
-    validations?: Array<{
-      expression: string;
-      message?: string;
-      messageExpression?: string;
-      reason?: string;
-    }>;
+    validations?: Validation[];
     auditAnnotations?: Array<{ key: string; valueExpression: string }>;
   };
 }
@@ -112,9 +115,7 @@ function program(policy: ValidatingAdmissionPolicy): PolicyProgram {
 
 /** The message of a failed validation: its messageExpression's, else its message, else the expression. */
 function failureMessage(
-  validation: NonNullable<ValidatingAdmissionPolicy['spec']>['validations'] extends Array<infer V> | undefined
-    ? V
-    : never,
+  validation: Validation,
   evaluated: ProgramResult['validations'][number]['message'],
 ): string {
   const fromExpression = typeof evaluated?.value === 'string' ? evaluated.value.trim() : '';
@@ -157,13 +158,9 @@ export class ValidatingAdmissionPolicyPlugin implements AdmissionPlugin {
       const name = b.spec?.policyName;
       if (name) byPolicy.set(name, [...(byPolicy.get(name) ?? []), b]);
     }
-    let namespace: KubeObject | undefined;
-    if (a.namespace)
-      namespace = this.namespaces.get(a.namespace) ?? (await this.namespaces.lookup(a.namespace));
-    const ctx = {
-      namespaceLabels: a.namespace ? (namespace?.metadata?.labels ?? {}) : undefined,
-      equivalentVersions: a.versions ?? [],
-    };
+    // No binding, no policy in force: nothing to read for the request.
+    if (!byPolicy.size) return;
+    const { namespace, ctx } = await matchContext(a, this.namespaces);
     for (const policy of this.policies.list()) {
       const policyName = policy.metadata?.name ?? '';
       const bindings = byPolicy.get(policyName);
@@ -317,20 +314,11 @@ export class ValidatingAdmissionPolicyPlugin implements AdmissionPlugin {
     const why = d.binding
       ? `ValidatingAdmissionPolicy '${d.policy}' with binding '${d.binding}' denied request: ${d.message}`
       : `ValidatingAdmissionPolicy '${d.policy}' denied request: ${d.message}`;
-    const name = admissionName(a);
-    const { group, resource } = a.resource;
-    const qualified = group ? `${resource}.${group}` : resource;
-    return new ApiError(
-      REASON_CODES[d.reason] ?? 422,
-      d.reason,
-      `${qualified} "${name}" is forbidden: ${why}`,
-      {
-        name,
-        ...(group ? { group } : {}),
-        kind: resource,
-        causes: [{ message: why }],
-      },
-    );
+    const forbidden = admissionForbidden(a, why);
+    return new ApiError(REASON_CODES[d.reason] ?? 422, d.reason, forbidden.message, {
+      ...forbidden.details,
+      causes: [{ message: why }],
+    });
   }
 }
 
@@ -339,19 +327,12 @@ function admissionRequest(a: AdmissionAttributes, version: string): Record<strin
   const user = a.userInfo;
   return {
     uid: randomUUID(),
-    kind: { ...a.kind, version: a.kind.group === a.resource.group ? version : a.kind.version },
-    resource: { ...a.resource, version },
+    ...admissionRequestFields(a, version),
     subResource: a.subresource,
-    requestKind: a.kind,
-    requestResource: a.resource,
     requestSubResource: a.subresource,
-    name: a.name,
-    namespace: a.namespace,
-    operation: a.operation,
     userInfo: user
       ? { username: user.name, uid: user.uid ?? '', groups: user.groups, extra: user.extra ?? {} }
       : { username: '', groups: [] },
-    dryRun: a.dryRun,
   };
 }
 

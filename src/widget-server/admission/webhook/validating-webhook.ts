@@ -19,9 +19,15 @@ import {
   type Operation,
 } from '../admission';
 import type { AdmissionMetrics } from '../metrics';
+import { admissionRequestFields } from '../request';
 import type { NamespaceSource } from '../namespace-informer';
 import type { CelEvaluator } from '../policy/cel-evaluator';
-import { matchResources, type LabelSelectorJson, type NamedRuleWithOperations } from '../policy/matching';
+import {
+  matchContext,
+  matchResources,
+  type LabelSelectorJson,
+  type NamedRuleWithOperations,
+} from '../policy/matching';
 import type { Source } from '../policy/validating-admission-policy';
 import { callWebhook, type AdmissionResponse, type WebhookClientConfig } from './call';
 
@@ -60,21 +66,13 @@ export function admissionReviewRequest(
   const optionsKind = OPTIONS_KIND[a.operation];
   return {
     uid: randomUUID(),
-    kind: { ...a.kind, version: a.kind.group === a.resource.group ? version : a.kind.version },
-    resource: { ...a.resource, version },
-    ...(a.subresource ? { subResource: a.subresource } : {}),
-    requestKind: a.kind,
-    requestResource: a.resource,
-    ...(a.subresource ? { requestSubResource: a.subresource } : {}),
-    name: a.name,
-    namespace: a.namespace,
-    operation: a.operation,
+    ...admissionRequestFields(a, version),
+    ...(a.subresource ? { subResource: a.subresource, requestSubResource: a.subresource } : {}),
     userInfo: user
       ? { username: user.name, uid: user.uid, groups: user.groups, extra: user.extra }
       : { username: '' },
     object: objects.object ?? null,
     oldObject: objects.oldObject ?? null,
-    dryRun: a.dryRun,
     ...(optionsKind
       ? {
           options: {
@@ -136,12 +134,7 @@ export class ValidatingAdmissionWebhookPlugin implements AdmissionPlugin {
       (x.metadata?.name ?? '') < (y.metadata?.name ?? '') ? -1 : 1,
     );
     if (!configurations.some((c) => c.webhooks?.length)) return [];
-    let labels: Record<string, string> | undefined;
-    if (a.namespace) {
-      const ns = this.namespaces.get(a.namespace) ?? (await this.namespaces.lookup(a.namespace));
-      labels = ns?.metadata?.labels ?? {};
-    }
-    const ctx = { namespaceLabels: labels, equivalentVersions: a.versions ?? [] };
+    const { ctx } = await matchContext(a, this.namespaces);
     const out: Array<{ hook: ValidatingWebhook; version: string }> = [];
     for (const c of configurations) {
       for (const hook of c.webhooks ?? []) {
