@@ -361,6 +361,8 @@ export function applyConflict(conflicts: Map<string, FieldSet>, managed: Map<str
 export interface ApplyResult {
   /** The applied object, in the configuration's version (not yet decoded, defaulted or validated). */
   object: Record<string, unknown>;
+  /** The same as the hub type (the conversion the ownership comparison made), for the caller to write. */
+  hub: unknown;
   managed: Map<string, Managed>;
 }
 
@@ -434,5 +436,5 @@ export function recordApply(
     current.set(selfKey, { ...self, apiVersion: who.apiVersion, time: last.time, set: applied });
   }
   if (applied.empty) current.delete(selfKey);
-  return { object: merged, managed: current };
+  return { object: merged, hub: nextHub, managed: current };
 }

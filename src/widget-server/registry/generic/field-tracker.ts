@@ -87,8 +87,15 @@ export class FieldTracker<T extends StoredObject> {
     // A stored object that has never had managed fields is not tracked until its first apply, as
     // kube-apiserver skips it (skipnonapplied.go).
     if (current && managed.size === 0) return;
-    const out = recordUpdate(this.view, managed, this.who(opts, subresource, now), current, next);
-    const entries = encodeManagedFields(out);
-    if (entries.length) next.metadata.managedFields = entries;
+    this.setManagedFields(
+      next,
+      recordUpdate(this.view, managed, this.who(opts, subresource, now), current, next),
+    );
+  }
+
+  /** Writes `managed` to `o` as its managedFields; none when no entry owns anything. */
+  setManagedFields(o: T, managed: Parameters<typeof encodeManagedFields>[0]): void {
+    const entries = encodeManagedFields(managed);
+    o.metadata.managedFields = entries.length ? entries : undefined;
   }
 }

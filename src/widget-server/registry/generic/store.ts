@@ -57,7 +57,7 @@ import type {
 import { Watches } from './watch';
 import { copySharingManagedFields, StoredForm } from './stored-form';
 import { FieldTracker } from './field-tracker';
-import { decodeManagedFields, encodeManagedFields, recordApply } from '../../apply/field-manager';
+import { decodeManagedFields, recordApply } from '../../apply/field-manager';
 import { merge, removeItems } from '../../apply/merge';
 import {
   carryOverForUpdate,
@@ -644,12 +644,9 @@ export class Store<T extends StoredObject> {
         opts.force,
         ops,
       );
-      const object = codec.toHub(structuredClone(result.object));
-      const created = await this.createObject(namespace, object, opts, warnings, (o) => {
-        const entries = encodeManagedFields(result.managed);
-        if (entries.length) o.metadata.managedFields = entries;
-        else o.metadata.managedFields = undefined;
-      });
+      const created = await this.createObject(namespace, result.hub as T, opts, warnings, (o) =>
+        this.tracker.setManagedFields(o, result.managed),
+      );
       return { ...created, created: true };
     }
     const sub = subresource ? { subresource } : undefined;
@@ -664,12 +661,9 @@ export class Store<T extends StoredObject> {
         opts.force,
         ops,
       );
-      const incoming = codec.toHub(structuredClone(applied.object));
-      const next = this.prepareUpdate(incoming, current, subresource, opts, (o) => {
-        const entries = encodeManagedFields(applied.managed);
-        if (entries.length) o.metadata.managedFields = entries;
-        else o.metadata.managedFields = undefined;
-      });
+      const next = this.prepareUpdate(applied.hub as T, current, subresource, opts, (o) =>
+        this.tracker.setManagedFields(o, applied.managed),
+      );
       checkPatchedSize(next);
       return { next };
     });
