@@ -6,10 +6,20 @@
  * (The operator takes the manual setup below over later.)
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { createCA, issueClientCert, issueServingCert } from '../../src/shared/pki';
 import { kubectlWatch } from '../support/kubectl';
 import { ensureClusterUp, eventually, k, kubeconfigPath } from './cluster';
+
+/** config/rbac/aggregated_apiserver_role.yaml's rules: a hand-made setup needs what the operator binds. */
+const ADMISSION_READER_RULES = (
+  parseYaml(
+    readFileSync(path.resolve(__dirname, '../../config/rbac/aggregated_apiserver_role.yaml'), 'utf8'),
+  ) as { rules: unknown[] }
+).rules;
 
 jest.setTimeout(15 * 60 * 1000);
 
@@ -62,34 +72,22 @@ beforeAll(async () => {
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
       subjects: [{ kind: 'ServiceAccount', name: 'widget-api', namespace: system }],
     },
-    // Admission reads namespaces, admission policies and webhook configurations (the server's /readyz
-    // waits for those informers), and webhooks' Services; config/rbac/aggregated_apiserver_role.yaml.
+    // What admission reads (namespaces, admission policies, webhook configurations and their Services;
+    // the server's /readyz waits for those informers): the rules the operator's role has.
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRole',
-      metadata: { name: `widget-api-${suffix}:namespace-reader` },
-      rules: [
-        { apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'watch'] },
-        {
-          apiGroups: ['admissionregistration.k8s.io'],
-          resources: [
-            'validatingadmissionpolicies',
-            'validatingadmissionpolicybindings',
-            'validatingwebhookconfigurations',
-          ],
-          verbs: ['get', 'list', 'watch'],
-        },
-        { apiGroups: [''], resources: ['services'], verbs: ['get'] },
-      ],
+      metadata: { name: `widget-api-${suffix}:admission-reader` },
+      rules: ADMISSION_READER_RULES,
     },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',
-      metadata: { name: `widget-api-${suffix}:namespace-reader` },
+      metadata: { name: `widget-api-${suffix}:admission-reader` },
       roleRef: {
         apiGroup: 'rbac.authorization.k8s.io',
         kind: 'ClusterRole',
-        name: `widget-api-${suffix}:namespace-reader`,
+        name: `widget-api-${suffix}:admission-reader`,
       },
       subjects: [{ kind: 'ServiceAccount', name: 'widget-api', namespace: system }],
     },
@@ -182,7 +180,7 @@ afterAll(async () => {
     '--ignore-not-found',
   ]).catch(() => undefined);
   for (const kind of ['clusterrolebinding', 'clusterrole']) {
-    await k(['delete', kind, `widget-api-${suffix}:namespace-reader`, '--ignore-not-found']).catch(
+    await k(['delete', kind, `widget-api-${suffix}:admission-reader`, '--ignore-not-found']).catch(
       () => undefined,
     );
   }
