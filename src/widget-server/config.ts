@@ -117,6 +117,7 @@ function csv(value: string | undefined): string[] {
 /** The admission plugins, in the order they run (kube-apiserver's order for these). */
 export const ADMISSION_PLUGINS = [
   'NamespaceLifecycle',
+  'MutatingAdmissionWebhook',
   'ValidatingAdmissionPolicy',
   'ValidatingAdmissionWebhook',
 ];

@@ -35,7 +35,10 @@ export interface AdmissionAttributes {
   namespace: string;
   /** '' when the name is not known yet (a create with generateName, before the name is generated). */
   name: string;
-  /** The new object (CREATE, UPDATE); mutating plugins change it in place. Undefined on DELETE. */
+  /**
+   * The new object (CREATE, UPDATE), in the server's internal (hub) form; undefined on DELETE. A mutating
+   * plugin changes it in place or replaces it; the registry stores what is here after the mutating phase.
+   */
   object?: Record<string, unknown>;
   /** The current object (UPDATE, DELETE). */
   oldObject?: Record<string, unknown>;
@@ -50,7 +53,27 @@ export interface AdmissionAttributes {
    * users (policies, webhooks) must convert to the version they match in.
    */
   versions?: readonly string[];
+  /** `object` (as it is now) and `oldObject` in `version`. */
   versioned?(version: string): { object?: Record<string, unknown>; oldObject?: Record<string, unknown> };
+  /**
+   * A mutated object of `version` (a mutating webhook's patch applied to `versioned(version).object`)
+   * back in the internal form, decoded as a request body is: unknown fields dropped, defaults applied.
+   * Throws an ApiError when it does not decode.
+   */
+  fromVersioned?(version: string, object: Record<string, unknown>): Record<string, unknown>;
+  /** The mutating phase's reinvocation state; the chain creates it. */
+  reinvocation?: ReinvocationContext;
+}
+
+/**
+ * admission.ReinvocationContext: a mutating plugin that changed the object after one that asked to be
+ * reinvoked (a webhook's `reinvocationPolicy: IfNeeded`) sets shouldReinvoke, and the chain then runs the
+ * mutating phase once more with isReinvoke set. Plugins keep their own state in `values`.
+ */
+export class ReinvocationContext {
+  isReinvoke = false;
+  shouldReinvoke = false;
+  readonly values = new Map<string, unknown>();
 }
 
 /**
@@ -75,8 +98,14 @@ export class AdmissionChain {
     return this.plugins.map((p) => p.name);
   }
 
+  /** The mutating phase, run a second time when a plugin asks to be reinvoked (admission.reinvoker). */
   async admit(attributes: AdmissionAttributes): Promise<void> {
+    const reinvocation = (attributes.reinvocation ??= new ReinvocationContext());
     await this.phase('admit', attributes, (p) => p.admit?.bind(p));
+    if (reinvocation.shouldReinvoke && !reinvocation.isReinvoke) {
+      reinvocation.isReinvoke = true;
+      await this.phase('admit', attributes, (p) => p.admit?.bind(p));
+    }
   }
 
   async validate(attributes: AdmissionAttributes): Promise<void> {

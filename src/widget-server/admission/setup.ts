@@ -1,8 +1,8 @@
 /**
  * Builds the server's admission chain from its configuration. Behind kube-apiserver (delegated auth, so
  * a kubeconfig or in-cluster credentials) the chain is NamespaceLifecycle, fed by a namespace informer,
- * then ValidatingAdmissionPolicy, fed by informers on the cluster's policies and bindings, then
- * ValidatingAdmissionWebhook, fed by one on ValidatingWebhookConfigurations, in kube-apiserver's order;
+ * then MutatingAdmissionWebhook, ValidatingAdmissionPolicy and ValidatingAdmissionWebhook, fed by
+ * informers on the cluster's webhook configurations, policies and bindings, in kube-apiserver's order;
  * `--disable-admission-plugins` turns any off. The informers' first lists are
  * a readiness check (`informer-sync`, as kube-apiserver waits for its informers). Standalone there is no
  * cluster to read from: the chain is empty, and the startup log says so loudly.
@@ -19,6 +19,10 @@ import { NamespaceInformer } from './namespace-informer';
 import { NamespaceLifecycle } from './namespace-lifecycle';
 import { CelEvaluator } from './policy/cel-evaluator';
 import { ParamSources } from './policy/params';
+import {
+  MutatingAdmissionWebhookPlugin,
+  type MutatingWebhookConfiguration,
+} from './webhook/mutating-webhook';
 import {
   ValidatingAdmissionWebhookPlugin,
   type ValidatingWebhookConfiguration,
@@ -48,8 +52,9 @@ export function createAdmission(
   if (!config.delegateAuth || !kube) {
     log.warn(
       'NAMESPACES ARE NOT CHECKED AND ADMISSION POLICIES AND WEBHOOKS ARE NOT ENFORCED: running without a ' +
-        'cluster (no delegated auth), so the NamespaceLifecycle, ValidatingAdmissionPolicy and ' +
-        'ValidatingAdmissionWebhook admission plugins are off and widgets can be created in namespaces ' +
+        'cluster (no delegated auth), so the NamespaceLifecycle, MutatingAdmissionWebhook, ' +
+        'ValidatingAdmissionPolicy and ValidatingAdmissionWebhook admission plugins are off and widgets ' +
+        'can be created in namespaces ' +
         'that do not exist',
     );
     return { chain: new AdmissionChain([]), readinessChecks: {}, stop: () => undefined };
@@ -84,9 +89,25 @@ export function createAdmission(
   const stops: Array<() => void | Promise<void>> = [];
   if (enabled('NamespaceLifecycle')) plugins.push(new NamespaceLifecycle(namespaces));
   const evaluator = new CelEvaluator(config.admissionCelTimeoutMs);
-  if (enabled('ValidatingAdmissionPolicy') || enabled('ValidatingAdmissionWebhook')) {
+  const webhookPlugins = ['MutatingAdmissionWebhook', 'ValidatingAdmissionWebhook'];
+  if (enabled('ValidatingAdmissionPolicy') || webhookPlugins.some(enabled)) {
     void evaluator.warm();
     stops.push(() => evaluator.close());
+  }
+  if (enabled('MutatingAdmissionWebhook')) {
+    plugins.push(
+      new MutatingAdmissionWebhookPlugin(
+        registration<MutatingWebhookConfiguration>(
+          'mutatingwebhookconfigurations',
+          'MutatingWebhookConfiguration',
+        ),
+        namespaces,
+        evaluator,
+        kube,
+        log.child({ plugin: 'MutatingAdmissionWebhook' }),
+        admissionMetrics,
+      ),
+    );
   }
   if (enabled('ValidatingAdmissionPolicy')) {
     const params = new ParamSources(kube, log.child({ informer: 'policy-params' }));

@@ -74,15 +74,16 @@ export class KindRegistry<T extends StoredObject> extends Store<T> {
     toScale: (current: Scale) => Scale,
   ) {
     const adapter = this.scale;
-    // The scale subresource shows itself to admission as the Scale clients send; mapping a mutating
-    // plugin's change of that Scale back onto the object is for when such a plugin exists (issue 13).
+    // The scale subresource shows itself to admission as the Scale clients send; a mutating webhook's
+    // change of that Scale is applied to the object as the client's would be.
     const admission: AdmissionView = {
       subresource: 'scale',
       kind: { group: 'autoscaling', version: 'v1', kind: 'Scale' },
       view: (o) => adapter.toScale(o as T),
+      fromView: (o) => decodeScale(o, { fieldValidation: 'Ignore', schema: adapter.schema }).scale,
     };
-    return this.guaranteedUpdate(namespace, name, opts, admission, (current) => {
-      const scale = toScale(adapter.toScale(current));
+    /** The object with `scale` applied, prepared and validated against the current one. */
+    const scaled = (scale: Scale, current: T): T => {
       if (scale.metadata.name !== undefined && scale.metadata.name !== name) {
         throw badRequest(
           `the name of the object (${scale.metadata.name}) does not match the name on the URL (${name})`,
@@ -90,13 +91,27 @@ export class KindRegistry<T extends StoredObject> extends Store<T> {
       }
       const errors = validateScale(scale, adapter.schema);
       if (errors.length) throw invalid('autoscaling', 'Scale', name, errors);
-      const pinned = this.checkResourceVersion(scale.metadata.resourceVersion, current, name);
       const next = adapter.applyScale(structuredClone(current), scale);
       this.strategy.prepareForUpdate(next, current);
       const specErrors = this.strategy.validateUpdate(next, current);
       if (specErrors.length) throw this.invalid(name, specErrors);
+      return next;
+    };
+    return this.guaranteedUpdate(namespace, name, opts, admission, (current) => {
+      const scale = toScale(adapter.toScale(current));
+      const next = scaled(scale, current);
+      const pinned = this.checkResourceVersion(scale.metadata.resourceVersion, current, name);
       this.tracker.trackUpdate(next, current, undefined, opts, 'scale', rfc3339Seconds(this.now()));
-      return { next, pinnedResourceVersion: pinned };
+      return {
+        next,
+        pinnedResourceVersion: pinned,
+        // Webhooks' changes are not tracked: the managedFields of the client's change stand.
+        readmit: (admitted) => {
+          const again = scaled(admitted as Scale, current);
+          again.metadata.managedFields = next.metadata.managedFields;
+          return again;
+        },
+      };
     });
   }
 

@@ -32,8 +32,8 @@ function recorder(
 ): AdmissionPlugin {
   const { ops = ['CREATE', 'UPDATE', 'DELETE', 'CONNECT'], mutating = true, validating = true } = opts;
   const record = (phase: Call['phase']) => async (a: AdmissionAttributes) => {
-    // What the plugin was given, as data (the version converter is a function).
-    const { versioned: _converter, ...data } = a;
+    // What the plugin was given, as data (the version converters and reinvocation state are not).
+    const { versioned: _converter, fromVersioned: _back, reinvocation: _state, ...data } = a;
     calls.push({ plugin: name, phase, attributes: structuredClone(data) });
     if (opts.refuse?.(a)) throw admissionForbidden(a, `refused by ${name}`);
   };

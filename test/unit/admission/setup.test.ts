@@ -44,12 +44,12 @@ test('standalone: no admission plugins, and a loud warning that namespaces are n
   expect(admission.readinessChecks).toEqual({});
   const warning = lines().find((l) => l.level === 40);
   expect(String(warning?.msg)).toMatch(
-    /^NAMESPACES ARE NOT CHECKED AND ADMISSION POLICIES AND WEBHOOKS ARE NOT ENFORCED: .*NamespaceLifecycle, ValidatingAdmissionPolicy and ValidatingAdmissionWebhook/,
+    /^NAMESPACES ARE NOT CHECKED AND ADMISSION POLICIES AND WEBHOOKS ARE NOT ENFORCED: .*NamespaceLifecycle, MutatingAdmissionWebhook, ValidatingAdmissionPolicy and ValidatingAdmissionWebhook/,
   );
   admission.stop();
 });
 
-test('behind kube-apiserver: NamespaceLifecycle, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, not ready until their informers list', () => {
+test('behind kube-apiserver: NamespaceLifecycle, MutatingAdmissionWebhook, ValidatingAdmissionPolicy, ValidatingAdmissionWebhook, not ready until their informers list', () => {
   const { logger } = capturingLogger();
   // The informers cannot list, so the readiness check keeps failing.
   const kc = unreachableCluster();
@@ -57,12 +57,13 @@ test('behind kube-apiserver: NamespaceLifecycle, ValidatingAdmissionPolicy, Vali
   try {
     expect(admission.chain.names).toEqual([
       'NamespaceLifecycle',
+      'MutatingAdmissionWebhook',
       'ValidatingAdmissionPolicy',
       'ValidatingAdmissionWebhook',
     ]);
     expect(Object.keys(admission.readinessChecks)).toEqual(['informer-sync']);
     expect(() => admission.readinessChecks['informer-sync']()).toThrow(
-      '4 informers not started yet: [*v1.Namespace *v1.ValidatingAdmissionPolicy *v1.ValidatingAdmissionPolicyBinding *v1.ValidatingWebhookConfiguration]',
+      '5 informers not started yet: [*v1.Namespace *v1.MutatingWebhookConfiguration *v1.ValidatingAdmissionPolicy *v1.ValidatingAdmissionPolicyBinding *v1.ValidatingWebhookConfiguration]',
     );
   } finally {
     admission.stop();
@@ -75,7 +76,7 @@ test('--disable-admission-plugins turns a plugin off; an unknown name is refused
   const config = parseConfig(
     [
       '--delegate-auth=true',
-      '--disable-admission-plugins=ValidatingAdmissionPolicy,ValidatingAdmissionWebhook',
+      '--disable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionPolicy,ValidatingAdmissionWebhook',
     ],
     {},
   );

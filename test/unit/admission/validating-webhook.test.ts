@@ -59,6 +59,7 @@ beforeAll(async () => {
           status: { code: 403, reason: 'Forbidden', message: 'names starting with bad- are not allowed' },
         });
       if (path === '/deny-bare') return answer({ allowed: false });
+      if (path === '/patching') return answer({ allowed: true, patchType: 'JSONPatch', patch: 'W10=' });
       if (path === '/wrong-uid')
         return res.end(JSON.stringify({ response: { uid: 'other', allowed: true } }));
       if (path === '/slow') return setTimeout(() => answer({ allowed: true }), 2500);
@@ -215,6 +216,7 @@ test('a webhook down, too slow, untrusted or answering wrongly fails the request
       /certificate/,
     ],
     [hook('uid.example.com', '/wrong-uid'), /expected response.uid=/],
+    [hook('patching.example.com', '/patching'), /validating webhook may not return response.patch$/],
   ];
   for (const [h, why] of cases) {
     configurations = [{ metadata: { name: 'c' }, webhooks: [h] }];

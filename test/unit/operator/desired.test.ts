@@ -202,6 +202,7 @@ test('the admission reader ClusterRole the operator binds is installed with it, 
       resources: [
         'validatingadmissionpolicies',
         'validatingadmissionpolicybindings',
+        'mutatingwebhookconfigurations',
         'validatingwebhookconfigurations',
       ],
       verbs: ['get', 'list', 'watch'],

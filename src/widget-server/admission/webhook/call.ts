@@ -4,7 +4,8 @@
  * reached at the Service's cluster IP with the certificate checked for `<name>.<namespace>.svc` (the
  * name kube-apiserver checks, so no cluster DNS is needed), verified against the webhook's `caBundle`
  * (the system roots when it has none), within `timeoutSeconds` (default 10, at most 30), the reply
- * bounded in size and checked: same uid, an `allowed` decision.
+ * bounded in size and checked: same uid, an `allowed` decision, a patch only from a mutating webhook and
+ * always with its patchType.
  */
 import https from 'node:https';
 import type { KubeRest } from '../../../shared/kube/rest';
@@ -69,6 +70,8 @@ export async function callWebhook(
   timeoutSeconds: number | undefined,
   review: { request: { uid: string } & Record<string, unknown> },
   kube: KubeRest | undefined,
+  /** A mutating webhook may answer with a patch; a validating one may not. */
+  mutating = false,
 ): Promise<AdmissionResponse> {
   const seconds = Math.min(timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS, 30);
   let to: { url: URL; servername?: string };
@@ -149,6 +152,18 @@ export async function callWebhook(
       name,
       `received invalid webhook response: expected response.uid="${review.request.uid}", got "${response.uid}"`,
     );
+  const invalid = (why: string) => new WebhookCallError(name, `received invalid webhook response: ${why}`);
+  if (mutating) {
+    if (response.patch && response.patchType === undefined)
+      throw invalid('webhook returned response.patch but not response.patchType');
+    if (!response.patch && response.patchType !== undefined)
+      throw invalid('webhook returned response.patchType but not response.patch');
+    if (response.patchType === '') throw invalid('webhook returned invalid response.patchType of ""');
+  } else {
+    if (response.patch) throw invalid('validating webhook may not return response.patch');
+    if (response.patchType !== undefined)
+      throw invalid('validating webhook may not return response.patchType');
+  }
   return response;
 }
 

@@ -95,6 +95,8 @@ export interface AdmissionView {
   subresource: string;
   kind?: { group: string; version: string; kind: string };
   view?: (o: StoredObject) => unknown;
+  /** A mutated view (JSON of the view's kind) decoded back into the view's type. */
+  fromView?: (o: Record<string, unknown>) => unknown;
 }
 
 /** Bounded retries of a read-modify-write when another writer wins the race (GuaranteedUpdate). */
@@ -305,23 +307,24 @@ export class Store<T extends StoredObject> {
     warnings?: string[],
   ): AdmissionAttributes {
     const version = opts.version ?? this.defaultVersion;
-    const object = objects.object as T | undefined;
-    const oldObject = objects.oldObject as T | undefined;
     // The kind's own objects convert to any of its versions; a subresource's view (Scale) has one.
     const convertible = !sub?.kind;
+    const codec = (v: string) => this.codec(v);
     return {
       warnings,
       versions: convertible ? this.versions : undefined,
-      versioned: (v: string) =>
+      // Methods, not arrows: they read `object` as it is when called, after any mutation, also on a copy.
+      versioned(v: string) {
+        if (!convertible) return { object: this.object, oldObject: this.oldObject };
+        return {
+          object: this.object && (codec(v).encode(this.object as T) as Record<string, unknown>),
+          oldObject: this.oldObject && (codec(v).encode(this.oldObject as T) as Record<string, unknown>),
+        };
+      },
+      fromVersioned: (v: string, o: Record<string, unknown>) =>
         convertible
-          ? {
-              object: object && (this.codec(v).encode(object) as Record<string, unknown>),
-              oldObject: oldObject && (this.codec(v).encode(oldObject) as Record<string, unknown>),
-            }
-          : {
-              object: objects.object as Record<string, unknown> | undefined,
-              oldObject: objects.oldObject as Record<string, unknown> | undefined,
-            },
+          ? (codec(v).decode(o, { fieldValidation: 'Ignore' }).object as Record<string, unknown>)
+          : ((sub?.fromView?.(o) ?? o) as Record<string, unknown>),
       operation,
       kind: sub?.kind ?? { group: this.group, version, kind: this.names.kind },
       resource: { group: this.group, version, resource: this.names.resource },
@@ -349,11 +352,12 @@ export class Store<T extends StoredObject> {
   /** A create of a decoded hub object; `track` sets its managedFields once it is defaulted. */
   private async createObject(
     namespace: string,
-    object: T,
+    decoded: T,
     opts: WriteOptions,
     warnings: string[],
     track: (o: T, now: string) => void,
   ): Promise<WriteResult<T>> {
+    let object = decoded;
     this.checkNamespace(object, namespace);
     const now = rfc3339Seconds(this.now());
     // Mutating admission sees the decoded, defaulted object before the create strategy runs, so its
@@ -371,6 +375,8 @@ export class Store<T extends StoredObject> {
       warnings,
     );
     await this.admission.admit(attributes);
+    // Mutating webhooks replace the object; what they did to managedFields stands only if it is valid.
+    if (attributes.object !== object) object = this.admitted(attributes.object as T, object, namespace);
     const meta = object.metadata;
     resetForCreate(meta, now);
     this.strategy.prepareForCreate(object, now);
@@ -398,6 +404,24 @@ export class Store<T extends StoredObject> {
   }
 
   /**
+   * The object mutating admission left in place of `before`: in the request's namespace, and with the
+   * managedFields it had unless the new ones still decode (fieldmanager's
+   * NewManagedFieldsValidatorAdmissionController: changes by webhooks are not attributed to anyone).
+   */
+  private admitted(after: T, before: T, namespace: string): T {
+    this.checkNamespace(after, namespace);
+    const managed = after.metadata.managedFields;
+    if (managed !== before.metadata.managedFields) {
+      try {
+        decodeManagedFields(managed);
+      } catch {
+        after.metadata.managedFields = before.metadata.managedFields;
+      }
+    }
+    return after;
+  }
+
+  /**
    * The read-modify-write loop every update, patch, subresource write and graceful delete goes through
    * (GuaranteedUpdate): `mutate` gets the current object and returns the desired one; storage
    * conflicts re-run it on fresh state unless the caller pinned a resourceVersion. Admission (UPDATE)
@@ -408,29 +432,45 @@ export class Store<T extends StoredObject> {
     name: string,
     opts: WriteOptions,
     sub: AdmissionView | undefined,
-    mutate: (current: T) => { next: T; warnings?: string[]; pinnedResourceVersion?: boolean },
+    mutate: (current: T) => {
+      next: T;
+      warnings?: string[];
+      pinnedResourceVersion?: boolean;
+      /**
+       * The object to store when mutating admission replaced the view of `next` (the strategy's update
+       * preparation and validation again, as kube-apiserver runs them after mutating admission).
+       */
+      readmit: (admitted: unknown) => T;
+    },
   ): Promise<WriteResult<T> & { deleted: boolean }> {
     const key = this.form.keyFor(namespace, name);
     for (let attempt = 0; ; attempt++) {
       const kv = await this.storage.get(key);
       if (!kv) throw notFound(this.groupResource, name);
       const current = this.form.fromKeyValue(kv);
-      const { next, warnings: mutateWarnings = [], pinnedResourceVersion = false } = mutate(current);
+      const mutated = mutate(current);
+      const { warnings: mutateWarnings = [], pinnedResourceVersion = false } = mutated;
+      let next = mutated.next;
       // This attempt's, with what admission adds (a retry starts again from mutate's).
       const warnings = [...mutateWarnings];
       // As GuaranteedUpdate's tryUpdate in kube-apiserver: dry runs and no-op writes are admitted too.
       const view = sub?.view ?? ((o: StoredObject) => o);
-      await this.admission.run(
-        this.admissionAttributes(
-          'UPDATE',
-          namespace,
-          name,
-          opts,
-          { object: view(next), oldObject: view(current) },
-          sub,
-          warnings,
-        ),
+      const viewed = view(next);
+      const attributes = this.admissionAttributes(
+        'UPDATE',
+        namespace,
+        name,
+        opts,
+        { object: viewed, oldObject: view(current) },
+        sub,
+        warnings,
       );
+      await this.admission.admit(attributes);
+      if (attributes.object !== viewed) {
+        next = mutated.readmit(attributes.object);
+        attributes.object = view(next) as Record<string, unknown>;
+      }
+      await this.admission.validate(attributes);
       const stored = this.form.toStored(next);
       if (jsonEqual(stored, kv.value)) return { object: current, warnings, deleted: false };
       // Removing the last finalizer of an object being deleted completes the deletion.
@@ -460,6 +500,43 @@ export class Store<T extends StoredObject> {
     if (!requested) return false;
     if (requested !== current.metadata.resourceVersion) throw conflict(this.groupResource, name);
     return true;
+  }
+
+  /** A patched or mutated object keeps the name and namespace of the request. */
+  private checkIdentity(object: T, namespace: string, name: string): void {
+    for (const [field, value, expected] of [
+      ['metadata.name', object.metadata.name, name],
+      ['metadata.namespace', object.metadata.namespace ?? namespace, namespace],
+    ] as const) {
+      if (value !== expected) {
+        throw this.invalid(name, [{ type: 'FieldValueInvalid', field, value, detail: 'field is immutable' }]);
+      }
+    }
+    object.metadata.namespace = namespace;
+  }
+
+  /**
+   * guaranteedUpdate's readmit for the main resource and status: the object mutating admission left is
+   * prepared and validated again against the current one, keeping the managedFields `next` was given
+   * (or the admitted ones, when they are valid).
+   */
+  protected readmitUpdate(
+    next: T,
+    current: T,
+    subresource: 'status' | undefined,
+    opts: WriteOptions,
+  ): (admitted: unknown) => T {
+    return (admitted) => {
+      const object = admitted as T;
+      const name = current.metadata.name!;
+      this.checkIdentity(object, current.metadata.namespace ?? '', name);
+      const managed = this.admitted(object, next, current.metadata.namespace ?? '').metadata.managedFields;
+      const prepared = this.prepareUpdate(object, current, subresource, opts, (o) => {
+        o.metadata.managedFields = managed;
+      });
+      checkPatchedSize(prepared);
+      return prepared;
+    };
   }
 
   /** Applies the main-resource or status update strategy to a decoded object against the current one. */
@@ -536,9 +613,11 @@ export class Store<T extends StoredObject> {
     const sub = subresource ? { subresource } : undefined;
     const result = await this.guaranteedUpdate(namespace, name, opts, sub, (current) => {
       this.checkResourceVersion(requestedRv, current, name);
+      const next = this.prepareUpdate(copySharingManagedFields(object), current, subresource, opts);
       return {
-        next: this.prepareUpdate(copySharingManagedFields(object), current, subresource, opts),
+        next,
         pinnedResourceVersion: true,
+        readmit: this.readmitUpdate(next, current, subresource, opts),
       };
     });
     return { object: result.object, warnings: warnings.concat(result.warnings) };
@@ -560,22 +639,17 @@ export class Store<T extends StoredObject> {
       // A patch applies to the object as the client sees it: in the version of the request.
       const patched = applyPatchDocument(codec.encode(current) as unknown as JsonObject, type, patch);
       const { object, warnings } = codec.decode(patched, { fieldValidation: opts.fieldValidation });
-      for (const [field, value, expected] of [
-        ['metadata.name', object.metadata.name, name],
-        ['metadata.namespace', object.metadata.namespace ?? namespace, namespace],
-      ] as const) {
-        if (value !== expected) {
-          throw this.invalid(name, [
-            { type: 'FieldValueInvalid', field, value, detail: 'field is immutable' },
-          ]);
-        }
-      }
-      object.metadata.namespace = namespace;
+      this.checkIdentity(object, namespace, name);
       const pinned = this.checkResourceVersion(object.metadata.resourceVersion, current, name);
       const next = this.prepareUpdate(object, current, subresource, opts);
       // A patch may grow the object past what any request body could create.
       checkPatchedSize(next);
-      return { next, warnings, pinnedResourceVersion: pinned };
+      return {
+        next,
+        warnings,
+        pinnedResourceVersion: pinned,
+        readmit: this.readmitUpdate(next, current, subresource, opts),
+      };
     });
     return { object: result.object, warnings: result.warnings };
   }
@@ -665,7 +739,7 @@ export class Store<T extends StoredObject> {
         this.tracker.setManagedFields(o, applied.managed),
       );
       checkPatchedSize(next);
-      return { next };
+      return { next, readmit: this.readmitUpdate(next, current, subresource, opts) };
     });
     return { object: result.object, warnings: warnings.concat(result.warnings), created: false };
   }
