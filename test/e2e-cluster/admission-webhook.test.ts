@@ -1,14 +1,17 @@
 /**
- * ValidatingAdmissionWebhook end to end: a ValidatingWebhookConfiguration created with kubectl in the
- * bed's kube-apiserver, widgets written through kube-apiserver into the sample AggregatedAPI `widgets`,
- * whose server (the image built from this checkout) calls the webhook itself. The webhook is a real
- * HTTPS server started here, on the bed's node address that pods reach, with a CA of its own given as
- * the caBundle. It denies names starting with `bad-` and records what it is sent. Also: the webhook down
- * under failurePolicy Fail and Ignore, a webhook past its timeoutSeconds, and a server-side dry run.
+ * Admission webhooks end to end: Mutating- and ValidatingWebhookConfigurations created with kubectl in
+ * the bed's kube-apiserver, widgets written through kube-apiserver into the sample AggregatedAPI
+ * `widgets`, whose server (the image built from this checkout) calls the webhooks itself. The webhook is
+ * a small HTTPS server (webhook/admission-webhook-server.js) run as a pod of the bed's Node.js base
+ * image behind a Service, which the configurations name (so the server reaches it at the Service's
+ * cluster IP and checks its certificate for `webhook.<ns>.svc`), with a CA of the test's own as the
+ * caBundle. It denies names starting with `bad-`, adds a label, and prints what it is sent. Also: a
+ * webhook down (a Service without endpoints) under failurePolicy Fail and Ignore, a webhook past its
+ * timeoutSeconds, and server-side dry runs with kubectl.
  */
 import { randomBytes } from 'node:crypto';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { createCA, issueServingCert } from '../../src/shared/pki';
 import {
@@ -17,6 +20,7 @@ import {
   eventually,
   installSampleWidgetsApi,
   k,
+  kubectlOutput,
   removeSampleWidgetsApi,
   withLogTails,
 } from './cluster';
@@ -24,25 +28,20 @@ import {
 jest.setTimeout(20 * 60 * 1000);
 
 const GROUP = 'custom.example.com';
-/** The bed node's address (test/cluster/cluster.sh), which pods reach. */
-const NODE_IP = process.env.CLUSTER_NODE_IP ?? '172.30.255.1';
+const NODE_IMAGE = 'localhost/node-base:20';
 const suffix = randomBytes(3).toString('hex');
-const ns = `vwh-${suffix}`;
-const SUITE_LABEL = `vwh-suite-${suffix}`;
+const ns = `wh-${suffix}`;
+const SUITE_LABEL = `wh-suite-${suffix}`;
 const configName = `widgets-${suffix}`;
 
 const ca = createCA({ commonName: `webhook-ca-${suffix}`, validityMs: 3600_000 });
 const serving = issueServingCert(ca, {
   commonName: 'webhook',
-  dnsNames: [],
-  ipAddresses: [NODE_IP],
+  dnsNames: [`webhook.${ns}.svc`],
+  ipAddresses: [],
   validityMs: 3600_000,
 });
 const caBundle = Buffer.from(ca.certPem).toString('base64');
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const reviews: Array<Record<string, any>> = [];
-let server: https.Server;
-let port = 0;
 let api: CustomObjectsApi;
 let installedSample = false;
 
@@ -54,17 +53,32 @@ const widget = (name: string) => ({
 });
 const create = (name: string, dryRun = false) => createWidgetThroughKube(api, ns, widget(name), dryRun);
 
-/** The configuration: one webhook at `path`, selecting this suite's namespace's widget creates. */
-async function configure(
-  webhooks: Array<{ name: string; path?: string; url?: string; [more: string]: unknown }>,
-) {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Review = Record<string, any>;
+/** What the webhook pod was sent so far, from its log: `{path, review}` per call. */
+async function reviews(): Promise<Array<{ path: string; review: Review }>> {
+  const log = await k(['-n', ns, 'logs', 'pod/webhook']);
+  return log
+    .split('\n')
+    .filter((l) => l.startsWith('{"path"'))
+    .map((l) => JSON.parse(l) as { path: string; review: Review });
+}
+/** The reviews for one widget name, by path. */
+const reviewsOf = async (name: string) => (await reviews()).filter((r) => r.review.request?.name === name);
+
+type Hook = { name: string; path?: string; service?: string; [more: string]: unknown };
+/** A webhook configuration of `kind`: each webhook at `path` of a Service, selecting this suite's widget creates. */
+async function configure(kind: 'Mutating' | 'Validating', webhooks: Hook[]) {
   const doc = {
     apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingWebhookConfiguration',
+    kind: `${kind}WebhookConfiguration`,
     metadata: { name: configName },
-    webhooks: webhooks.map(({ name, path, url, ...more }) => ({
+    webhooks: webhooks.map(({ name, path: at, service, ...more }) => ({
       name,
-      clientConfig: { url: url ?? `https://${NODE_IP}:${port}${path}`, caBundle },
+      clientConfig: {
+        service: { namespace: ns, name: service ?? 'webhook', path: at ?? '/validate', port: 443 },
+        caBundle,
+      },
       rules: [{ apiGroups: [GROUP], apiVersions: ['v1'], operations: ['CREATE'], resources: ['widgets'] }],
       namespaceSelector: { matchLabels: { suite: SUITE_LABEL } },
       sideEffects: 'None',
@@ -74,52 +88,93 @@ async function configure(
   };
   await k(['apply', '-f', '-'], JSON.stringify(doc));
 }
+const unconfigure = (kind: 'Mutating' | 'Validating') =>
+  k(['delete', `${kind.toLowerCase()}webhookconfiguration`, configName, '--ignore-not-found']);
+
+/** The webhook pod (its script from a ConfigMap, its certificate from a Secret), its Service, and one without endpoints. */
+async function startWebhookPod() {
+  const script = readFileSync(path.join(__dirname, 'webhook/admission-webhook-server.js'), 'utf8');
+  const service = (name: string, app: string) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: ns },
+    spec: { selector: { app }, ports: [{ port: 443, targetPort: 8443 }] },
+  });
+  const objects = [
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'webhook-server', namespace: ns },
+      data: { 'server.js': script },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'webhook-tls', namespace: ns },
+      type: 'kubernetes.io/tls',
+      stringData: { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'webhook', namespace: ns, labels: { app: 'webhook' } },
+      spec: {
+        terminationGracePeriodSeconds: 1,
+        securityContext: { runAsNonRoot: true, runAsUser: 65532 },
+        containers: [
+          {
+            name: 'webhook',
+            image: NODE_IMAGE,
+            imagePullPolicy: 'Never',
+            args: ['/webhook/server/server.js'],
+            ports: [{ containerPort: 8443 }],
+            readinessProbe: {
+              httpGet: { path: '/healthz', port: 8443, scheme: 'HTTPS' },
+              periodSeconds: 1,
+            },
+            volumeMounts: [
+              { name: 'server', mountPath: '/webhook/server' },
+              { name: 'tls', mountPath: '/webhook/tls' },
+            ],
+          },
+        ],
+        volumes: [
+          { name: 'server', configMap: { name: 'webhook-server' } },
+          { name: 'tls', secret: { secretName: 'webhook-tls' } },
+        ],
+      },
+    },
+    service('webhook', 'webhook'),
+    service('webhook-down', 'nothing-runs-here'),
+  ];
+  await k(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
+  await k(['-n', ns, 'wait', '--for=condition=Ready', 'pod/webhook', '--timeout=180s']);
+}
 
 beforeAll(async () => {
-  server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const review = JSON.parse(Buffer.concat(chunks).toString());
-      reviews.push(review);
-      const name = String(review.request?.name ?? '');
-      const answer = (response: Record<string, unknown>) =>
-        res.end(JSON.stringify({ ...review, response: { uid: review.request.uid, ...response } }));
-      if (req.url?.startsWith('/slow')) return setTimeout(() => answer({ allowed: true }), 3000);
-      if (name.startsWith('bad-'))
-        return answer({
-          allowed: false,
-          status: { code: 403, reason: 'Forbidden', message: 'names starting with bad- are not allowed' },
-        });
-      answer({ allowed: true, warnings: [`checked ${name}`] });
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '0.0.0.0', r));
-  port = (server.address() as AddressInfo).port;
   const kubeconfig = ensureClusterUp();
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   api = kc.makeApiClient(CustomObjectsApi);
-  installedSample = await installSampleWidgetsApi();
   await k(['create', 'namespace', ns]);
   await k(['label', 'namespace', ns, `suite=${SUITE_LABEL}`]);
+  // The pod starts while the sample API is installed.
+  const pod = startWebhookPod();
+  installedSample = await installSampleWidgetsApi();
+  await pod;
 });
 
 afterAll(async () => {
-  await k(['delete', 'validatingwebhookconfiguration', configName, '--ignore-not-found']).catch(
-    () => undefined,
-  );
+  for (const kind of ['Mutating', 'Validating'] as const) await unconfigure(kind).catch(() => undefined);
   await k(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined);
   await removeSampleWidgetsApi(installedSample);
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
 });
 
 test(
-  "the server calls the webhook for writes through kube-apiserver; its denial is kube-apiserver's",
+  "the server calls the validating webhook for writes through kube-apiserver; its denial is kube-apiserver's",
   withLogTails(async () => {
     const hook = `deny-bad.${suffix}.example.com`;
-    await configure([{ name: hook, path: '/validate' }]);
+    await configure('Validating', [{ name: hook, path: '/validate' }]);
     await eventually(
       'the server to call the webhook',
       async () => String((await create('bad-probe', true))?.message ?? '').includes(hook),
@@ -131,25 +186,80 @@ test(
       reason: 'Forbidden',
       message: `admission webhook "${hook}" denied the request: names starting with bad- are not allowed`,
     });
-    reviews.length = 0;
     expect(await create('good-1')).toBeUndefined();
     // What the webhook was sent: the request as the aggregator passed it, the user kube-apiserver authenticated.
-    expect(reviews).toHaveLength(1);
-    expect(reviews[0]).toMatchObject({
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
-        kind: { group: GROUP, version: 'v1', kind: 'Widget' },
-        resource: { group: GROUP, version: 'v1', resource: 'widgets' },
-        name: 'good-1',
-        namespace: ns,
-        operation: 'CREATE',
-        userInfo: { username: expect.any(String), groups: expect.arrayContaining(['system:authenticated']) },
-        object: { metadata: { name: 'good-1', namespace: ns }, spec: { image: 'nginx:1.27' } },
-        dryRun: false,
+    const sent = await reviewsOf('good-1');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({
+      path: '/validate',
+      review: {
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        request: {
+          kind: { group: GROUP, version: 'v1', kind: 'Widget' },
+          resource: { group: GROUP, version: 'v1', resource: 'widgets' },
+          name: 'good-1',
+          namespace: ns,
+          operation: 'CREATE',
+          userInfo: {
+            username: expect.any(String),
+            groups: expect.arrayContaining(['system:authenticated']),
+          },
+          object: { metadata: { name: 'good-1', namespace: ns }, spec: { image: 'nginx:1.27' } },
+          dryRun: false,
+        },
       },
     });
-    expect((await k(['-n', ns, 'get', 'widgets', '-o', 'name'])).trim()).toBe(`widget.${GROUP}/good-1`);
+    // The webhook's warning reaches kubectl.
+    const created = await kubectlOutput(['-n', ns, 'create', '-f', '-'], JSON.stringify(widget('good-2')));
+    expect(created.stdout).toContain(`widget.${GROUP}/good-2 created`);
+    expect(created.stderr).toContain('Warning: checked good-2');
+    expect((await k(['-n', ns, 'get', 'widgets', '-o', 'name'])).trim().split('\n')).toEqual([
+      `widget.${GROUP}/good-1`,
+      `widget.${GROUP}/good-2`,
+    ]);
+    await unconfigure('Validating');
+  }),
+);
+
+test(
+  'a mutating webhook adds a label: stored, shown by kubectl, and seen by the validating webhook after it',
+  withLogTails(async () => {
+    const mutator = `label.${suffix}.example.com`;
+    const validator = `deny-bad.${suffix}.example.com`;
+    await configure('Validating', [{ name: validator, path: '/validate' }]);
+    await configure('Mutating', [{ name: mutator, path: '/mutate', reinvocationPolicy: 'IfNeeded' }]);
+    await eventually(
+      'the server to call the mutating webhook',
+      async () => {
+        await create('m-probe', true);
+        return (await reviewsOf('m-probe')).some((r) => r.path === '/mutate');
+      },
+      60_000,
+    );
+    await k(['-n', ns, 'create', '-f', '-'], JSON.stringify(widget('mutated-1')));
+    const labels = JSON.parse(
+      await k(['-n', ns, 'get', 'widget', 'mutated-1', '-o', 'jsonpath={.metadata.labels}']),
+    ) as Record<string, string>;
+    expect(labels).toEqual({ 'mutated-by': 'admission-webhook' });
+    const sent = await reviewsOf('mutated-1');
+    // The mutating webhook first, with the object as the client sent it; then the validating one, with the
+    // label. Nothing changed after the IfNeeded webhook, so it is not called again.
+    expect(sent.map((r) => r.path)).toEqual(['/mutate', '/validate']);
+    expect(sent[0].review.request.object.metadata.labels).toBeUndefined();
+    expect(sent[1].review.request.object.metadata.labels).toEqual({ 'mutated-by': 'admission-webhook' });
+    // kubectl's server-side dry run shows the mutated object and stores nothing.
+    const preview = JSON.parse(
+      await k(
+        ['-n', ns, 'create', '--dry-run=server', '-o', 'json', '-f', '-'],
+        JSON.stringify(widget('dry-m')),
+      ),
+    ) as { metadata: { labels?: Record<string, string> } };
+    expect(preview.metadata.labels).toEqual({ 'mutated-by': 'admission-webhook' });
+    expect((await reviewsOf('dry-m')).map((r) => r.review.request.dryRun)).toEqual([true, true]);
+    expect(await k(['-n', ns, 'get', 'widget', 'dry-m', '--ignore-not-found', '-o', 'name'])).toBe('');
+    await unconfigure('Mutating');
+    await unconfigure('Validating');
   }),
 );
 
@@ -157,7 +267,8 @@ test(
   'a webhook down fails the write under Fail (500) and not under Ignore; one past its timeout fails it too',
   withLogTails(async () => {
     const down = `down.${suffix}.example.com`;
-    await configure([{ name: down, url: `https://${NODE_IP}:1/validate`, failurePolicy: 'Fail' }]);
+    // A Service without endpoints: kube-proxy refuses connections to it.
+    await configure('Validating', [{ name: down, service: 'webhook-down', failurePolicy: 'Fail' }]);
     await eventually(
       'the server to see the down webhook',
       async () => String((await create('probe', true))?.message ?? '').includes(down),
@@ -168,21 +279,32 @@ test(
     expect(status?.message).toMatch(
       new RegExp(`^Internal error occurred: failed calling webhook "${down}": `),
     );
-    await configure([{ name: down, url: `https://${NODE_IP}:1/validate`, failurePolicy: 'Ignore' }]);
+    await configure('Validating', [{ name: down, service: 'webhook-down', failurePolicy: 'Ignore' }]);
     await eventually(
       'the server to ignore the down webhook',
       async () => (await create('probe', true)) === undefined,
       60_000,
     );
     expect(await create('w-ignored')).toBeUndefined();
+    // The same for a mutating webhook that is down.
+    const mutatorDown = `mutator-down.${suffix}.example.com`;
+    await configure('Mutating', [{ name: mutatorDown, service: 'webhook-down', failurePolicy: 'Fail' }]);
+    await eventually(
+      'the server to see the down mutating webhook',
+      async () => String((await create('probe', true))?.message ?? '').includes(mutatorDown),
+      60_000,
+    );
+    expect(await create('w-down-m')).toMatchObject({ code: 500, reason: 'InternalError' });
+    await unconfigure('Mutating');
     const slow = `slow.${suffix}.example.com`;
-    await configure([{ name: slow, path: '/slow', timeoutSeconds: 1, failurePolicy: 'Fail' }]);
+    await configure('Validating', [{ name: slow, path: '/slow', timeoutSeconds: 1, failurePolicy: 'Fail' }]);
     await eventually(
       'the server to time the slow webhook out',
       async () => String((await create('probe', true))?.message ?? '').includes(slow),
       60_000,
     );
     expect((await create('w-slow'))?.message).toMatch(/context deadline exceeded/);
+    await unconfigure('Validating');
   }),
 );
 
@@ -190,18 +312,18 @@ test(
   'a server-side dry run reaches a webhook with sideEffects NoneOnDryRun, marked as one, and stores nothing',
   withLogTails(async () => {
     // (admissionregistration.k8s.io/v1 admits only None and NoneOnDryRun, so a webhook with side effects,
-    // which a dry run must not reach, cannot be configured any more; the unit test covers the refusal.)
+    // which a dry run must not reach, cannot be configured any more; the unit tests cover the refusal.)
     const hook = `dry-run.${suffix}.example.com`;
-    await configure([{ name: hook, path: '/validate', sideEffects: 'NoneOnDryRun' }]);
+    await configure('Validating', [{ name: hook, path: '/validate', sideEffects: 'NoneOnDryRun' }]);
     await eventually(
       'the server to call the NoneOnDryRun webhook',
       async () => String((await create('bad-probe', true))?.message ?? '').includes(hook),
       60_000,
     );
-    reviews.length = 0;
-    expect(await create('dry-1', true)).toBeUndefined();
-    expect(reviews).toHaveLength(1);
-    expect(reviews[0].request).toMatchObject({ name: 'dry-1', dryRun: true, options: { dryRun: ['All'] } });
-    expect((await k(['-n', ns, 'get', 'widgets', '-o', 'name'])).trim()).not.toContain('dry-1');
+    await k(['-n', ns, 'create', '--dry-run=server', '-f', '-'], JSON.stringify(widget('dry-1')));
+    const sent = await reviewsOf('dry-1');
+    expect(sent).toHaveLength(1);
+    expect(sent[0].review.request).toMatchObject({ dryRun: true, options: { dryRun: ['All'] } });
+    expect(await k(['-n', ns, 'get', 'widget', 'dry-1', '--ignore-not-found', '-o', 'name'])).toBe('');
   }),
 );

@@ -74,13 +74,21 @@ export function forgetCachedDiscovery(): void {
 }
 
 export async function k(args: string[], input?: string): Promise<string> {
+  return (await kubectlOutput(args, input)).stdout;
+}
+
+/** kubectl's stdout and stderr (where it prints the response's warnings). */
+export async function kubectlOutput(
+  args: string[],
+  input?: string,
+): Promise<{ stdout: string; stderr: string }> {
   const child = run('kubectl', ['--kubeconfig', kubeconfigPath, ...args], {
     maxBuffer: 16 * 1024 * 1024,
     env: kubectlEnv(kubeconfigPath),
   });
   if (input !== undefined) child.child.stdin?.end(input);
-  const { stdout } = await child;
-  return stdout;
+  const { stdout, stderr } = await child;
+  return { stdout, stderr };
 }
 
 /** Polls `fn` until it returns a truthy value or the deadline passes. */
