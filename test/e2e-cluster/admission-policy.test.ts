@@ -300,3 +300,64 @@ test(
     expect(await create(dev, widget('e2', {}))).toBeUndefined();
   }),
 );
+
+test(
+  'the authorizer variable asks kube-apiserver about the request’s user: denied until RBAC grants it',
+  withLogTails(async () => {
+    const ns = `vap-authz-${suffix}`;
+    await k(['create', 'namespace', ns]);
+    await k(['label', 'namespace', ns, 'env=authz', `suite=${SUITE_LABEL}`]);
+    const user = `alice-${suffix}`;
+    // alice may create widgets there, and nothing else.
+    await k(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'widget-writer', namespace: ns },
+        rules: [{ apiGroups: [GROUP], resources: ['widgets'], verbs: ['create', 'get', 'list'] }],
+      }),
+    );
+    await k(['-n', ns, 'create', 'rolebinding', 'alice-writes', '--role=widget-writer', `--user=${user}`]);
+    const name = `red-gate-${suffix}`;
+    await policy(
+      name,
+      {
+        validations: [
+          {
+            expression:
+              "object.spec.color != 'red' || authorizer.group('').resource('configmaps').namespace(request.namespace).name('red-widgets').check('update').allowed()",
+            message: 'red widgets need update on the red-widgets ConfigMap',
+          },
+        ],
+      },
+      { env: 'authz', actions: ['Deny'] },
+    );
+    const asAlice = (body: object, dryRun = false) =>
+      kubectl(
+        ['--as', user, '-n', ns, 'create', ...(dryRun ? ['--dry-run=server'] : []), '-f', '-'],
+        JSON.stringify(body),
+      );
+    await eventually(
+      `the server to enforce ${name}`,
+      async () => (await asAlice(widget('probe', { color: 'red' }), true)).text.includes(`'${name}'`),
+      60_000,
+    );
+    const denied = await asAlice(widget('red-1', { color: 'red' }));
+    expect(denied.ok).toBe(false);
+    expect(denied.text).toContain('red widgets need update on the red-widgets ConfigMap');
+    // Other colors need nothing more; the cluster admin (system:masters) may make red ones.
+    expect((await asAlice(widget('blue-1', { color: 'blue' }))).ok).toBe(true);
+    expect(await create(ns, widget('red-admin', { color: 'red' }))).toBeUndefined();
+    // Granting alice the ConfigMap update lets her (once the server's cached denial expires).
+    await k(['-n', ns, 'create', 'role', 'red-widgets', '--verb=update', '--resource=configmaps'], undefined);
+    await k(['-n', ns, 'create', 'rolebinding', 'alice-red', '--role=red-widgets', `--user=${user}`]);
+    await eventually(
+      'alice to be allowed red widgets',
+      async () => (await asAlice(widget('red-probe', { color: 'red' }), true)).ok,
+      60_000,
+    );
+    expect((await asAlice(widget('red-2', { color: 'red' }))).ok).toBe(true);
+    await k(['delete', 'namespace', ns, '--wait=false']);
+  }),
+);

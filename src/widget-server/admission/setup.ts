@@ -10,6 +10,8 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { WidgetServerConfig } from '../config';
+import { DelegatingAuthorizer } from '../auth/authorization';
+import { KubeAccessReviewer } from '../auth/kube-delegation';
 import { Informer } from '../../shared/kube/informer';
 import type { KubeObject, KubeRest } from '../../shared/kube/rest';
 import type { HealthCheck } from '../http/platform-routes';
@@ -89,6 +91,8 @@ export function createAdmission(
   const stops: Array<() => void | Promise<void>> = [];
   if (enabled('NamespaceLifecycle')) plugins.push(new NamespaceLifecycle(namespaces));
   const evaluator = new CelEvaluator(config.admissionCelTimeoutMs);
+  // The CEL `authorizer` variable asks kube-apiserver, as request authorization does.
+  const authorizer = new DelegatingAuthorizer(new KubeAccessReviewer(kube));
   const webhookPlugins = ['MutatingAdmissionWebhook', 'ValidatingAdmissionWebhook'];
   if (enabled('ValidatingAdmissionPolicy') || webhookPlugins.some(enabled)) {
     void evaluator.warm();
@@ -106,6 +110,7 @@ export function createAdmission(
         kube,
         log.child({ plugin: 'MutatingAdmissionWebhook' }),
         admissionMetrics,
+        authorizer,
       ),
     );
   }
@@ -123,6 +128,7 @@ export function createAdmission(
         evaluator,
         log.child({ plugin: 'ValidatingAdmissionPolicy' }),
         metricsRegistry && createPolicyMetrics(metricsRegistry),
+        authorizer,
       ),
     );
     stops.push(() => params.stop());
@@ -139,6 +145,7 @@ export function createAdmission(
         kube,
         log.child({ plugin: 'ValidatingAdmissionWebhook' }),
         admissionMetrics,
+        authorizer,
       ),
     );
   }

@@ -135,17 +135,28 @@ export class DelegatingAuthorizer {
     if (!info.isResourceRequest && ALWAYS_ALLOW_PATHS.includes(info.path.replace(/\/+$/, ''))) return;
     if (user.groups.some((g) => ALWAYS_ALLOW_GROUPS.includes(g))) return;
     if (!this.reviewer) throw forbiddenError(user, info);
-    const attributes = attributesFor(user, info);
+    let decision: AccessDecision;
+    try {
+      decision = await this.decide(attributesFor(user, info));
+    } catch (e) {
+      throw serviceUnavailable(`authorization is unavailable: ${describeReviewFailure(e)}`);
+    }
+    if (!decision.allowed) throw forbiddenError(user, info, decision.reason);
+  }
+
+  /**
+   * The decision for any question (also the admission `authorizer`'s checks), cached as requests' are;
+   * throws when the reviewer cannot be asked.
+   */
+  async decide(attributes: AccessReviewAttributes): Promise<AccessDecision> {
+    if (attributes.user.groups.some((g) => ALWAYS_ALLOW_GROUPS.includes(g))) return { allowed: true };
+    if (!this.reviewer) return { allowed: false, reason: 'no authorizer is configured' };
     const key = createHash('sha256').update(JSON.stringify(attributes)).digest('hex');
     let decision = this.cache.get(key);
     if (!decision) {
-      try {
-        decision = await this.reviewer.review(attributes);
-      } catch (e) {
-        throw serviceUnavailable(`authorization is unavailable: ${describeReviewFailure(e)}`);
-      }
+      decision = await this.reviewer.review(attributes);
       this.cache.set(key, decision, { ttl: decision.allowed ? ALLOW_TTL_MS : DENY_TTL_MS });
     }
-    if (!decision.allowed) throw forbiddenError(user, info, decision.reason);
+    return decision;
   }
 }

@@ -253,13 +253,15 @@ export class ResourceHandler {
         const opts = mergeDryRun(writeOptions(), options);
         const result = await registry.delete(namespace!, name!, options, opts);
         const accepted = !result.deleted && options.orphanDependents === false;
+        addWarnings(res, result.warnings);
         return this.writeObject(registry, res, accepted ? 202 : 200, result.object, query, form, codec);
       }
       case 'deletecollection': {
         const raw = await readBody(req, this.options.maxBodyBytes);
         const options = deleteOptionsFrom(decodeObjectBody(raw, baseContentType(req)), query);
         const opts = mergeDryRun(writeOptions(), options);
-        const list = await registry.deleteCollection(namespace, listQuery(), options, opts);
+        const { list, warnings } = await registry.deleteCollection(namespace, listQuery(), options, opts);
+        addWarnings(res, warnings);
         return writeDocument(res, 200, renderList(kind, list, form, includeObjectPolicy(query), codec), form);
       }
       default:

@@ -362,8 +362,20 @@ test('denials and warnings are as for validating webhooks', async () => {
     code: 403,
     message: 'admission webhook "denier.example.com" denied the request: no mutations today',
   });
-  configure(hook('looker.example.com', '/allow'));
+  configure(hook('looker.example.com', '/allow', { operations: ['CREATE', 'DELETE'] }));
   expect((await registry.create('ns', widget('w1'), opts)).warnings).toEqual(['mutator looked']);
+  // Deletes pass admission's warnings on too, one by one and for a collection.
+  expect((await registry.delete('ns', 'w1', {}, opts)).warnings).toEqual(['mutator looked']);
+  await registry.create('ns', widget('w2'), opts);
+  await registry.create('ns', widget('w3'), opts);
+  const collection = await registry.deleteCollection(
+    'ns',
+    { watch: false, allowWatchBookmarks: false },
+    {},
+    opts,
+  );
+  expect(collection.list.items).toHaveLength(2);
+  expect(collection.warnings).toEqual(['mutator looked', 'mutator looked']);
 });
 
 test('the scale subresource: the webhook patches the Scale, and the widget gets its replicas', async () => {

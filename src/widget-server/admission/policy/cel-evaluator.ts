@@ -7,7 +7,19 @@
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Activation, EvaluateRequest, EvaluateResponse, PolicyProgram, ProgramResult } from './program';
+import type { AuthorizationCheck, AuthorizationDecision } from './cel-authorizer';
+import {
+  AUTHORIZATION_BUFFER_BYTES,
+  type Activation,
+  type AuthorizeRequest,
+  type EvaluateRequest,
+  type EvaluateResponse,
+  type PolicyProgram,
+  type ProgramResult,
+} from './program';
+
+/** Decides one `authorizer` check for the request being admitted (a SubjectAccessReview). */
+export type Authorize = (check: AuthorizationCheck) => Promise<AuthorizationDecision>;
 
 export class CelTimeoutError extends Error {
   constructor(ms: number) {
@@ -20,6 +32,7 @@ interface Pending {
   resolve(result: ProgramResult): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
+  authorization?: { buffer: SharedArrayBuffer; authorize: Authorize };
 }
 
 /**
@@ -58,7 +71,11 @@ export class CelEvaluator {
     return this.ensureWorker().ready;
   }
 
-  async evaluate(program: PolicyProgram, activation: Activation): Promise<ProgramResult> {
+  async evaluate(
+    program: PolicyProgram,
+    activation: Activation,
+    authorize?: Authorize,
+  ): Promise<ProgramResult> {
     const { worker, ready } = this.ensureWorker();
     // The time limit is for evaluating, not for a worker starting (loading CEL takes a moment).
     await ready;
@@ -66,8 +83,19 @@ export class CelEvaluator {
     const id = this.nextId++;
     return new Promise<ProgramResult>((resolve, reject) => {
       const timer = setTimeout(() => this.timedOut(worker), this.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      const request: EvaluateRequest = { id, program, activation };
+      const buffer = authorize && new SharedArrayBuffer(AUTHORIZATION_BUFFER_BYTES);
+      this.pending.set(id, {
+        resolve,
+        reject,
+        timer,
+        authorization: buffer ? { buffer, authorize: authorize! } : undefined,
+      });
+      const request: EvaluateRequest = {
+        id,
+        program,
+        activation,
+        authorization: buffer && { buffer, waitMs: this.timeoutMs },
+      };
       worker.postMessage(request);
     });
   }
@@ -85,8 +113,9 @@ export class CelEvaluator {
     worker.unref();
     let markReady: () => void = () => undefined;
     const ready = new Promise<void>((resolve) => (markReady = resolve));
-    worker.on('message', (response: EvaluateResponse | 'ready') => {
+    worker.on('message', (response: EvaluateResponse | AuthorizeRequest | 'ready') => {
       if (response === 'ready') return markReady();
+      if ('authorize' in response) return this.authorize(response.authorize);
       const p = this.pending.get(response.id);
       if (!p) return;
       this.pending.delete(response.id);
@@ -101,6 +130,30 @@ export class CelEvaluator {
     worker.on('exit', () => gone(new Error('CEL worker exited')));
     this.worker = { worker, ready };
     return this.worker;
+  }
+
+  /** Decides a worker's check and wakes the worker with the answer (program.ts has the buffer's layout). */
+  private authorize({ id, check }: AuthorizeRequest['authorize']): void {
+    const authorization = this.pending.get(id)?.authorization;
+    if (!authorization) return;
+    const answer = (decision: AuthorizationDecision) => {
+      const flag = new Int32Array(authorization.buffer, 0, 2);
+      const bytes = new Uint8Array(authorization.buffer, 8);
+      // Bounded so that it fits the buffer (each UTF-16 unit is at most 3 bytes of UTF-8).
+      const bounded = {
+        ...decision,
+        reason: decision.reason.slice(0, 2048),
+        ...(decision.error === undefined ? {} : { error: decision.error.slice(0, 2048) }),
+      };
+      const encoded = new TextEncoder().encode(JSON.stringify(bounded));
+      bytes.set(encoded);
+      Atomics.store(flag, 1, encoded.length);
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+    };
+    authorization
+      .authorize(check)
+      .then(answer, (e: Error) => answer({ allowed: false, reason: '', error: e.message }));
   }
 
   private timedOut(worker: Worker): void {

@@ -1,11 +1,25 @@
 /**
  * The CEL evaluation worker: runs admission policies' expressions off the event loop, so that the
  * server's time limit (cel-evaluator.ts) can stop a policy that would otherwise stall every request. It
- * keeps compiled expressions by their text.
+ * keeps compiled expressions by their text. `authorizer` checks are decided by the server: the worker
+ * posts each and blocks until the server has written the decision into the evaluation's shared buffer.
  */
 import { parentPort } from 'node:worker_threads';
 import { compile, toCel, type CelProgram } from './cel';
-import type { EvaluateRequest, EvaluateResponse, ExpressionResult, ProgramResult } from './program';
+import {
+  authorizerVariable,
+  setAuthorizationBridge,
+  type AuthorizationCheck,
+  type AuthorizationDecision,
+} from './cel-authorizer';
+import {
+  MAX_AUTHORIZATION_CHECKS,
+  type AuthorizeRequest,
+  type EvaluateRequest,
+  type EvaluateResponse,
+  type ExpressionResult,
+  type ProgramResult,
+} from './program';
 
 /** Compiled expressions kept (by text); the oldest go first. */
 const MAX_PROGRAMS = 2000;
@@ -21,7 +35,51 @@ function compiled(expression: string): CelProgram {
   return p;
 }
 
-function evaluate({ program, activation }: EvaluateRequest): ProgramResult {
+/** Asks the server for each check of one evaluation and waits for its answer in the shared buffer. */
+function bridgeFor(id: number, authorization: NonNullable<EvaluateRequest['authorization']>) {
+  const flag = new Int32Array(authorization.buffer, 0, 2);
+  const bytes = new Uint8Array(authorization.buffer, 8);
+  let checks = 0;
+  return (check: AuthorizationCheck): AuthorizationDecision => {
+    if (++checks > MAX_AUTHORIZATION_CHECKS)
+      throw new Error(`more than ${MAX_AUTHORIZATION_CHECKS} authorization checks in one evaluation`);
+    Atomics.store(flag, 0, 0);
+    const ask: AuthorizeRequest = { authorize: { id, check } };
+    parentPort!.postMessage(ask);
+    if (Atomics.wait(flag, 0, 0, authorization.waitMs) === 'timed-out')
+      return { allowed: false, reason: '', error: 'authorization check timed out' };
+    const text = new TextDecoder().decode(bytes.slice(0, Atomics.load(flag, 1)));
+    return JSON.parse(text) as AuthorizationDecision;
+  };
+}
+
+/** The request's own resource, for `authorizer.requestResource`. */
+function requestResource(request: unknown) {
+  const r = (request ?? {}) as {
+    resource?: { group?: string; resource?: string };
+    subResource?: string;
+    namespace?: string;
+    name?: string;
+  };
+  return {
+    group: r.resource?.group ?? '',
+    resource: r.resource?.resource ?? '',
+    subresource: r.subResource ?? '',
+    namespace: r.namespace ?? '',
+    name: r.name ?? '',
+  };
+}
+
+function evaluate(request: EvaluateRequest): ProgramResult {
+  setAuthorizationBridge(request.authorization && bridgeFor(request.id, request.authorization));
+  try {
+    return evaluateProgram(request);
+  } finally {
+    setAuthorizationBridge(undefined);
+  }
+}
+
+function evaluateProgram({ program, activation }: EvaluateRequest): ProgramResult {
   const result: ProgramResult = { matched: true, validations: [], auditAnnotations: [] };
   let all: {
     matches: CelProgram[];
@@ -50,6 +108,7 @@ function evaluate({ program, activation }: EvaluateRequest): ProgramResult {
     params: toCel(activation.params ?? null),
     namespaceObject: toCel(activation.namespaceObject ?? null),
     variables,
+    authorizer: authorizerVariable(requestResource(activation.request)),
   };
   // Match conditions: any false skips the policy; otherwise the first error is the answer.
   let matchError: string | undefined;

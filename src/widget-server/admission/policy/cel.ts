@@ -3,7 +3,7 @@
  * objects become CEL maps and lists, whole numbers ints and others doubles, as a structural schema's
  * `integer` and `number` do; the extension libraries Kubernetes adds that are implemented here are
  * strings (from @bufbuild/cel), lists (isSorted, sum, min, max, indexOf, lastIndexOf) and regex (find,
- * findAll). Expressions are compiled once and evaluated many times; this module is pure and runs in the
+ * findAll), and the `authorizer` (cel-authorizer.ts). Expressions are compiled once and evaluated many times; this module is pure and runs in the
  * evaluation worker (cel-worker.ts), which bounds evaluation time.
  */
 import {
@@ -21,6 +21,7 @@ import {
   type CelValue,
 } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
+import { authorizerLibrary } from './cel-authorizer';
 
 /** kube-apiserver refuses expressions longer than this (apiextensions' and admission's 5 KiB... per rule). */
 export const MAX_EXPRESSION_LENGTH = 5 * 1024;
@@ -135,7 +136,7 @@ const regex: CelFunc[] = [
   ),
 ];
 
-const ENV = celEnv({ funcs: [...strings, ...lists, ...regex] });
+const ENV = celEnv({ funcs: [...strings, ...lists, ...regex, ...authorizerLibrary] });
 
 export type CelProgram = (bindings: Record<string, unknown>) => { value?: Json; error?: string };
 

@@ -3,6 +3,7 @@
  * conditions, variables, validations with their message expressions, audit annotations) over one
  * request's activation, and the result of each. Plain data: it crosses the worker boundary.
  */
+import type { AuthorizationCheck } from './cel-authorizer';
 
 export interface PolicyProgram {
   matchConditions: Array<{ name: string; expression: string }>;
@@ -40,9 +41,28 @@ export interface EvaluateRequest {
   id: number;
   program: PolicyProgram;
   activation: Activation;
+  /**
+   * Where the server writes the answers to the `authorizer` checks the worker asks for (see
+   * AuthorizationBridge); absent when there is no authorizer, and every check then errors.
+   */
+  authorization?: { buffer: SharedArrayBuffer; waitMs: number };
 }
 
 export interface EvaluateResponse {
   id: number;
   result: ProgramResult;
 }
+
+/** A worker's question to the server during an evaluation: decide this authorizer check. */
+export interface AuthorizeRequest {
+  authorize: { id: number; check: AuthorizationCheck };
+}
+
+/**
+ * The shared buffer of one evaluation's authorizer checks: an Int32 flag (0 waiting, 1 answered) and
+ * the answer's byte length, then the answer as JSON. The worker blocks on the flag (Atomics.wait) while
+ * the server, whose event loop is free, asks its authorizer and writes the answer.
+ */
+export const AUTHORIZATION_BUFFER_BYTES = 8 + 16 * 1024;
+/** Checks one evaluation may make: each is a round trip to kube-apiserver. */
+export const MAX_AUTHORIZATION_CHECKS = 64;

@@ -7,6 +7,8 @@
  * policy's failurePolicy. The first denial answers the request, with kube-apiserver's message, reason
  * and code. Policies and bindings come from informers; evaluation runs in the CEL worker with a time limit.
  */
+import type { DelegatingAuthorizer } from '../../auth/authorization';
+import { requestAuthorizer } from './request-authorizer';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ChangeHandler } from '../../../shared/kube/informer';
@@ -140,6 +142,8 @@ export class ValidatingAdmissionPolicyPlugin implements AdmissionPlugin {
     private readonly evaluator: CelEvaluator,
     private readonly logger: Logger,
     private readonly metrics?: PolicyMetrics,
+    /** Decides the `authorizer` variable's checks; without it every check errors. */
+    private readonly authorizer?: DelegatingAuthorizer,
   ) {
     // Parameter informers start when a policy naming their kind appears, not on its first request.
     policies.on((type, policy) => {
@@ -227,13 +231,17 @@ export class ValidatingAdmissionPolicyPlugin implements AdmissionPlugin {
     };
     let result: ProgramResult;
     try {
-      result = await this.evaluator.evaluate(program(policy), {
-        object: objects.object ?? null,
-        oldObject: objects.oldObject ?? null,
-        request: admissionRequest(a, version),
-        params: param,
-        namespaceObject: namespace ? namespaceObject(namespace) : null,
-      });
+      result = await this.evaluator.evaluate(
+        program(policy),
+        {
+          object: objects.object ?? null,
+          oldObject: objects.oldObject ?? null,
+          request: admissionRequest(a, version),
+          params: param,
+          namespaceObject: namespace ? namespaceObject(namespace) : null,
+        },
+        requestAuthorizer(this.authorizer, a.userInfo),
+      );
     } catch (e) {
       // Past the time limit is this server's form of kube-apiserver's running out of cost budget.
       failed((e as Error).message, e instanceof CelTimeoutError ? 'out_of_budget' : 'invalid_error');

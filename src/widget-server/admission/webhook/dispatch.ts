@@ -20,6 +20,8 @@ import {
   type NamedRuleWithOperations,
 } from '../policy/matching';
 import type { Source } from '../policy/validating-admission-policy';
+import { requestAuthorizer } from '../policy/request-authorizer';
+import type { DelegatingAuthorizer } from '../../auth/authorization';
 import { admissionRequestFields } from '../request';
 import { callWebhook, type AdmissionResponse, type WebhookClientConfig } from './call';
 
@@ -124,6 +126,8 @@ export class WebhookDispatcher<W extends Webhook> {
     private readonly kube: KubeRest | undefined,
     readonly logger: Logger,
     private readonly metrics?: AdmissionMetrics,
+    /** Decides match conditions' `authorizer` checks. */
+    private readonly authorizer?: DelegatingAuthorizer,
   ) {}
 
   /** Whether any configuration has a webhook (the request's namespace is not looked up otherwise). */
@@ -178,6 +182,7 @@ export class WebhookDispatcher<W extends Webhook> {
             params: null,
             namespaceObject: null,
           },
+          requestAuthorizer(this.authorizer, a.userInfo),
         );
         problem = r.compileError ?? r.matchError;
         if (!problem && !r.matched) return { skipped: true };

@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import { jsonEqual } from '../../../shared/json-equal';
 import type { KubeRest } from '../../../shared/kube/rest';
+import type { DelegatingAuthorizer } from '../../auth/authorization';
 import { ApiError } from '../../../shared/status-errors';
 import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admission';
 import type { AdmissionMetrics } from '../metrics';
@@ -62,6 +63,7 @@ export class MutatingAdmissionWebhookPlugin implements AdmissionPlugin {
     kube: KubeRest | undefined,
     logger: Logger,
     metrics?: AdmissionMetrics,
+    authorizer?: DelegatingAuthorizer,
   ) {
     this.dispatcher = new WebhookDispatcher(
       'admit',
@@ -71,6 +73,7 @@ export class MutatingAdmissionWebhookPlugin implements AdmissionPlugin {
       kube,
       logger,
       metrics,
+      authorizer,
     );
   }
 

@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import type { KubeRest } from '../../../shared/kube/rest';
+import type { DelegatingAuthorizer } from '../../auth/authorization';
 import type { ApiError } from '../../../shared/status-errors';
 import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admission';
 import type { AdmissionMetrics } from '../metrics';
@@ -37,6 +38,7 @@ export class ValidatingAdmissionWebhookPlugin implements AdmissionPlugin {
     kube: KubeRest | undefined,
     logger: Logger,
     metrics?: AdmissionMetrics,
+    authorizer?: DelegatingAuthorizer,
   ) {
     this.dispatcher = new WebhookDispatcher(
       'validating',
@@ -46,6 +48,7 @@ export class ValidatingAdmissionWebhookPlugin implements AdmissionPlugin {
       kube,
       logger,
       metrics,
+      authorizer,
     );
   }
 

@@ -761,15 +761,24 @@ export class Store<T extends StoredObject> {
       if (failed) throw conflict(this.groupResource, name, failed);
       // Delete admission sees the object being deleted as oldObject, after the preconditions, as
       // kube-apiserver's deleteValidation; collection deletes admit each item here too.
+      const warnings: string[] = [];
       await this.admission.run(
-        this.admissionAttributes('DELETE', namespace, name, opts, { oldObject: current }),
+        this.admissionAttributes(
+          'DELETE',
+          namespace,
+          name,
+          opts,
+          { oldObject: current },
+          undefined,
+          warnings,
+        ),
       );
       const finalizers = gcFinalizers(current.metadata.finalizers ?? [], options);
       try {
         if (finalizers.length === 0) {
-          if (opts.dryRun) return { object: current, deleted: true };
+          if (opts.dryRun) return { object: current, deleted: true, warnings };
           const revision = await this.storage.delete(key, kv.modRevision);
-          return { object: this.form.fromStored(kv.value, revision), deleted: true };
+          return { object: this.form.fromStored(kv.value, revision), deleted: true, warnings };
         }
         // Graceful deletion: mark and wait for finalizers to be removed.
         const next = structuredClone(current);
@@ -779,10 +788,10 @@ export class Store<T extends StoredObject> {
           next.metadata.deletionGracePeriodSeconds = 0;
         }
         const stored = this.form.toStored(next);
-        if (jsonEqual(stored, kv.value)) return { object: current, deleted: false };
-        if (opts.dryRun) return { object: next, deleted: false };
+        if (jsonEqual(stored, kv.value)) return { object: current, deleted: false, warnings };
+        if (opts.dryRun) return { object: next, deleted: false, warnings };
         const revision = await this.storage.update(key, stored, kv.modRevision);
-        return { object: this.form.fromStored(stored, revision), deleted: false };
+        return { object: this.form.fromStored(stored, revision), deleted: false, warnings };
       } catch (e) {
         if (e instanceof KeyNotFoundError) throw notFound(this.groupResource, name);
         if (e instanceof RevisionConflictError && attempt + 1 < MAX_UPDATE_ATTEMPTS) continue;
@@ -797,19 +806,21 @@ export class Store<T extends StoredObject> {
     q: ListQuery,
     options: DeleteOptions,
     opts: WriteOptions,
-  ): Promise<ObjectList<T>> {
+  ): Promise<{ list: ObjectList<T>; warnings: string[] }> {
     const list = await this.list(namespace, { ...q, limit: undefined, continue: undefined });
     const deleted: T[] = [];
+    const warnings: string[] = [];
     for (const o of list.items) {
       try {
         const result = await this.delete(o.metadata.namespace!, o.metadata.name!, options, opts);
         deleted.push(result.object);
+        warnings.push(...result.warnings);
       } catch (e) {
         // Gone in the meantime: someone else finished the job.
         if (e instanceof ApiError && e.code === 404) continue;
         throw e;
       }
     }
-    return { ...list, items: deleted };
+    return { list: { ...list, items: deleted }, warnings };
   }
 }

@@ -66,6 +66,8 @@ export interface DeleteResult<T> {
   object: T;
   /** True when the object is gone; false when it waits for finalizers (graceful deletion). */
   deleted: boolean;
+  /** Admission's warnings (`Warning` headers). */
+  warnings: string[];
 }
 
 export interface BookmarkObject {
