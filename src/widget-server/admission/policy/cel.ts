@@ -3,8 +3,9 @@
  * objects become CEL maps and lists, whole numbers ints and others doubles, as a structural schema's
  * `integer` and `number` do; the extension libraries Kubernetes adds that are implemented here are
  * strings (from @bufbuild/cel), lists (isSorted, sum, min, max, indexOf, lastIndexOf) and regex (find,
- * findAll), and the `authorizer` (cel-authorizer.ts). Expressions are compiled once and evaluated many times; this module is pure and runs in the
- * evaluation worker (cel-worker.ts), which bounds evaluation time.
+ * findAll), and the `authorizer` (cel-authorizer.ts). Expressions are compiled once and evaluated many
+ * times; this module is pure and runs in the evaluation worker (cel-worker.ts), which bounds evaluation
+ * time.
  */
 import {
   celEnv,
