@@ -19,7 +19,7 @@ import { AdmissionChain, type AdmissionPlugin } from './admission';
 import { createAdmissionMetrics, createPolicyMetrics } from './metrics';
 import { NamespaceInformer } from './namespace-informer';
 import { NamespaceLifecycle } from './namespace-lifecycle';
-import { CelEvaluator } from './policy/cel-evaluator';
+import { CelEvaluator } from './cel/evaluator';
 import { ParamSources } from './policy/params';
 import {
   MutatingAdmissionWebhookPlugin,

@@ -7,10 +7,10 @@
 import {
   type AuthorizationCheck,
   type AuthorizationDecision,
-} from '../../../src/widget-server/admission/policy/cel-authorizer';
-import { CelEvaluator } from '../../../src/widget-server/admission/policy/cel-evaluator';
-import { MAX_AUTHORIZATION_CHECKS } from '../../../src/widget-server/admission/policy/program';
-import { attributesForCheck } from '../../../src/widget-server/admission/policy/request-authorizer';
+} from '../../../src/widget-server/admission/cel/authorizer';
+import { CelEvaluator } from '../../../src/widget-server/admission/cel/evaluator';
+import { MAX_AUTHORIZATION_CHECKS } from '../../../src/widget-server/admission/cel/program';
+import { attributesForCheck } from '../../../src/widget-server/admission/cel/request-authorizer';
 
 const evaluator = new CelEvaluator(5000);
 afterAll(() => evaluator.close());

@@ -7,7 +7,7 @@
  * floor of cases so that a change in the data cannot make it pass by running nothing.
  */
 import { tests } from '@bufbuild/cel-spec/testdata/conformance.js';
-import { compile } from '../../../src/widget-server/admission/policy/cel';
+import { compile } from '../../../src/widget-server/admission/cel/cel';
 
 /** Sections run: literals, comparisons, logic, lists, maps and fields, macros, strings, integer and fp math. */
 const SECTIONS: Record<string, readonly string[] | 'all'> = {

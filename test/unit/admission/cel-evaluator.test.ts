@@ -4,8 +4,8 @@
  * evaluated off the event loop; one that runs past the limit fails with a timeout and the next
  * evaluation gets a fresh worker.
  */
-import { CelEvaluator, CelTimeoutError } from '../../../src/widget-server/admission/policy/cel-evaluator';
-import type { Activation, PolicyProgram } from '../../../src/widget-server/admission/policy/program';
+import { CelEvaluator, CelTimeoutError } from '../../../src/widget-server/admission/cel/evaluator';
+import type { Activation, PolicyProgram } from '../../../src/widget-server/admission/cel/program';
 
 const activation = (object: unknown): Activation => ({
   object,

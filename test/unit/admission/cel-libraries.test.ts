@@ -5,11 +5,11 @@
  * with the answers kube-apiserver 1.34 gives (canonical equality, rounding, caps, what it refuses), then
  * this server's own bounds. A case is [expression, value] or [expression, part of the error].
  */
-import { compile } from '../../../src/widget-server/admission/policy/cel';
+import { compile } from '../../../src/widget-server/admission/cel/cel';
 import {
   MAX_QUANTITY_EXPONENT,
   MAX_QUANTITY_LENGTH,
-} from '../../../src/widget-server/admission/policy/cel-quantity';
+} from '../../../src/widget-server/admission/cel/quantity';
 
 type Case = [expression: string, value: unknown];
 type Failure = [expression: string, error: string];

@@ -1,8 +1,8 @@
 /**
- * CEL for admission policies (src/widget-server/admission/policy/cel.ts): JSON as CEL values, the
+ * CEL for admission policies (src/widget-server/admission/cel/cel.ts): JSON as CEL values, the
  * Kubernetes extension functions implemented, compile errors, runtime errors as values.
  */
-import { compile, toCel } from '../../../src/widget-server/admission/policy/cel';
+import { compile, toCel } from '../../../src/widget-server/admission/cel/cel';
 
 const object = toCel({
   metadata: { name: 'w-1', labels: { env: 'prod' } },

@@ -16,7 +16,7 @@ import {
   type AdmissionPlugin,
 } from '../../../src/widget-server/admission/admission';
 import type { NamespaceSource } from '../../../src/widget-server/admission/namespace-informer';
-import { CelEvaluator } from '../../../src/widget-server/admission/policy/cel-evaluator';
+import { CelEvaluator } from '../../../src/widget-server/admission/cel/evaluator';
 import type { NamedRuleWithOperations } from '../../../src/widget-server/admission/policy/matching';
 import {
   MutatingAdmissionWebhookPlugin,

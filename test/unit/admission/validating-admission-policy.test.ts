@@ -8,7 +8,7 @@
 import pino from 'pino';
 import type { AdmissionAttributes } from '../../../src/widget-server/admission/admission';
 import type { Namespace, NamespaceSource } from '../../../src/widget-server/admission/namespace-informer';
-import { CelEvaluator } from '../../../src/widget-server/admission/policy/cel-evaluator';
+import { CelEvaluator } from '../../../src/widget-server/admission/cel/evaluator';
 import type { ParamSources } from '../../../src/widget-server/admission/policy/params';
 import {
   ValidatingAdmissionPolicyPlugin,

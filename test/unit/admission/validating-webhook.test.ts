@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import type { AdmissionAttributes } from '../../../src/widget-server/admission/admission';
 import type { NamespaceSource } from '../../../src/widget-server/admission/namespace-informer';
-import { CelEvaluator } from '../../../src/widget-server/admission/policy/cel-evaluator';
+import { CelEvaluator } from '../../../src/widget-server/admission/cel/evaluator';
 import {
   ValidatingAdmissionWebhookPlugin,
   type ValidatingWebhook,

@@ -8,7 +8,7 @@
  * and code. Policies and bindings come from informers; evaluation runs in the CEL worker with a time limit.
  */
 import type { DelegatingAuthorizer } from '../../auth/authorization';
-import { requestAuthorizer } from './request-authorizer';
+import { requestAuthorizer } from '../cel/request-authorizer';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ChangeHandler } from '../../../shared/kube/informer';
@@ -18,10 +18,10 @@ import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admissi
 import { admissionForbidden, admissionName } from '../admission';
 import { admissionRequestFields } from '../request';
 import type { NamespaceSource } from '../namespace-informer';
-import { CelTimeoutError, type CelEvaluator } from './cel-evaluator';
+import { CelTimeoutError, type CelEvaluator } from '../cel/evaluator';
 import { matchContext, matchResources, type MatchResources } from './matching';
 import type { ParamKind, ParamRef, ParamSources } from './params';
-import type { PolicyProgram, ProgramResult } from './program';
+import type { PolicyProgram, ProgramResult } from '../cel/program';
 
 export interface Validation {
   expression: string;

@@ -12,7 +12,7 @@ import { ApiError, badRequest, type StatusReason } from '../../../shared/status-
 import { admissionForbidden, type AdmissionAttributes, type Operation } from '../admission';
 import type { AdmissionMetrics, WebhookType } from '../metrics';
 import type { NamespaceSource } from '../namespace-informer';
-import type { CelEvaluator } from '../policy/cel-evaluator';
+import type { CelEvaluator } from '../cel/evaluator';
 import {
   matchContext,
   matchResources,
@@ -20,7 +20,7 @@ import {
   type NamedRuleWithOperations,
 } from '../policy/matching';
 import type { Source } from '../policy/validating-admission-policy';
-import { requestAuthorizer } from '../policy/request-authorizer';
+import { requestAuthorizer } from '../cel/request-authorizer';
 import type { DelegatingAuthorizer } from '../../auth/authorization';
 import { admissionRequestFields } from '../request';
 import { callWebhook, type AdmissionResponse, type WebhookClientConfig } from './call';

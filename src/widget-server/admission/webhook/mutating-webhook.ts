@@ -17,7 +17,7 @@ import { ApiError } from '../../../shared/status-errors';
 import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admission';
 import type { AdmissionMetrics } from '../metrics';
 import type { NamespaceSource } from '../namespace-informer';
-import type { CelEvaluator } from '../policy/cel-evaluator';
+import type { CelEvaluator } from '../cel/evaluator';
 import type { Source } from '../policy/validating-admission-policy';
 import { applyPatchDocument, JSON_PATCH, parsePatchBody } from '../../registry/patch';
 import type { JsonObject } from '../../storage/storage';

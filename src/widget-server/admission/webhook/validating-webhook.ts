@@ -15,7 +15,7 @@ import type { ApiError } from '../../../shared/status-errors';
 import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admission';
 import type { AdmissionMetrics } from '../metrics';
 import type { NamespaceSource } from '../namespace-informer';
-import type { CelEvaluator } from '../policy/cel-evaluator';
+import type { CelEvaluator } from '../cel/evaluator';
 import type { Source } from '../policy/validating-admission-policy';
 import {
   admissionReviewRequest,

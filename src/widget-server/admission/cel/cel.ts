@@ -3,9 +3,9 @@
  * objects become CEL maps and lists, whole numbers ints and others doubles, as a structural schema's
  * `integer` and `number` do; the extension libraries Kubernetes adds that are implemented here are
  * strings (from @bufbuild/cel), lists (isSorted, sum, min, max, indexOf, lastIndexOf) and regex (find,
- * findAll), the `authorizer` (cel-authorizer.ts), quantity (cel-quantity.ts), ip and cidr
- * (cel-network.ts) and url (cel-url.ts). Expressions are compiled once and evaluated many times; this
- * module is pure and runs in the evaluation worker (cel-worker.ts), which bounds evaluation time.
+ * findAll), the `authorizer` (authorizer.ts), quantity (quantity.ts), ip and cidr
+ * (network.ts) and url (url.ts). Expressions are compiled once and evaluated many times; this
+ * module is pure and runs in the evaluation worker (worker.ts), which bounds evaluation time.
  */
 import {
   celEnv,
@@ -22,10 +22,10 @@ import {
   type CelValue,
 } from '@bufbuild/cel';
 import { strings } from '@bufbuild/cel/ext';
-import { authorizerLibrary } from './cel-authorizer';
-import { cidrFuncs, ipFuncs } from './cel-network';
-import { quantityFuncs } from './cel-quantity';
-import { urlFuncs } from './cel-url';
+import { authorizerLibrary } from './authorizer';
+import { cidrFuncs, ipFuncs } from './network';
+import { quantityFuncs } from './quantity';
+import { urlFuncs } from './url';
 
 /** kube-apiserver refuses expressions longer than this (apiextensions' and admission's 5 KiB... per rule). */
 export const MAX_EXPRESSION_LENGTH = 5 * 1024;

@@ -8,7 +8,7 @@
  * addresses; a CIDR's is its canonical address and prefix length, unmasked, as netip.Prefix compares.
  */
 import { celFunc, celMethod, CelScalar, type CelFunc } from '@bufbuild/cel';
-import { opaque, opaqueType, opaqueValue } from './cel-opaque';
+import { opaque, opaqueType, opaqueValue } from './opaque';
 
 const IP = opaqueType('IP');
 const CIDR = opaqueType('CIDR');

@@ -1,9 +1,9 @@
 /**
- * What the evaluation worker (cel-worker.ts) is asked and answers: one policy's expressions (match
+ * What the evaluation worker (worker.ts) is asked and answers: one policy's expressions (match
  * conditions, variables, validations with their message expressions, audit annotations) over one
  * request's activation, and the result of each. Plain data: it crosses the worker boundary.
  */
-import type { AuthorizationCheck } from './cel-authorizer';
+import type { AuthorizationCheck } from './authorizer';
 
 export interface PolicyProgram {
   matchConditions: Array<{ name: string; expression: string }>;

@@ -10,7 +10,7 @@
  */
 import { celFunc, celMethod, CelScalar, type CelFunc } from '@bufbuild/cel';
 import type { ReflectMessage } from '@bufbuild/protobuf/reflect';
-import { opaque, opaqueType, opaqueValue } from './cel-opaque';
+import { opaque, opaqueType, opaqueValue } from './opaque';
 
 /** Inputs are bounded so that no policy can build huge numbers: Kubernetes itself sets no bound. */
 export const MAX_QUANTITY_LENGTH = 1024;

@@ -1,6 +1,6 @@
 /**
  * The CEL evaluation worker: runs admission policies' expressions off the event loop, so that the
- * server's time limit (cel-evaluator.ts) can stop a policy that would otherwise stall every request. It
+ * server's time limit (evaluator.ts) can stop a policy that would otherwise stall every request. It
  * keeps compiled expressions by their text. `authorizer` checks are decided by the server: the worker
  * posts each and blocks until the server has written the decision into the evaluation's shared buffer.
  */
@@ -11,7 +11,7 @@ import {
   setAuthorizationBridge,
   type AuthorizationCheck,
   type AuthorizationDecision,
-} from './cel-authorizer';
+} from './authorizer';
 import {
   MAX_AUTHORIZATION_CHECKS,
   type AuthorizeRequest,

@@ -1,5 +1,5 @@
 /**
- * The server side of the CEL `authorizer` variable: a check built by an expression (cel-authorizer.ts)
+ * The server side of the CEL `authorizer` variable: a check built by an expression (authorizer.ts)
  * becomes the authorization question kube-apiserver would ask for it, about the admitted request's user
  * or the service account the expression named, for any version of a resource, and is decided by the
  * server's delegating authorizer (a SubjectAccessReview, cached).
@@ -7,8 +7,8 @@
 import type { UserInfo } from '../../auth/authentication';
 import type { AccessReviewAttributes, DelegatingAuthorizer } from '../../auth/authorization';
 import { describeReviewFailure } from '../../auth/review-failure';
-import type { AuthorizationCheck } from './cel-authorizer';
-import type { Authorize } from './cel-evaluator';
+import type { AuthorizationCheck } from './authorizer';
+import type { Authorize } from './evaluator';
 
 function subjectUser(check: AuthorizationCheck, requestUser: UserInfo | undefined): UserInfo {
   if ('serviceAccount' in check.subject) {

@@ -4,12 +4,12 @@
  * `authorizer.group(g).resource(r)` with `.subresource`, `.namespace`, `.name`,
  * `authorizer.serviceAccount(ns, name)`, `authorizer.requestResource`, `.check(verb)` and the
  * decision's `allowed()`, `reason()`, `errored()`, `error()`. Checks are built here as plain data and
- * decided by the bridge the evaluation worker installs for each evaluation (cel-worker.ts), which asks
+ * decided by the bridge the evaluation worker installs for each evaluation (worker.ts), which asks
  * the server's authorizer (a SubjectAccessReview) and waits for its answer; resource checks are for any
  * version (`*`), as in kube-apiserver. The field and label selector checks are not implemented.
  */
 import { celMethod, CelScalar, type CelFunc } from '@bufbuild/cel';
-import { opaque, opaqueMessage, opaqueType, opaqueValue } from './cel-opaque';
+import { opaque, opaqueMessage, opaqueType, opaqueValue } from './opaque';
 
 /** Whose access a check is about: the request's user unless serviceAccount() said otherwise. */
 export type CheckSubject = { serviceAccount: { namespace: string; name: string } } | { requestUser: true };

@@ -1,5 +1,5 @@
 /**
- * Runs policy programs in the CEL evaluation worker (cel-worker.ts) with a time limit. CEL has no
+ * Runs policy programs in the CEL evaluation worker (worker.ts) with a time limit. CEL has no
  * loops, but comprehensions over large lists nest (`a.all(x, b.all(y, ...))`), and kube-apiserver bounds
  * them with a cost budget; @bufbuild/cel counts no cost, so here the bound is time: an evaluation that
  * outlives its limit fails (the policy's failurePolicy decides), and the worker, which may still be
@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { AuthorizationCheck, AuthorizationDecision } from './cel-authorizer';
+import type { AuthorizationCheck, AuthorizationDecision } from './authorizer';
 import {
   AUTHORIZATION_BUFFER_BYTES,
   type Activation,
@@ -40,7 +40,7 @@ interface Pending {
  * ts-jest, which does not reach into workers) it is transpiled on load with the compiler the tests have.
  */
 function startWorker(): Worker {
-  const entry = path.join(__dirname, `cel-worker${path.extname(__filename)}`);
+  const entry = path.join(__dirname, `worker${path.extname(__filename)}`);
   if (!entry.endsWith('.ts')) return new Worker(entry);
   const hook = `
     const ts = require('typescript');

@@ -7,8 +7,8 @@
  * state is the URL reassembled as Go's URL.String() does, which is what Kubernetes' `==` compares.
  */
 import { celFunc, celMethod, CelScalar, listType, mapType, type CelFunc } from '@bufbuild/cel';
-import { goQuote, parseAddr } from './cel-network';
-import { opaque, opaqueType, opaqueValue } from './cel-opaque';
+import { goQuote, parseAddr } from './network';
+import { opaque, opaqueType, opaqueValue } from './opaque';
 
 const URL_TYPE = opaqueType('URL');
 const { BOOL, STRING } = CelScalar;
