@@ -25,7 +25,7 @@ import { createOperatorMetrics } from './controller/metrics';
 import { startOperatorHttp } from './http/server';
 import { EventRecorder } from './kube/events';
 import { POD } from './kube/kinds';
-import { LeaderElector } from './kube/leader-election';
+import { LeaderElector } from '../shared/controller/leader-election';
 import { loadKubeClientConfig } from '../shared/kube/client-config';
 import { KubeRest } from '../shared/kube/rest';
 import { FIELD_MANAGER } from './kube/kinds';

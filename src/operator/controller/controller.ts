@@ -11,7 +11,7 @@ import { Informer } from '../../shared/kube/informer';
 import { resourcePath, type KubeRest } from '../../shared/kube/rest';
 import type { Reconciler } from '../reconcile/reconciler';
 import type { OperatorMetrics } from './metrics';
-import { WorkQueue } from './workqueue';
+import { WorkQueue } from '../../shared/controller/workqueue';
 
 export const FULL_RESYNC_MS = 10 * 60_000;
 

@@ -31,7 +31,6 @@ export const CLUSTER_ROLE_BINDING = ref(
 );
 export const ROLE_BINDING = ref('rbac.authorization.k8s.io/v1', 'RoleBinding', 'rolebindings', true);
 export const API_SERVICE = ref('apiregistration.k8s.io/v1', 'APIService', 'apiservices', false);
-export const LEASE = ref('coordination.k8s.io/v1', 'Lease', 'leases', true);
 
 /** Every kind an AggregatedAPI owns, watched so that drift on any of them is repaired at once. */
 export const OWNED_KINDS = [

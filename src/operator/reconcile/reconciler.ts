@@ -21,7 +21,7 @@ import {
   type Condition,
 } from '../api/aggregated-api';
 import type { OperatorMetrics } from '../controller/metrics';
-import type { WorkResult } from '../controller/workqueue';
+import type { WorkResult } from '../../shared/controller/workqueue';
 import type { EventRecorder } from '../kube/events';
 import {
   AGGREGATED_API,

@@ -16,7 +16,7 @@ import {
   type Clock,
   type LeaseApi,
   type LeaderElectionConfig,
-} from '../../../src/operator/kube/leader-election';
+} from '../../../src/shared/controller/leader-election';
 import { KubeApiError, KubeRest, type RequestOptions } from '../../../src/shared/kube/rest';
 
 const logger = pino({ level: 'silent' });

@@ -12,8 +12,21 @@
  * against a 15 s lease let two leaders overlap). The clock is injectable so tests drive time.
  */
 import type { Logger } from 'pino';
-import { LEASE } from './kinds';
-import { isConflict, isNotFound, resourcePath, type KubeObject, type KubeRest } from '../../shared/kube/rest';
+import {
+  isConflict,
+  isNotFound,
+  resourcePath,
+  type KubeObject,
+  type KubeRest,
+  type ResourceRef,
+} from '../kube/rest';
+
+const LEASE: ResourceRef = {
+  apiVersion: 'coordination.k8s.io/v1',
+  kind: 'Lease',
+  plural: 'leases',
+  namespaced: true,
+};
 
 /** client-go's wait.JitterFactor for the acquire loop: renewDeadline must exceed retryPeriod × this. */
 export const JITTER_FACTOR = 1.2;

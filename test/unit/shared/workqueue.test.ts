@@ -2,7 +2,7 @@
  * The work queue's guarantees: de-duplication, no concurrent processing of one key (an add during
  * processing runs it once more afterwards), per-key exponential backoff on failure, delayed adds.
  */
-import { WorkQueue } from '../../../src/operator/controller/workqueue';
+import { WorkQueue } from '../../../src/shared/controller/workqueue';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
