@@ -3,6 +3,7 @@
  * (--secure-port, --tls-cert-file, --etcd-servers, ...), parsed with Node's util.parseArgs into one
  * validated configuration object.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_GROUP } from './api/types';
 import { DEFAULT_STORAGE_VERSION } from './apis/widgets';
@@ -66,6 +67,13 @@ export interface WidgetServerConfig {
   authKubeconfig?: string;
   /** Delegate authentication and authorization to kube-apiserver (default: when running in a cluster or given a kubeconfig). */
   delegateAuth: boolean;
+  /**
+   * --widget-controller: run the Widget controller (leader-elected among replicas) in this process;
+   * needs delegated auth (a cluster) and the RBAC the operator binds (docs/decisions/0006).
+   */
+  widgetController: boolean;
+  /** --leader-election-namespace: where the Widget controller's Lease is (the server's namespace). */
+  leaderElectionNamespace: string;
   clientCAFile?: string;
   requestHeaderClientCAFile?: string;
   requestHeaderAllowedNames: string[];
@@ -124,6 +132,24 @@ export const ADMISSION_PLUGINS = [
 
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
+/** A `true`/`false` flag; anything else is refused. */
+function boolFlag(name: string, value: string): boolean {
+  if (value !== 'true' && value !== 'false')
+    throw new Error(`--${name}: must be true or false, got ${value}`);
+  return value === 'true';
+}
+
+/** The namespace of the pod's service account, as client-go's in-cluster config reads it. */
+function inClusterNamespace(): string | undefined {
+  try {
+    return (
+      readFileSync('/var/run/secrets/kubernetes.io/serviceaccount/namespace', 'utf8').trim() || undefined
+    );
+  } catch {
+    return undefined;
+  }
+}
+
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): WidgetServerConfig {
   const { values } = parseArgs({
     args: argv,
@@ -164,6 +190,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       'log-level': { type: 'string', default: env.LOG_LEVEL ?? 'info' },
       'authentication-kubeconfig': { type: 'string' },
       'delegate-auth': { type: 'string' },
+      'widget-controller': { type: 'string', default: 'false' },
+      'leader-election-namespace': { type: 'string' },
       'client-ca-file': { type: 'string' },
       'requestheader-client-ca-file': { type: 'string' },
       'requestheader-allowed-names': { type: 'string' },
@@ -262,6 +290,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
       values['delegate-auth'] !== undefined
         ? values['delegate-auth'] === 'true'
         : !!values['authentication-kubeconfig'] || !!env.KUBERNETES_SERVICE_HOST,
+    widgetController: boolFlag('widget-controller', values['widget-controller']!),
+    leaderElectionNamespace: values['leader-election-namespace'] ?? inClusterNamespace() ?? 'default',
     clientCAFile: values['client-ca-file'],
     requestHeaderClientCAFile: values['requestheader-client-ca-file'],
     requestHeaderAllowedNames: csv(values['requestheader-allowed-names']),

@@ -30,6 +30,7 @@ import type { Storage } from './storage/storage';
 import { Compactor } from './storage/compactor';
 import { ensureStandaloneCredentials, type StandaloneCredentials } from './standalone';
 import { createAdmission } from './admission/setup';
+import { runWidgetController } from '../widget-controller/run';
 import { StorageMigrationRunner, type MigrationMetrics } from './registry/storage-migration';
 
 function createMigrationMetrics(registry: Registry): MigrationMetrics {
@@ -118,6 +119,17 @@ export async function startWidgetServer(
   // NamespaceLifecycle when behind kube-apiserver; standalone, an empty chain and a loud warning.
   const metricsRegistry = createMetricsRegistry();
   const admission = createAdmission(config, logger, kube, metricsRegistry);
+  // The Widget controller, where asked for: it reads and writes through kube-apiserver like any other.
+  const widgetController =
+    config.widgetController && config.delegateAuth
+      ? runWidgetController(
+          loadKubeConfig(config.authKubeconfig),
+          { group: config.group, version: config.version, leaseNamespace: config.leaderElectionNamespace },
+          logger,
+        )
+      : undefined;
+  if (config.widgetController && !config.delegateAuth)
+    logger.warn('--widget-controller needs a cluster (delegated auth): the Widget controller is not run');
   // The storage map: a registry per kind in apis/index.ts, each serving the versions it has.
   const registries = new ApiRegistries(storage, kinds, {
     group: config.group,
@@ -267,6 +279,8 @@ export async function startWidgetServer(
       stopped ??= (async () => {
         compactor.stop();
         for (const m of migrations) m.stop();
+        // Releasing the Lease first lets another replica take the controller over at once.
+        await widgetController?.stop();
         // Requests are served until the drain ends, so what they need (authentication, admission, the
         // Kubernetes client, certificate reloads) stops only after it.
         await serving.shutdown(config.shutdownDelayMs, () => registries.stopAllWatches());

@@ -45,8 +45,13 @@ for i in $(seq 90); do
   fi
   sleep 2
 done
-kubectl apply -n default -f "$root/config/samples/widget.yaml"
+# No registry is reachable from the bed: the sample runs the bed's own pause image instead of nginx.
+sed 's#image: nginx:1.27#image: localhost/pause:bed#' "$root/config/samples/widget.yaml" |
+  kubectl apply -n default -f -
+step "waiting for the Widget controller to run the sample Widget"
+kubectl -n default wait --for=condition=Available widget/sample --timeout=300s
 kubectl get aggregatedapis
+kubectl get widgets -A
 cat <<EOT
 
 The Widget API is served through kube-apiserver's aggregation layer. Try:

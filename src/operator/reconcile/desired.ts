@@ -124,6 +124,30 @@ export function admissionReaderBinding(api: AggregatedAPI): KubeObject {
   };
 }
 
+/**
+ * The Widget controller's ClusterRoles (config/rbac/widget_controller_role.yaml), bound when the
+ * AggregatedAPI runs the Widget server, whose process runs the controller: the first cluster-wide, the
+ * Lease one in the server's namespace.
+ */
+export const WIDGET_CONTROLLER_CLUSTER_ROLE = 'aggregator-operator:widget-controller';
+export const WIDGET_CONTROLLER_LEASE_CLUSTER_ROLE = 'aggregator-operator:widget-controller-leader-election';
+
+export function widgetControllerBindings(api: AggregatedAPI): { cluster: KubeObject; lease: KubeObject } {
+  const { server, namespace } = ownedNames(api);
+  const binding = (kind: string, name: string, role: string, ns?: string): KubeObject => ({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind,
+    metadata: meta(api, name, ns),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+    subjects: [{ kind: 'ServiceAccount', name: server, namespace }],
+  });
+  const name = `aggregatedapi:${api.metadata.name}:widget-controller`;
+  return {
+    cluster: binding('ClusterRoleBinding', name, WIDGET_CONTROLLER_CLUSTER_ROLE),
+    lease: binding('RoleBinding', name, WIDGET_CONTROLLER_LEASE_CLUSTER_ROLE, namespace),
+  };
+}
+
 export function authReaderBinding(api: AggregatedAPI): KubeObject {
   const { server, namespace, authReader } = ownedNames(api);
   return {
@@ -186,6 +210,9 @@ export function serverArgs(api: AggregatedAPI, defaultImage: boolean): string[] 
           ...(served.length ? [`--api-versions=${served.join(',')}`] : []),
           `--shutdown-delay-duration=${shutdown.delaySeconds}s`,
           `--shutdown-grace-seconds=${shutdown.drainSeconds}`,
+          // The Widget server runs the Widget controller (leader-elected among its replicas).
+          '--widget-controller=true',
+          `--leader-election-namespace=${ownedNames(api).namespace}`,
         ]
       : []),
     '--bind-address=0.0.0.0',

@@ -257,6 +257,11 @@ export class Reconciler {
     await this.rest.apply(CLUSTER_ROLE_BINDING, desired.authDelegatorBinding(api));
     await this.rest.apply(CLUSTER_ROLE_BINDING, desired.admissionReaderBinding(api));
     await this.rest.apply(ROLE_BINDING, desired.authReaderBinding(api));
+    if (!api.spec.image) {
+      const controllerRbac = desired.widgetControllerBindings(api);
+      await this.rest.apply(CLUSTER_ROLE_BINDING, controllerRbac.cluster);
+      await this.rest.apply(ROLE_BINDING, controllerRbac.lease);
+    }
     await this.rest.apply(SERVICE, desired.service(api));
     const deployment = await this.rest.apply<DeploymentObject>(
       DEPLOYMENT,

@@ -22,7 +22,13 @@ export interface KubeObject {
     resourceVersion?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
-    ownerReferences?: { uid: string; kind: string; name: string }[];
+    ownerReferences?: Array<{
+      uid: string;
+      kind: string;
+      name: string;
+      apiVersion?: string;
+      controller?: boolean;
+    }>;
     deletionTimestamp?: string;
     finalizers?: string[];
     generation?: number;

@@ -227,6 +227,52 @@ test('the admission reader ClusterRole the operator binds is installed with it, 
   });
 });
 
+test('the Widget server runs the Widget controller: its flags parse, and its roles are installed and bindable', () => {
+  const args = podSpec(desired.deployment(api(), 'repo/op:1', true)).containers[0].args as string[];
+  expect(args).toEqual(
+    expect.arrayContaining(['--widget-controller=true', '--leader-election-namespace=ns']),
+  );
+  // The flags the operator passes are the server's own.
+  const config = parseConfig(args, {});
+  expect(config).toMatchObject({ widgetController: true, leaderElectionNamespace: 'ns' });
+  const bindings = desired.widgetControllerBindings(api());
+  expect(bindings.cluster).toMatchObject({
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'aggregatedapi:things:widget-controller' },
+    roleRef: { kind: 'ClusterRole', name: desired.WIDGET_CONTROLLER_CLUSTER_ROLE },
+    subjects: [{ kind: 'ServiceAccount', name: 'things-apiserver', namespace: 'ns' }],
+  });
+  // The Lease role only in the server's own namespace.
+  expect(bindings.lease).toMatchObject({
+    kind: 'RoleBinding',
+    metadata: { namespace: 'ns' },
+    roleRef: { kind: 'ClusterRole', name: desired.WIDGET_CONTROLLER_LEASE_CLUSTER_ROLE },
+  });
+  const rbacDir = path.join(__dirname, '../../../config/rbac');
+  const docs = parseAllDocuments(readFileSync(path.join(rbacDir, 'widget_controller_role.yaml'), 'utf8')).map(
+    (d) => d.toJS(),
+  );
+  expect(docs.map((d) => d.metadata.name)).toEqual([
+    desired.WIDGET_CONTROLLER_CLUSTER_ROLE,
+    desired.WIDGET_CONTROLLER_LEASE_CLUSTER_ROLE,
+  ]);
+  const operatorRole = parseAllDocuments(readFileSync(path.join(rbacDir, 'cluster_role.yaml'), 'utf8'))
+    .map((d) => d.toJS())
+    .find((d) => d.kind === 'ClusterRole');
+  const bindable = operatorRole.rules.find((r: { resources: string[] }) =>
+    r.resources.includes('clusterroles'),
+  );
+  expect(bindable.resourceNames).toEqual(
+    expect.arrayContaining([
+      desired.WIDGET_CONTROLLER_CLUSTER_ROLE,
+      desired.WIDGET_CONTROLLER_LEASE_CLUSTER_ROLE,
+    ]),
+  );
+  // Another image is not the Widget server: no controller flags.
+  const other = podSpec(desired.deployment(api({ image: 'x/y:2' }), 'x/y:2', false)).containers[0];
+  expect(other.args.some((a: string) => a.startsWith('--widget-controller'))).toBe(false);
+});
+
 test('the default image is told which versions to serve; one it does not have gets no APIService', () => {
   const three = api({
     versions: [{ name: 'v1' }, { name: 'v1beta1' }, { name: 'v1alpha1' }, { name: 'v2' }],

@@ -1,0 +1,144 @@
+/**
+ * The Widget controller: makes each Widget run. Informers on Widgets (read through kube-apiserver, as
+ * any controller reads an API), on the Deployments and pods it manages (by the managed-by label) feed a
+ * work queue keyed by namespace/name; a worker applies the Widget's Deployment (deployment.ts) with
+ * server-side apply and, when what its status should say (status.ts) differs from what it says, applies
+ * the status through the status subresource. Deleted Widgets need nothing: the garbage collector
+ * removes their Deployments, which the owner reference names.
+ */
+import type { Logger } from 'pino';
+import { WorkQueue } from '../shared/controller/workqueue';
+import { Informer, objectKey } from '../shared/kube/informer';
+import {
+  isNotFound,
+  resourcePath,
+  type KubeObject,
+  type KubeRest,
+  type ResourceRef,
+} from '../shared/kube/rest';
+import { rfc3339Seconds } from '../shared/time';
+import type { Widget } from '../widget-server/api/types';
+import { SCALE_SELECTOR_LABEL } from '../widget-server/api/scale';
+import { desiredDeployment, MANAGED_BY, MANAGED_BY_LABEL } from './deployment';
+import { statusEqual, widgetStatus, type DeploymentState, type PodState } from './status';
+
+export const FIELD_MANAGER = 'widget-controller';
+/** A Widget as the informer keeps it. */
+type WidgetObject = Widget & KubeObject;
+const DEPLOYMENT: ResourceRef = {
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  plural: 'deployments',
+  namespaced: true,
+};
+const MANAGED = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
+
+export interface WidgetControllerOptions {
+  group: string;
+  /** The Widget version the controller reads and writes. */
+  version: string;
+  workers?: number;
+  now?: () => Date;
+}
+
+export class WidgetController {
+  private readonly queue = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 60_000 });
+  private readonly widgets: Informer<WidgetObject>;
+  private readonly deployments: Informer<DeploymentState>;
+  private readonly pods: Informer<PodState>;
+  private readonly widgetRef: ResourceRef;
+  private running?: Promise<void>;
+
+  constructor(
+    private readonly rest: KubeRest,
+    private readonly options: WidgetControllerOptions,
+    private readonly logger: Logger,
+  ) {
+    this.widgetRef = {
+      apiVersion: `${options.group}/${options.version}`,
+      kind: 'Widget',
+      plural: 'widgets',
+      namespaced: true,
+    };
+    const enqueueOwner = (
+      _type: string,
+      o: { metadata?: { namespace?: string; labels?: Record<string, string> } },
+    ) => {
+      const name = o.metadata?.labels?.[SCALE_SELECTOR_LABEL];
+      if (name && o.metadata?.namespace) this.queue.add(`${o.metadata.namespace}/${name}`);
+    };
+    this.widgets = new Informer<WidgetObject>(
+      rest,
+      { path: resourcePath(this.widgetRef), name: 'Widget' },
+      logger.child({ informer: 'widgets' }),
+    ).on((_type, w) => {
+      const key = objectKey(w);
+      if (key) this.queue.add(key);
+    });
+    this.deployments = new Informer<DeploymentState>(
+      rest,
+      { path: resourcePath(DEPLOYMENT), labelSelector: MANAGED, name: 'Deployment' },
+      logger.child({ informer: 'deployments' }),
+    ).on(enqueueOwner);
+    this.pods = new Informer<PodState>(
+      rest,
+      { path: '/api/v1/pods', labelSelector: MANAGED, name: 'Pod' },
+      logger.child({ informer: 'pods' }),
+    ).on(enqueueOwner);
+  }
+
+  /** Starts the informers and, once they have listed, the workers. */
+  async start(): Promise<void> {
+    const informers = [this.widgets, this.deployments, this.pods];
+    for (const i of informers) i.start();
+    await Promise.all(informers.map((i) => i.synced));
+    this.logger.info({ widgets: this.widgets.list().length }, 'widget controller synced');
+    this.running = this.queue.run(
+      this.options.workers ?? 2,
+      (key) => this.reconcile(key),
+      (key, err, retryInMs) =>
+        this.logger.warn({ widget: key, err: (err as Error).message, retryInMs }, 'reconcile failed'),
+    );
+  }
+
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    for (const i of [this.widgets, this.deployments, this.pods]) i.stop();
+    await this.running;
+  }
+
+  /** One Widget: its Deployment applied, then its status if it changed. */
+  async reconcile(key: string): Promise<void> {
+    const widget = this.widgets.get(key);
+    if (!widget || widget.metadata.deletionTimestamp) return;
+    const { namespace, name } = widget.metadata;
+    const deployment = await this.rest.apply<DeploymentState>(
+      DEPLOYMENT,
+      desiredDeployment(widget, this.options.group, this.widgetRef.apiVersion),
+      { fieldManager: FIELD_MANAGER },
+    );
+    const pods = this.pods
+      .list()
+      .filter(
+        (p) => p.metadata?.namespace === namespace && p.metadata?.labels?.[SCALE_SELECTOR_LABEL] === name,
+      );
+    const now = rfc3339Seconds(this.options.now?.() ?? new Date());
+    const status = widgetStatus(widget, deployment, pods, now);
+    if (statusEqual(widget.status, status)) return;
+    try {
+      await this.rest.apply(
+        this.widgetRef,
+        {
+          apiVersion: this.widgetRef.apiVersion,
+          kind: 'Widget',
+          metadata: { name, namespace },
+          status,
+        } as never,
+        { fieldManager: FIELD_MANAGER, subresource: 'status' },
+      );
+    } catch (e) {
+      // Deleted meanwhile: nothing to report.
+      if (!isNotFound(e)) throw e;
+    }
+  }
+}
