@@ -98,20 +98,18 @@ export function createAdmission(
     void evaluator.warm();
     stops.push(() => evaluator.close());
   }
+  /** What both webhook plugins share. */
+  const webhookOptions = { namespaces, evaluator, kube, metrics: admissionMetrics, authorizer };
   if (enabled('MutatingAdmissionWebhook')) {
     plugins.push(
-      new MutatingAdmissionWebhookPlugin(
-        registration<MutatingWebhookConfiguration>(
+      new MutatingAdmissionWebhookPlugin({
+        ...webhookOptions,
+        configurations: registration<MutatingWebhookConfiguration>(
           'mutatingwebhookconfigurations',
           'MutatingWebhookConfiguration',
         ),
-        namespaces,
-        evaluator,
-        kube,
-        log.child({ plugin: 'MutatingAdmissionWebhook' }),
-        admissionMetrics,
-        authorizer,
-      ),
+        logger: log.child({ plugin: 'MutatingAdmissionWebhook' }),
+      }),
     );
   }
   if (enabled('ValidatingAdmissionPolicy')) {
@@ -135,18 +133,14 @@ export function createAdmission(
   }
   if (enabled('ValidatingAdmissionWebhook')) {
     plugins.push(
-      new ValidatingAdmissionWebhookPlugin(
-        registration<ValidatingWebhookConfiguration>(
+      new ValidatingAdmissionWebhookPlugin({
+        ...webhookOptions,
+        configurations: registration<ValidatingWebhookConfiguration>(
           'validatingwebhookconfigurations',
           'ValidatingWebhookConfiguration',
         ),
-        namespaces,
-        evaluator,
-        kube,
-        log.child({ plugin: 'ValidatingAdmissionWebhook' }),
-        admissionMetrics,
-        authorizer,
-      ),
+        logger: log.child({ plugin: 'ValidatingAdmissionWebhook' }),
+      }),
     );
   }
   // Started once the plugins have registered their handlers, so those see the first list. Policies' and

@@ -6,8 +6,6 @@
  * in its own version; `reinvocationPolicy: IfNeeded`; patches on DELETE, of an unsupported type, that do
  * not apply or that break the object; the scale subresource; dry runs.
  */
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { ApiError } from '../../../src/shared/status-errors';
 import {
@@ -26,23 +24,13 @@ import {
 import { DEFAULT_GROUP, type Widget } from '../../../src/widget-server/api/types';
 import { WidgetRegistry, type WriteOptions } from '../../../src/widget-server/registry/widget-registry';
 import { MemoryStorage } from '../../../src/widget-server/storage/memory';
-import { createCA, issueServingCert } from '../../../src/shared/pki';
+import { startWebhookServer, type Review, type TestWebhookServer } from './webhook-server';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Review = Record<string, any>;
-const HOUR = 3600_000;
-const ca = createCA({ commonName: 'mutating-webhook-ca', validityMs: HOUR });
-const serving = issueServingCert(ca, {
-  commonName: 'webhook',
-  dnsNames: ['localhost'],
-  ipAddresses: ['127.0.0.1'],
-  validityMs: HOUR,
-});
-
-/** What the webhook server received, by path. */
-const received: Array<{ path: string; review: Review }> = [];
-let server: https.Server;
+/** What the webhook server received (by path), and where it is. */
+let webhook: TestWebhookServer;
 let base: string;
+let caBundle: string;
+let received: TestWebhookServer['received'];
 
 const b64 = (patch: unknown) => Buffer.from(JSON.stringify(patch)).toString('base64');
 
@@ -84,30 +72,14 @@ function answerFor(path: string, q: URLSearchParams, object: Review | null): Rec
 }
 
 beforeAll(async () => {
-  server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const review = JSON.parse(Buffer.concat(chunks).toString()) as Review;
-      const url = new URL(req.url ?? '/', 'https://webhook');
-      received.push({ path: url.pathname, review });
-      const response = answerFor(url.pathname, url.searchParams, review.request.object);
-      res.end(
-        JSON.stringify({
-          apiVersion: 'admission.k8s.io/v1',
-          kind: 'AdmissionReview',
-          response: { uid: review.request.uid, ...response },
-        }),
-      );
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  webhook = await startWebhookServer((path, query, review) => ({
+    response: answerFor(path, query, review.request.object),
+  }));
+  ({ base, caBundle, received } = webhook);
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await webhook.close();
   await evaluator.close();
 });
 
@@ -136,13 +108,12 @@ beforeEach(() => {
   validated.length = 0;
   configurations = [];
   storage = new MemoryStorage();
-  const plugin = new MutatingAdmissionWebhookPlugin(
-    { list: () => configurations, on: () => undefined },
+  const plugin = new MutatingAdmissionWebhookPlugin({
+    configurations: { list: () => configurations, on: () => undefined },
     namespaces,
     evaluator,
-    undefined,
-    pino({ level: 'silent' }),
-  );
+    logger: pino({ level: 'silent' }),
+  });
   registry = new WidgetRegistry(storage, {
     identity: { group: DEFAULT_GROUP, version: 'v1' },
     admission: new AdmissionChain([plugin, validatingRecorder]),
@@ -160,7 +131,7 @@ function hook(
   const { version = 'v1', resources = ['widgets'], operations = ['CREATE', 'UPDATE'], ...rest } = over;
   return {
     name,
-    clientConfig: { url: `${base}${path}`, caBundle: Buffer.from(ca.certPem).toString('base64') },
+    clientConfig: { url: `${base}${path}`, caBundle: caBundle },
     rules: [
       {
         apiGroups: [DEFAULT_GROUP],

@@ -4,8 +4,6 @@
  * kube-apiserver's message and the webhook's code, warnings, failurePolicy Fail and Ignore for a webhook
  * that is down, too slow or not trusted, dry runs and sideEffects, and matchConditions.
  */
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import type { AdmissionAttributes } from '../../../src/widget-server/admission/admission';
 import type { NamespaceSource } from '../../../src/widget-server/admission/namespace-informer';
@@ -15,65 +13,40 @@ import {
   type ValidatingWebhook,
   type ValidatingWebhookConfiguration,
 } from '../../../src/widget-server/admission/webhook/validating-webhook';
-import { createCA, issueServingCert } from '../../../src/shared/pki';
+import { createCA } from '../../../src/shared/pki';
 import { GROUP, refusal, widgetAttributes } from './widget-attributes';
+import { startWebhookServer, type TestWebhookServer } from './webhook-server';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Review = Record<string, any>;
-const HOUR = 3600_000;
-const ca = createCA({ commonName: 'webhook-ca', validityMs: HOUR });
-const otherCa = createCA({ commonName: 'someone-else', validityMs: HOUR });
-const serving = issueServingCert(ca, {
-  commonName: 'webhook',
-  dnsNames: ['localhost'],
-  ipAddresses: ['127.0.0.1'],
-  validityMs: HOUR,
-});
+/** A CA that did not sign the webhook's certificate. */
+const otherCa = createCA({ commonName: 'someone-else', validityMs: 3600_000 });
 
-/** What the webhook server received, and how it answers each path. */
-const received: Array<{ path: string; review: Review }> = [];
-let server: https.Server;
+/** How the webhook server answers each path. */
+let webhook: TestWebhookServer;
 let base: string;
+let caBundle: string;
+let received: TestWebhookServer['received'];
 
 beforeAll(async () => {
-  server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const review = JSON.parse(Buffer.concat(chunks).toString()) as Review;
-      received.push({ path: req.url ?? '', review });
-      const uid = review.request.uid as string;
-      const answer = (response: Record<string, unknown>) =>
-        res.end(
-          JSON.stringify({
-            apiVersion: 'admission.k8s.io/v1',
-            kind: 'AdmissionReview',
-            response: { uid, ...response },
-          }),
-        );
-      const path = (req.url ?? '').split('?')[0];
-      if (path === '/allow') return answer({ allowed: true, warnings: ['looked at it'] });
-      if (path === '/deny')
-        return answer({
+  webhook = await startWebhookServer((path) => {
+    if (path === '/allow') return { response: { allowed: true, warnings: ['looked at it'] } };
+    if (path === '/deny')
+      return {
+        response: {
           allowed: false,
           status: { code: 403, reason: 'Forbidden', message: 'names starting with bad- are not allowed' },
-        });
-      if (path === '/deny-bare') return answer({ allowed: false });
-      if (path === '/patching') return answer({ allowed: true, patchType: 'JSONPatch', patch: 'W10=' });
-      if (path === '/wrong-uid')
-        return res.end(JSON.stringify({ response: { uid: 'other', allowed: true } }));
-      if (path === '/slow') return setTimeout(() => answer({ allowed: true }), 2500);
-      res.statusCode = 404;
-      res.end();
-    });
+        },
+      };
+    if (path === '/deny-bare') return { response: { allowed: false } };
+    if (path === '/patching') return { response: { allowed: true, patchType: 'JSONPatch', patch: 'W10=' } };
+    if (path === '/wrong-uid') return { raw: JSON.stringify({ response: { uid: 'other', allowed: true } }) };
+    if (path === '/slow') return { response: { allowed: true }, delayMs: 2500 };
+    return { status: 404 };
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ base, caBundle, received } = webhook);
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  await webhook.close();
   await evaluator.close();
 });
 
@@ -84,19 +57,18 @@ const namespaces: NamespaceSource = {
   get: (name) => ({ metadata: { name, labels: { env: name } } }),
   lookup: async () => undefined,
 };
-const plugin = new ValidatingAdmissionWebhookPlugin(
-  { list: () => configurations, on: () => undefined },
+const plugin = new ValidatingAdmissionWebhookPlugin({
+  configurations: { list: () => configurations, on: () => undefined },
   namespaces,
   evaluator,
-  undefined,
-  pino({ level: 'silent' }),
-  {
+  logger: pino({ level: 'silent' }),
+  metrics: {
     step: () => undefined,
     controller: () => undefined,
     webhook: (name, type, operation, outcome) => metrics.push({ name, type, operation, ...outcome }),
     webhookFailOpen: (name, type) => metrics.push({ name, type, failOpen: true }),
   },
-);
+});
 const metrics: Array<Record<string, unknown>> = [];
 
 beforeEach(() => {
@@ -108,7 +80,7 @@ beforeEach(() => {
 function hook(name: string, path: string, over: Partial<ValidatingWebhook> = {}): ValidatingWebhook {
   return {
     name,
-    clientConfig: { url: `${base}${path}`, caBundle: Buffer.from(ca.certPem).toString('base64') },
+    clientConfig: { url: `${base}${path}`, caBundle: caBundle },
     rules: [
       {
         apiGroups: [GROUP],
@@ -140,7 +112,7 @@ test('the webhook gets an AdmissionReview v1 of the object in the version its ru
   expect(await outcome(a)).toBeUndefined();
   expect(a.warnings).toEqual(['looked at it']);
   expect(received).toHaveLength(1);
-  expect(received[0].path).toBe('/allow?timeout=5s');
+  expect(received[0]).toMatchObject({ path: '/allow', query: '?timeout=5s' });
   expect(received[0].review).toMatchObject({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
@@ -203,7 +175,7 @@ test('a webhook down, too slow, untrusted or answering wrongly fails the request
       hook('down.example.com', '/allow', {
         clientConfig: {
           url: 'https://127.0.0.1:1/allow',
-          caBundle: Buffer.from(ca.certPem).toString('base64'),
+          caBundle: caBundle,
         },
       }),
       /ECONNREFUSED/,

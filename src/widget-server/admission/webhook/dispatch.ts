@@ -117,18 +117,40 @@ export function internalError(message: string): ApiError {
 /** The outcome of calling one webhook: its response, or the error that answers the request. */
 export type CallOutcome = { response: AdmissionResponse } | { error: ApiError } | { skipped: true };
 
+/** What a webhook plugin reads and uses: its configurations, namespaces, CEL, the cluster, metrics. */
+export interface WebhookPluginOptions<C> {
+  configurations: Source<C>;
+  namespaces: NamespaceSource;
+  evaluator: CelEvaluator;
+  /** The cluster, to find a webhook's Service; absent standalone. */
+  kube?: KubeRest;
+  logger: Logger;
+  metrics?: AdmissionMetrics;
+  /** Decides match conditions' `authorizer` checks. */
+  authorizer?: DelegatingAuthorizer;
+}
+
 export class WebhookDispatcher<W extends Webhook> {
+  private readonly configurations: Source<WebhookConfiguration<W>>;
+  private readonly namespaces: NamespaceSource;
+  private readonly evaluator: CelEvaluator;
+  private readonly kube?: KubeRest;
+  readonly logger: Logger;
+  private readonly metrics?: AdmissionMetrics;
+  private readonly authorizer?: DelegatingAuthorizer;
+
   constructor(
     readonly type: WebhookType,
-    private readonly configurations: Source<WebhookConfiguration<W>>,
-    private readonly namespaces: NamespaceSource,
-    private readonly evaluator: CelEvaluator,
-    private readonly kube: KubeRest | undefined,
-    readonly logger: Logger,
-    private readonly metrics?: AdmissionMetrics,
-    /** Decides match conditions' `authorizer` checks. */
-    private readonly authorizer?: DelegatingAuthorizer,
-  ) {}
+    options: WebhookPluginOptions<WebhookConfiguration<W>>,
+  ) {
+    this.configurations = options.configurations;
+    this.namespaces = options.namespaces;
+    this.evaluator = options.evaluator;
+    this.kube = options.kube;
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.authorizer = options.authorizer;
+  }
 
   /** Whether any configuration has a webhook (the request's namespace is not looked up otherwise). */
   get any(): boolean {

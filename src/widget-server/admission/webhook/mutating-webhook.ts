@@ -9,16 +9,9 @@
  * context says. Denials, failures, dry runs, warnings and audit annotations are as for validating
  * webhooks; a patch that does not apply or decode is an internal error whatever the failurePolicy.
  */
-import type { Logger } from 'pino';
 import { jsonEqual } from '../../../shared/json-equal';
-import type { KubeRest } from '../../../shared/kube/rest';
-import type { DelegatingAuthorizer } from '../../auth/authorization';
 import { ApiError } from '../../../shared/status-errors';
 import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admission';
-import type { AdmissionMetrics } from '../metrics';
-import type { NamespaceSource } from '../namespace-informer';
-import type { CelEvaluator } from '../cel/evaluator';
-import type { Source } from '../policy/validating-admission-policy';
 import { applyPatchDocument, JSON_PATCH, parsePatchBody } from '../../registry/patch';
 import type { JsonObject } from '../../storage/storage';
 import { WebhookCallError, type AdmissionResponse } from './call';
@@ -26,6 +19,7 @@ import {
   admissionReviewRequest,
   internalError,
   WebhookDispatcher,
+  type WebhookPluginOptions,
   type Webhook,
   type WebhookConfiguration,
 } from './dispatch';
@@ -56,25 +50,8 @@ export class MutatingAdmissionWebhookPlugin implements AdmissionPlugin {
   readonly name = PLUGIN;
   private readonly dispatcher: WebhookDispatcher<MutatingWebhook>;
 
-  constructor(
-    configurations: Source<MutatingWebhookConfiguration>,
-    namespaces: NamespaceSource,
-    evaluator: CelEvaluator,
-    kube: KubeRest | undefined,
-    logger: Logger,
-    metrics?: AdmissionMetrics,
-    authorizer?: DelegatingAuthorizer,
-  ) {
-    this.dispatcher = new WebhookDispatcher(
-      'admit',
-      configurations,
-      namespaces,
-      evaluator,
-      kube,
-      logger,
-      metrics,
-      authorizer,
-    );
+  constructor(options: WebhookPluginOptions<MutatingWebhookConfiguration>) {
+    this.dispatcher = new WebhookDispatcher('admit', options);
   }
 
   handles(operation: Operation): boolean {

@@ -8,18 +8,12 @@
  * failurePolicy says; a dry run is refused by a webhook with side effects; warnings become `Warning`
  * headers and audit annotations are logged.
  */
-import type { Logger } from 'pino';
-import type { KubeRest } from '../../../shared/kube/rest';
-import type { DelegatingAuthorizer } from '../../auth/authorization';
 import type { ApiError } from '../../../shared/status-errors';
 import type { AdmissionAttributes, AdmissionPlugin, Operation } from '../admission';
-import type { AdmissionMetrics } from '../metrics';
-import type { NamespaceSource } from '../namespace-informer';
-import type { CelEvaluator } from '../cel/evaluator';
-import type { Source } from '../policy/validating-admission-policy';
 import {
   admissionReviewRequest,
   WebhookDispatcher,
+  type WebhookPluginOptions,
   type Webhook,
   type WebhookConfiguration,
 } from './dispatch';
@@ -31,25 +25,8 @@ export class ValidatingAdmissionWebhookPlugin implements AdmissionPlugin {
   readonly name = 'ValidatingAdmissionWebhook';
   private readonly dispatcher: WebhookDispatcher<ValidatingWebhook>;
 
-  constructor(
-    configurations: Source<ValidatingWebhookConfiguration>,
-    namespaces: NamespaceSource,
-    evaluator: CelEvaluator,
-    kube: KubeRest | undefined,
-    logger: Logger,
-    metrics?: AdmissionMetrics,
-    authorizer?: DelegatingAuthorizer,
-  ) {
-    this.dispatcher = new WebhookDispatcher(
-      'validating',
-      configurations,
-      namespaces,
-      evaluator,
-      kube,
-      logger,
-      metrics,
-      authorizer,
-    );
+  constructor(options: WebhookPluginOptions<ValidatingWebhookConfiguration>) {
+    this.dispatcher = new WebhookDispatcher('validating', options);
   }
 
   handles(operation: Operation): boolean {
