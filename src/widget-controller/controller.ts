@@ -7,6 +7,7 @@
  * removes their Deployments, which the owner reference names.
  */
 import type { Logger } from 'pino';
+import type { ControllerMetrics } from '../shared/controller/metrics';
 import { WorkQueue } from '../shared/controller/workqueue';
 import { Informer, objectKey } from '../shared/kube/informer';
 import {
@@ -39,6 +40,8 @@ export interface WidgetControllerOptions {
   version: string;
   workers?: number;
   now?: () => Date;
+  /** controller-runtime's reconcile and work-queue metrics, labelled `widget`. */
+  metrics?: ControllerMetrics;
 }
 
 export class WidgetController {
@@ -93,11 +96,24 @@ export class WidgetController {
     for (const i of informers) i.start();
     await Promise.all(informers.map((i) => i.synced));
     this.logger.info({ widgets: this.widgets.list().length }, 'widget controller synced');
+    const m = this.options.metrics;
     this.running = this.queue.run(
       this.options.workers ?? 2,
-      (key) => this.reconcile(key),
-      (key, err, retryInMs) =>
-        this.logger.warn({ widget: key, err: (err as Error).message, retryInMs }, 'reconcile failed'),
+      async (key) => {
+        const end = m?.reconcileTime.startTimer({ controller: m.controller });
+        try {
+          await this.reconcile(key);
+          m?.reconcileTotal.inc({ controller: m.controller, result: 'success' });
+        } finally {
+          end?.();
+          m?.queueDepth.set({ name: m.controller }, this.queue.length);
+        }
+      },
+      (key, err, retryInMs) => {
+        m?.reconcileTotal.inc({ controller: m.controller, result: 'error' });
+        m?.reconcileErrors.inc({ controller: m.controller });
+        this.logger.warn({ widget: key, err: (err as Error).message, retryInMs }, 'reconcile failed');
+      },
     );
   }
 

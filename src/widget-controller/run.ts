@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { KubeClientConfig } from '../shared/kube/client-config';
 import { LeaderElector } from '../shared/controller/leader-election';
+import type { ControllerMetrics } from '../shared/controller/metrics';
 import { KubeRest } from '../shared/kube/rest';
 import { FIELD_MANAGER, WidgetController } from './controller';
 
@@ -20,6 +21,7 @@ export interface WidgetControllerConfig {
   version: string;
   /** Where the Lease is: the server's own namespace. */
   leaseNamespace: string;
+  metrics?: ControllerMetrics;
 }
 
 export interface RunningWidgetController {
@@ -54,7 +56,11 @@ export function runWidgetController(
         mayWrite: () => current.isLeader,
         fieldManager: FIELD_MANAGER,
       });
-      controller = new WidgetController(rest, { group: config.group, version: config.version }, log);
+      controller = new WidgetController(
+        rest,
+        { group: config.group, version: config.version, metrics: config.metrics },
+        log,
+      );
       await controller.start();
       await leadershipLost;
       await controller.stop();

@@ -31,6 +31,7 @@ import { Compactor } from './storage/compactor';
 import { ensureStandaloneCredentials, type StandaloneCredentials } from './standalone';
 import { createAdmission } from './admission/setup';
 import { runWidgetController } from '../widget-controller/run';
+import { createControllerMetrics } from '../shared/controller/metrics';
 import { StorageMigrationRunner, type MigrationMetrics } from './registry/storage-migration';
 
 function createMigrationMetrics(registry: Registry): MigrationMetrics {
@@ -124,7 +125,12 @@ export async function startWidgetServer(
     config.widgetController && config.delegateAuth
       ? runWidgetController(
           loadKubeConfig(config.authKubeconfig),
-          { group: config.group, version: config.version, leaseNamespace: config.leaderElectionNamespace },
+          {
+            group: config.group,
+            version: config.version,
+            leaseNamespace: config.leaderElectionNamespace,
+            metrics: createControllerMetrics(metricsRegistry, 'widget'),
+          },
           logger,
         )
       : undefined;

@@ -1,35 +1,15 @@
 /**
- * The operator's Prometheus metrics. Reconcile and work-queue metrics use controller-runtime's names and
- * labels, so dashboards built for Go operators read this one unchanged; the rest are the operator's own.
+ * The operator's Prometheus metrics: the reconcile and work-queue metrics every controller has
+ * (shared/controller/metrics.ts, controller-runtime's names), and the operator's own.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { createControllerMetrics } from '../../shared/controller/metrics';
 
 export function createOperatorMetrics(registry: Registry, controller = 'aggregatedapi') {
-  const reconcileTotal = new Counter({
-    name: 'controller_runtime_reconcile_total',
-    help: 'Total number of reconciliations per controller',
-    labelNames: ['controller', 'result'],
-    registers: [registry],
-  });
-  const reconcileErrors = new Counter({
-    name: 'controller_runtime_reconcile_errors_total',
-    help: 'Total number of reconciliation errors per controller',
-    labelNames: ['controller'],
-    registers: [registry],
-  });
-  const reconcileTime = new Histogram({
-    name: 'controller_runtime_reconcile_time_seconds',
-    help: 'Length of time per reconciliation per controller',
-    labelNames: ['controller'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    registers: [registry],
-  });
-  const queueDepth = new Gauge({
-    name: 'workqueue_depth',
-    help: 'Current depth of workqueue',
-    labelNames: ['name'],
-    registers: [registry],
-  });
+  const { reconcileTotal, reconcileErrors, reconcileTime, queueDepth } = createControllerMetrics(
+    registry,
+    controller,
+  );
   // Expiry times are stored; seconds-until-expiry is computed at scrape time so it never goes stale.
   const notAfter = new Map<string, { aggregatedapi: string; certificate: string; at: number }>();
   const certificateExpiry = new Gauge({
