@@ -32,11 +32,23 @@ import { FIELD_MANAGER } from './kube/kinds';
 import { Reconciler } from './reconcile/reconciler';
 import { servedFingerprints } from './reconcile/served-certificates';
 
-async function ownImage(rest: KubeRest): Promise<string | undefined> {
+/**
+ * The operator's own image, and the digest its container runs (a rebuilt image keeps its tag). The
+ * kubelet reports the digest a moment after the container starts: wait for it up to 30 s.
+ */
+async function ownImage(rest: KubeRest): Promise<{ image?: string; imageID?: string }> {
   const { POD_NAME, POD_NAMESPACE } = process.env;
-  if (!POD_NAME || !POD_NAMESPACE) return undefined;
-  const pod = await rest.get<{ spec?: { containers?: { image?: string }[] } }>(POD, POD_NAME, POD_NAMESPACE);
-  return pod.spec?.containers?.[0]?.image;
+  if (!POD_NAME || !POD_NAMESPACE) return {};
+  for (let attempt = 0; ; attempt++) {
+    const pod = await rest.get<{
+      spec?: { containers?: { image?: string }[] };
+      status?: { containerStatuses?: { imageID?: string }[] };
+    }>(POD, POD_NAME, POD_NAMESPACE);
+    const image = pod.spec?.containers?.[0]?.image;
+    const imageID = pod.status?.containerStatuses?.[0]?.imageID || undefined;
+    if (imageID || attempt >= 30) return { image, imageID };
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 async function main(): Promise<void> {
@@ -75,11 +87,15 @@ async function main(): Promise<void> {
   const identity = `${process.env.POD_NAME ?? hostname()}_${randomBytes(4).toString('hex')}`;
   const registry = createMetricsRegistry();
   const metrics = createOperatorMetrics(registry);
-  const defaultImage = values['default-image'] || (await ownImage(rest).catch(() => undefined));
-  logger.info({ identity, defaultImage, kubeconfig: kubeConfig.source }, 'starting');
+  const own = await ownImage(rest).catch(() => ({}) as { image?: string; imageID?: string });
+  const defaultImage = values['default-image'] || own.image;
+  // The digest is known only when the default image is the one this process runs.
+  const defaultImageID = defaultImage === own.image ? own.imageID : undefined;
+  logger.info({ identity, defaultImage, defaultImageID, kubeconfig: kubeConfig.source }, 'starting');
 
   const reconciler = new Reconciler(rest, new EventRecorder(rest, identity, logger), metrics, logger, {
     defaultImage,
+    defaultImageID,
     servedFingerprints,
   });
   const controller = new Controller(rest, reconciler, metrics, logger);

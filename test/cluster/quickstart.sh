@@ -28,8 +28,18 @@ kubectl -n aggregator-operator-system rollout status deployment/aggregator-opera
 step "sample AggregatedAPI (config/samples/aggregatedapi.yaml)"
 kubectl apply -f "$root/config/samples/aggregatedapi.yaml"
 kubectl wait --for=condition=Ready aggregatedapi/widgets --timeout=300s
-# A Widget server left running by an earlier start runs the old image under the same tag: roll it too.
-kubectl -n widgets-system rollout restart deployment/widgets-apiserver
+# The operator records its image's digest in the server's pod template, so a server left running by an
+# earlier start on an older build of the same tag is rolled once onto this one: wait for that.
+for i in $(seq 1 90); do
+  # Every operator pod runs one image once the old ones are gone.
+  operator_image_ids="$(kubectl -n aggregator-operator-system get pods -l app.kubernetes.io/name=aggregator-operator \
+    -o jsonpath='{range .items[*]}{.status.containerStatuses[0].imageID}{"\n"}{end}' | sort -u)"
+  server_image_id="$(kubectl -n widgets-system get deployment widgets-apiserver \
+    -o jsonpath="{.spec.template.metadata.annotations['aggregation\\.example\\.com/image-id']}")"
+  [[ -n "$server_image_id" && "$operator_image_ids" == "$server_image_id" ]] && break
+  if ((i == 90)); then echo "the operator did not roll the Widget server onto its image" >&2; exit 1; fi
+  sleep 2
+done
 kubectl -n widgets-system rollout status deployment/widgets-apiserver --timeout=300s
 kubectl wait --for=condition=Ready aggregatedapi/widgets --timeout=300s
 # Ready may still be the old pod's for a moment, and the aggregator needs the new pod's endpoint: wait

@@ -151,8 +151,7 @@ export async function installSampleWidgetsApi(): Promise<boolean> {
     async () => k(['get', 'clusterrolebinding', 'aggregatedapi:widgets:admission', '-o', 'name']),
     180_000,
   );
-  await k(['-n', 'widgets-system', 'rollout', 'restart', 'deployment/widgets-apiserver']);
-  await k(['-n', 'widgets-system', 'rollout', 'status', 'deployment/widgets-apiserver', '--timeout=300s']);
+  await waitForServerOnOperatorImage('widgets-system', 'widgets-apiserver');
   await k(['wait', '--for=condition=Ready', 'aggregatedapi/widgets', '--timeout=300s']);
   await eventually(
     'widgets to be served through kube-apiserver',
@@ -160,6 +159,49 @@ export async function installSampleWidgetsApi(): Promise<boolean> {
     120_000,
   );
   return installed;
+}
+
+/**
+ * Waits until the operator (restarted onto the image just built) has put its image's digest into the
+ * server Deployment's pod template, which rolls the server onto that image once, and the rollout is
+ * done: objects written before that would go with the old pod's embedded store.
+ */
+export async function waitForServerOnOperatorImage(namespace: string, deployment: string): Promise<void> {
+  const operatorImageIDs = async () =>
+    new Set(
+      (
+        await k([
+          '-n',
+          OPERATOR_NS,
+          'get',
+          'pods',
+          '-l',
+          'app.kubernetes.io/name=aggregator-operator',
+          '-o',
+          'jsonpath={range .items[*]}{.status.containerStatuses[0].imageID}{"\\n"}{end}',
+        ])
+      )
+        .split('\n')
+        .filter(Boolean),
+    );
+  await eventually(
+    `the operator to roll ${namespace}/${deployment} onto its image`,
+    async () => {
+      const ids = await operatorImageIDs();
+      const annotation = await k([
+        '-n',
+        namespace,
+        'get',
+        'deployment',
+        deployment,
+        '-o',
+        "jsonpath={.spec.template.metadata.annotations['aggregation\\.example\\.com/image-id']}",
+      ]);
+      return ids.size === 1 && ids.has(annotation.trim());
+    },
+    180_000,
+  );
+  await k(['-n', namespace, 'rollout', 'status', `deployment/${deployment}`, '--timeout=300s']);
 }
 
 export async function removeSampleWidgetsApi(installed: boolean): Promise<void> {

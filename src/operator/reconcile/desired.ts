@@ -238,6 +238,8 @@ export function serverArgs(api: AggregatedAPI, defaultImage: boolean): string[] 
 
 /** Pod template annotation with the ServiceAccount's uid (see deployment()). */
 export const SERVICE_ACCOUNT_UID_ANNOTATION = 'aggregation.example.com/serviceaccount-uid';
+/** Pod template annotation with the default image's digest (see deployment()). */
+export const IMAGE_ID_ANNOTATION = 'aggregation.example.com/image-id';
 
 /**
  * `serviceAccountUid`: a recreated ServiceAccount invalidates the tokens of pods started under the old
@@ -249,6 +251,8 @@ export function deployment(
   image: string,
   defaultImage: boolean,
   serviceAccountUid?: string,
+  /** The default image's digest: a new build under the same tag rolls the pods. */
+  imageID?: string,
 ): KubeObject {
   const { server, namespace, servingSecret: servingSecretName } = ownedNames(api);
   const spec = api.spec;
@@ -274,8 +278,13 @@ export function deployment(
       template: {
         metadata: {
           labels,
-          ...(serviceAccountUid
-            ? { annotations: { [SERVICE_ACCOUNT_UID_ANNOTATION]: serviceAccountUid } }
+          ...(serviceAccountUid || imageID
+            ? {
+                annotations: {
+                  ...(serviceAccountUid ? { [SERVICE_ACCOUNT_UID_ANNOTATION]: serviceAccountUid } : {}),
+                  ...(imageID ? { [IMAGE_ID_ANNOTATION]: imageID } : {}),
+                },
+              }
             : {}),
         },
         spec: {

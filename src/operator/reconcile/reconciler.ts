@@ -79,6 +79,11 @@ class DegradedError extends Error {
 export interface ReconcilerOptions {
   /** Image for AggregatedAPIs that name none: the operator's own (the Widget server). */
   defaultImage?: string;
+  /**
+   * The digest the default image resolves to, when known: recorded in the server's pod template so that
+   * an image rebuilt under the same tag (a new operator release) rolls the servers once.
+   */
+  defaultImageID?: string;
   /** Which certificates the replicas serve; injected so the TLS probe can be replaced where pods are unreachable. */
   servedFingerprints: (pods: KubeObject[], port: number, servername: string) => Promise<string[] | undefined>;
 }
@@ -265,7 +270,13 @@ export class Reconciler {
     await this.rest.apply(SERVICE, desired.service(api));
     const deployment = await this.rest.apply<DeploymentObject>(
       DEPLOYMENT,
-      desired.deployment(api, image, !api.spec.image, serviceAccount.metadata?.uid),
+      desired.deployment(
+        api,
+        image,
+        !api.spec.image,
+        serviceAccount.metadata?.uid,
+        api.spec.image ? undefined : this.options.defaultImageID,
+      ),
     );
     obs.deployment = observeDeployment(deployment);
     await this.rest.apply(POD_DISRUPTION_BUDGET, desired.podDisruptionBudget(api));

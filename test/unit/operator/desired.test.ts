@@ -136,6 +136,13 @@ test('the pod is locked down and probed over HTTPS; a new ServiceAccount uid rol
   });
   const custom = podSpec(desired.deployment(api({ affinity: { nodeAffinity: {} } }), 'img', true));
   expect(custom.affinity).toEqual({ nodeAffinity: {} });
+  // The default image's digest too: a rebuild under the same tag rolls the pods once.
+  const rebuilt = desired.deployment(api(), 'img:dev', true, 'sa-uid-2', 'sha256:abc');
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  expect((rebuilt as any).spec.template.metadata.annotations).toEqual({
+    [desired.SERVICE_ACCOUNT_UID_ANNOTATION]: 'sa-uid-2',
+    [desired.IMAGE_ID_ANNOTATION]: 'sha256:abc',
+  });
 });
 
 test('one APIService per version, verifying TLS with the bundle, owned and labelled', () => {
