@@ -100,11 +100,10 @@ export class KindRegistry<T extends StoredObject> extends Store<T> {
     return this.guaranteedUpdate(namespace, name, opts, admission, (current) => {
       const scale = toScale(adapter.toScale(current));
       const next = scaled(scale, current);
-      const pinned = this.checkResourceVersion(scale.metadata.resourceVersion, current, name);
+      this.checkResourceVersion(scale.metadata.resourceVersion, current, name);
       this.tracker.trackUpdate(next, current, undefined, opts, 'scale', rfc3339Seconds(this.now()));
       return {
         next,
-        pinnedResourceVersion: pinned,
         // Webhooks' changes are not tracked: the managedFields of the client's change stand.
         readmit: (admitted) => {
           const again = scaled(admitted as Scale, current);

@@ -424,8 +424,11 @@ export class Store<T extends StoredObject> {
   /**
    * The read-modify-write loop every update, patch, subresource write and graceful delete goes through
    * (GuaranteedUpdate): `mutate` gets the current object and returns the desired one; storage
-   * conflicts re-run it on fresh state unless the caller pinned a resourceVersion. Admission (UPDATE)
-   * runs on each attempt's result, before the no-op check and the write.
+   * conflicts re-run it on fresh state, as etcd3's GuaranteedUpdate does. A request that names a
+   * resourceVersion (a PUT's, or one a patch sets) is checked by `mutate` against each attempt's state,
+   * so it gets 409 once another write has landed; a patch that names none is applied to the fresh
+   * object and succeeds. Admission (UPDATE) runs on each attempt's result, before the no-op check and
+   * the write.
    */
   protected async guaranteedUpdate(
     namespace: string,
@@ -435,7 +438,6 @@ export class Store<T extends StoredObject> {
     mutate: (current: T) => {
       next: T;
       warnings?: string[];
-      pinnedResourceVersion?: boolean;
       /**
        * The object to store when mutating admission replaced the view of `next` (the strategy's update
        * preparation and validation again, as kube-apiserver runs them after mutating admission).
@@ -449,7 +451,7 @@ export class Store<T extends StoredObject> {
       if (!kv) throw notFound(this.groupResource, name);
       const current = this.form.fromKeyValue(kv);
       const mutated = mutate(current);
-      const { warnings: mutateWarnings = [], pinnedResourceVersion = false } = mutated;
+      const { warnings: mutateWarnings = [] } = mutated;
       let next = mutated.next;
       // This attempt's, with what admission adds (a retry starts again from mutate's).
       const warnings = [...mutateWarnings];
@@ -487,8 +489,7 @@ export class Store<T extends StoredObject> {
       } catch (e) {
         if (e instanceof KeyNotFoundError) throw notFound(this.groupResource, name);
         if (e instanceof RevisionConflictError) {
-          if (pinnedResourceVersion || attempt + 1 >= MAX_UPDATE_ATTEMPTS)
-            throw conflict(this.groupResource, name);
+          if (attempt + 1 >= MAX_UPDATE_ATTEMPTS) throw conflict(this.groupResource, name);
           continue;
         }
         throw e;
@@ -496,10 +497,9 @@ export class Store<T extends StoredObject> {
     }
   }
 
-  protected checkResourceVersion(requested: string | undefined, current: T, name: string): boolean {
-    if (!requested) return false;
-    if (requested !== current.metadata.resourceVersion) throw conflict(this.groupResource, name);
-    return true;
+  /** A write that names a resourceVersion other than the current object's is a 409 Conflict. */
+  protected checkResourceVersion(requested: string | undefined, current: T, name: string): void {
+    if (requested && requested !== current.metadata.resourceVersion) throw conflict(this.groupResource, name);
   }
 
   /** A patched or mutated object keeps the name and namespace of the request. */
@@ -616,7 +616,6 @@ export class Store<T extends StoredObject> {
       const next = this.prepareUpdate(copySharingManagedFields(object), current, subresource, opts);
       return {
         next,
-        pinnedResourceVersion: true,
         readmit: this.readmitUpdate(next, current, subresource, opts),
       };
     });
@@ -640,14 +639,13 @@ export class Store<T extends StoredObject> {
       const patched = applyPatchDocument(codec.encode(current) as unknown as JsonObject, type, patch);
       const { object, warnings } = codec.decode(patched, { fieldValidation: opts.fieldValidation });
       this.checkIdentity(object, namespace, name);
-      const pinned = this.checkResourceVersion(object.metadata.resourceVersion, current, name);
+      this.checkResourceVersion(object.metadata.resourceVersion, current, name);
       const next = this.prepareUpdate(object, current, subresource, opts);
       // A patch may grow the object past what any request body could create.
       checkPatchedSize(next);
       return {
         next,
         warnings,
-        pinnedResourceVersion: pinned,
         readmit: this.readmitUpdate(next, current, subresource, opts),
       };
     });
