@@ -33,7 +33,8 @@ const widget = (version: string, widgetName: string, spec: Record<string, unknow
     apiVersion: `${group}/${version}`,
     kind: 'Widget',
     metadata: { name: widgetName, namespace: ns, ...extra },
-    spec: { image: 'nginx:1.27', ...spec },
+    // The bed's pause image runs with no registry: the Widget controller makes these Running.
+    spec: { image: 'localhost/pause:bed', ...spec },
   });
 
 beforeAll(async () => {
@@ -131,26 +132,43 @@ test('created at v1alpha1, read at v1; a watch at v1beta1 sees a patch made at v
 
 test('each version has its table, field selectors and explain', async () => {
   await k(['create', '-f', '-'], widget('v1', 'red-one', { replicas: 2, color: 'red' }));
+  await k(['create', '-f', '-'], widget('v1', 'stuck', { replicas: 1, image: 'localhost/no-such-image:1' }));
+  // The Widget controller writes status.phase: wait until it has settled all three.
+  const phases = { alpha: 'Running', 'red-one': 'Running', stuck: 'Failed' };
+  await eventually(
+    `the Widget controller to report ${JSON.stringify(phases)}`,
+    async () => {
+      const list = await json(['-n', ns, 'get', at('v1')]);
+      const seen = Object.fromEntries(
+        list.items.map((w: { metadata: { name: string }; status?: { phase?: string } }) => [
+          w.metadata.name,
+          w.status?.phase,
+        ]),
+      );
+      return Object.entries(phases).every(([n, phase]) => seen[n] === phase);
+    },
+    180_000,
+  );
   const alpha = await k(['-n', ns, 'get', at('v1alpha1'), '-o', 'wide']);
   expect(alpha).toMatch(/^NAME\s+SIZE\s+AVAILABLE\s+PHASE\s+AGE/m);
-  expect(alpha).toMatch(/^red-one\s+2\s+0\s+Pending/m);
+  expect(alpha).toMatch(/^red-one\s+2\s+2\s+Running/m);
   const beta = await k(['-n', ns, 'get', at('v1beta1'), '-o', 'wide']);
   expect(beta).toMatch(/^NAME\s+REPLICAS\s+AVAILABLE\s+COLOR\s+PHASE\s+AGE/m);
-  expect(beta).toMatch(/^red-one\s+2\s+0\s+red\s+Pending/m);
+  expect(beta).toMatch(/^red-one\s+2\s+2\s+red\s+Running/m);
+  const names = async (version: string, selector: string) =>
+    (await k(['get', at(version), '-A', '--field-selector', selector, '-o', 'name']))
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .sort();
   for (const version of ['v1', 'v1beta1', 'v1alpha1']) {
-    const named = await k([
-      '-n',
-      ns,
-      'get',
-      at(version),
-      '--field-selector',
-      'metadata.name=red-one',
-      '-o',
-      'name',
+    expect(await names(version, 'metadata.name=red-one')).toEqual([`widget.${group}/red-one`]);
+    expect(await names(version, 'status.phase=Running')).toEqual([
+      `widget.${group}/alpha`,
+      `widget.${group}/red-one`,
     ]);
-    expect(named.trim()).toBe(`widget.${group}/red-one`);
-    const all = await k(['get', at(version), '-A', '--field-selector', 'status.phase=Pending', '-o', 'name']);
-    expect(all.trim().split('\n').sort()).toEqual([`widget.${group}/alpha`, `widget.${group}/red-one`]);
+    expect(await names(version, 'status.phase!=Running')).toEqual([`widget.${group}/stuck`]);
+    expect(await names(version, 'status.phase=Pending')).toEqual([]);
   }
   const explained = await k(['explain', 'widgets.spec', `--api-version=${group}/v1alpha1`]);
   expect(explained).toMatch(/^\s+size\s+<integer>/m);
