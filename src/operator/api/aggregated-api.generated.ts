@@ -15,7 +15,7 @@ export interface AggregatedAPISpec {
   }>;
   /** Namespace the server's Deployment, Service, Secrets and ServiceAccount live in; immutable. */
   namespace: string;
-  /** Server image. When unset, the operator's own image runs the Widget server with --api-group set to spec.group; another image runs its own entrypoint with the standard extension-apiserver flags (--secure-port, --tls-cert-file, ...). */
+  /** Server image. When unset, the operator's own image runs the Widget server (and its Widget controller) for spec.group. Another image runs its own entrypoint with spec.args, or else with the standard flags of a k8s.io/apiserver-based server: --bind-address, --secure-port, --tls-cert-file, --tls-private-key-file and, with etcd storage, --etcd-servers, --etcd-prefix and the etcd client TLS files; then spec.extraArgs. */
   image?: string;
   /** Pull policy of the server image. */
   imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
@@ -53,8 +53,44 @@ export interface AggregatedAPISpec {
     /** Renew a certificate this long before it expires. */
     renewBefore?: string;
   };
-  /** Extra command-line arguments for the server. */
+  /** Arguments added after the ones the operator passes (the Widget server's, or the standard extension-apiserver flags for another image). */
   extraArgs?: string[];
+  /** The whole argument list of another image's container: the operator passes these and nothing else (no standard flags). The serving certificate is mounted at /var/run/aggregated-api/serving-cert/{tls.crt,tls.key,ca.crt}, an etcd client Secret at /var/run/aggregated-api/etcd-client/{ca.crt,tls.crt,tls.key}; the server must serve HTTPS on spec.port. Only with spec.image; not with extraArgs. */
+  args?: string[];
+  /** The container port the server serves HTTPS on (--secure-port among the standard flags). The Service and the APIServices reach it through port 443. */
+  port?: number;
+  /** HTTPS paths the kubelet probes on spec.port. */
+  probes?: {
+    /** Readiness probe path; the pod serves traffic only while it answers 2xx. */
+    readinessPath?: string;
+    /** Liveness probe path; the kubelet restarts the container when it fails. */
+    livenessPath?: string;
+  };
+  /** Environment variables of the server container (core/v1 EnvVar). */
+  env?: Array<{
+    name: string;
+    value?: string;
+    valueFrom?: Record<string, unknown>;
+  }>;
+  /** Permissions for the server's ServiceAccount beyond the ones every aggregated API server needs (auth delegation, reading its authentication configuration and admission's namespaces and policies), which the operator always grants. Granting them takes the operator's escalate permission: config/policy/ refuses these fields to users who could not grant the same permissions themselves. */
+  rbac?: {
+    /** Rules of a Role in spec.namespace, bound to the server's ServiceAccount. */
+    rules?: Array<{
+      apiGroups?: string[];
+      resources?: string[];
+      resourceNames?: string[];
+      verbs: string[];
+      nonResourceURLs?: string[];
+    }>;
+    /** Rules of a ClusterRole bound to the server's ServiceAccount cluster-wide. */
+    clusterRules?: Array<{
+      apiGroups?: string[];
+      resources?: string[];
+      resourceNames?: string[];
+      verbs: string[];
+      nonResourceURLs?: string[];
+    }>;
+  };
 }
 
 export interface AggregatedAPIStatus {
@@ -98,5 +134,10 @@ export const SPEC_DEFAULTS = {
     caDuration: '8760h',
     servingCertificateDuration: '2160h',
     renewBefore: '720h',
+  },
+  port: 8443,
+  probes: {
+    readinessPath: '/readyz',
+    livenessPath: '/livez',
   },
 } as const;

@@ -30,6 +30,8 @@ export const CLUSTER_ROLE_BINDING = ref(
   false,
 );
 export const ROLE_BINDING = ref('rbac.authorization.k8s.io/v1', 'RoleBinding', 'rolebindings', true);
+export const CLUSTER_ROLE = ref('rbac.authorization.k8s.io/v1', 'ClusterRole', 'clusterroles', false);
+export const ROLE = ref('rbac.authorization.k8s.io/v1', 'Role', 'roles', true);
 export const API_SERVICE = ref('apiregistration.k8s.io/v1', 'APIService', 'apiservices', false);
 
 /** Every kind an AggregatedAPI owns, watched so that drift on any of them is repaired at once. */
@@ -41,5 +43,7 @@ export const OWNED_KINDS = [
   POD_DISRUPTION_BUDGET,
   CLUSTER_ROLE_BINDING,
   ROLE_BINDING,
+  CLUSTER_ROLE,
+  ROLE,
   API_SERVICE,
 ];

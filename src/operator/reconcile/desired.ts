@@ -4,18 +4,13 @@
  * owns) stay theirs and the apply is a no-op when nothing drifted.
  */
 import { WIDGET_VERSION_NAMES } from '../../widget-server/apis/widgets';
-import {
-  ownedNames,
-  ownerLabels,
-  ownerReference,
-  SPEC_DEFAULTS,
-  usesEtcd,
-  type AggregatedAPI,
-} from '../api/aggregated-api';
+import { ownedNames, ownerLabels, SPEC_DEFAULTS, usesEtcd, type AggregatedAPI } from '../api/aggregated-api';
 import type { KubeObject } from '../../shared/kube/rest';
 import type { KeyPair } from './certificates';
+import { b64, meta } from './owned-meta';
 
-export const SERVER_PORT = 8443;
+export * from './desired-rbac';
+
 const SERVING_CERT_DIR = '/var/run/aggregated-api/serving-cert';
 const ETCD_CLIENT_DIR = '/var/run/aggregated-api/etcd-client';
 /**
@@ -43,17 +38,6 @@ export function selectorLabels(api: AggregatedAPI): Record<string, string> {
     'app.kubernetes.io/instance': api.metadata.name,
   };
 }
-
-function meta(api: AggregatedAPI, name: string, namespace?: string) {
-  return {
-    name,
-    ...(namespace ? { namespace } : {}),
-    labels: ownerLabels(api),
-    ownerReferences: [ownerReference(api)],
-  };
-}
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 /** A Secret with `data` given as text; `resourceVersion` makes the apply fail if it changed meanwhile. */
 function secret(
@@ -84,83 +68,6 @@ export function servingSecret(
 ) {
   const data = { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'ca.crt': caCertPem };
   return secret(api, ownedNames(api).servingSecret, 'kubernetes.io/tls', data, resourceVersion);
-}
-
-export function serviceAccount(api: AggregatedAPI): KubeObject {
-  const { server, namespace } = ownedNames(api);
-  return { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(api, server, namespace) };
-}
-
-export function authDelegatorBinding(api: AggregatedAPI): KubeObject {
-  const { server, namespace, authDelegator } = ownedNames(api);
-  return {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: meta(api, authDelegator),
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:auth-delegator' },
-    subjects: [{ kind: 'ServiceAccount', name: server, namespace }],
-  };
-}
-
-/**
- * The ClusterRole, installed with the operator (config/rbac), of what a server's admission reads from the
- * cluster: namespaces (get, list, watch) for NamespaceLifecycle. No built-in role is that narrow (`view`
- * reads most namespaced objects), and a shared role lets the operator hold only `bind` on it.
- */
-export const ADMISSION_READER_CLUSTER_ROLE = 'aggregator-operator:aggregated-apiserver-admission';
-
-export function admissionReaderBinding(api: AggregatedAPI): KubeObject {
-  const { server, namespace } = ownedNames(api);
-  return {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'ClusterRoleBinding',
-    metadata: meta(api, `aggregatedapi:${api.metadata.name}:admission`),
-    roleRef: {
-      apiGroup: 'rbac.authorization.k8s.io',
-      kind: 'ClusterRole',
-      name: ADMISSION_READER_CLUSTER_ROLE,
-    },
-    subjects: [{ kind: 'ServiceAccount', name: server, namespace }],
-  };
-}
-
-/**
- * The Widget controller's ClusterRoles (config/rbac/widget_controller_role.yaml), bound when the
- * AggregatedAPI runs the Widget server, whose process runs the controller: the first cluster-wide, the
- * Lease one in the server's namespace.
- */
-export const WIDGET_CONTROLLER_CLUSTER_ROLE = 'aggregator-operator:widget-controller';
-export const WIDGET_CONTROLLER_LEASE_CLUSTER_ROLE = 'aggregator-operator:widget-controller-leader-election';
-
-export function widgetControllerBindings(api: AggregatedAPI): { cluster: KubeObject; lease: KubeObject } {
-  const { server, namespace } = ownedNames(api);
-  const binding = (kind: string, name: string, role: string, ns?: string): KubeObject => ({
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind,
-    metadata: meta(api, name, ns),
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-    subjects: [{ kind: 'ServiceAccount', name: server, namespace }],
-  });
-  const name = `aggregatedapi:${api.metadata.name}:widget-controller`;
-  return {
-    cluster: binding('ClusterRoleBinding', name, WIDGET_CONTROLLER_CLUSTER_ROLE),
-    lease: binding('RoleBinding', name, WIDGET_CONTROLLER_LEASE_CLUSTER_ROLE, namespace),
-  };
-}
-
-export function authReaderBinding(api: AggregatedAPI): KubeObject {
-  const { server, namespace, authReader } = ownedNames(api);
-  return {
-    apiVersion: 'rbac.authorization.k8s.io/v1',
-    kind: 'RoleBinding',
-    metadata: meta(api, authReader, 'kube-system'),
-    roleRef: {
-      apiGroup: 'rbac.authorization.k8s.io',
-      kind: 'Role',
-      name: 'extension-apiserver-authentication-reader',
-    },
-    subjects: [{ kind: 'ServiceAccount', name: server, namespace }],
-  };
 }
 
 /**
@@ -199,27 +106,27 @@ export function servedVersions(
   };
 }
 
+/** The port the server's container serves HTTPS on (spec.port). */
+export function serverPort(spec: AggregatedAPI['spec']): number {
+  return spec.port ?? SPEC_DEFAULTS.port;
+}
+
+/**
+ * The container's arguments. The Widget server gets its own flags; another image gets spec.args as
+ * they are, or else the standard flags every k8s.io/apiserver-based server takes (serving and etcd,
+ * which the operator provides the files and endpoints for), then spec.extraArgs. Nothing else is
+ * added to an image the operator does not know: an unknown flag stops such a server at start.
+ */
 export function serverArgs(api: AggregatedAPI, defaultImage: boolean): string[] {
   const spec = api.spec;
+  if (!defaultImage && spec.args) return [...spec.args];
   const shutdown = shutdownTiming(spec);
   const { served } = servedVersions(api, defaultImage);
   const args = [
-    ...(defaultImage
-      ? [
-          `--api-group=${spec.group}`,
-          ...(served.length ? [`--api-versions=${served.join(',')}`] : []),
-          `--shutdown-delay-duration=${shutdown.delaySeconds}s`,
-          `--shutdown-grace-seconds=${shutdown.drainSeconds}`,
-          // The Widget server runs the Widget controller (leader-elected among its replicas).
-          '--widget-controller=true',
-          `--leader-election-namespace=${ownedNames(api).namespace}`,
-        ]
-      : []),
     '--bind-address=0.0.0.0',
-    `--secure-port=${SERVER_PORT}`,
+    `--secure-port=${serverPort(spec)}`,
     `--tls-cert-file=${SERVING_CERT_DIR}/tls.crt`,
     `--tls-private-key-file=${SERVING_CERT_DIR}/tls.key`,
-    '--delegate-auth=true',
   ];
   const etcd = spec.storage?.etcd;
   if (etcd) {
@@ -233,7 +140,19 @@ export function serverArgs(api: AggregatedAPI, defaultImage: boolean): string[] 
       );
     }
   }
-  return [...args, ...(spec.extraArgs ?? [])];
+  const own = defaultImage
+    ? [
+        `--api-group=${spec.group}`,
+        ...(served.length ? [`--api-versions=${served.join(',')}`] : []),
+        `--shutdown-delay-duration=${shutdown.delaySeconds}s`,
+        `--shutdown-grace-seconds=${shutdown.drainSeconds}`,
+        '--delegate-auth=true',
+        // The Widget server runs the Widget controller (leader-elected among its replicas).
+        '--widget-controller=true',
+        `--leader-election-namespace=${ownedNames(api).namespace}`,
+      ]
+    : [];
+  return [...own, ...args, ...(spec.extraArgs ?? [])];
 }
 
 /** Pod template annotation with the ServiceAccount's uid (see deployment()). */
@@ -322,11 +241,12 @@ export function deployment(
               imagePullPolicy: spec.imagePullPolicy ?? SPEC_DEFAULTS.imagePullPolicy,
               ...(defaultImage ? { command: WIDGET_SERVER_COMMAND } : {}),
               args: serverArgs(api, defaultImage),
-              ports: [{ name: 'https', containerPort: SERVER_PORT, protocol: 'TCP' }],
+              ports: [{ name: 'https', containerPort: serverPort(spec), protocol: 'TCP' }],
+              ...(spec.env?.length ? { env: spec.env } : {}),
               // Probed every second, as kubeadm probes kube-apiserver: a new pod joins its Service's
               // endpoints within a second of being able to serve, which is what a rollout waits for.
-              readinessProbe: probe('/readyz', 1, 3),
-              livenessProbe: probe('/livez', 10, 6),
+              readinessProbe: probe(spec.probes?.readinessPath ?? SPEC_DEFAULTS.probes.readinessPath, 1, 3),
+              livenessProbe: probe(spec.probes?.livenessPath ?? SPEC_DEFAULTS.probes.livenessPath, 10, 6),
               ...(spec.resources ? { resources: spec.resources } : {}),
               securityContext: {
                 allowPrivilegeEscalation: false,

@@ -27,17 +27,19 @@ import {
   AGGREGATED_API,
   API_SERVICE,
   FIELD_MANAGER,
+  CLUSTER_ROLE,
   CLUSTER_ROLE_BINDING,
   DEPLOYMENT,
   NAMESPACE,
   POD,
   POD_DISRUPTION_BUDGET,
+  ROLE,
   ROLE_BINDING,
   SECRET,
   SERVICE,
   SERVICE_ACCOUNT,
 } from '../kube/kinds';
-import { isNotFound, type KubeObject, type KubeRest } from '../../shared/kube/rest';
+import { isNotFound, type KubeObject, type KubeRest, type ResourceRef } from '../../shared/kube/rest';
 import { prepareKeys } from '../../shared/pki';
 import { caStateToData, planCertificates, type CertificatePlan } from './certificates';
 import { computeConditions, type DeploymentObservation, type Observation } from './conditions';
@@ -225,7 +227,11 @@ export class Reconciler {
         const b = existingApiServices.get(n)?.spec?.caBundle;
         return b ? Buffer.from(b, 'base64').toString('utf8') : undefined;
       }),
-      servedFingerprints: await this.options.servedFingerprints(pods.items, desired.SERVER_PORT, dnsNames[2]),
+      servedFingerprints: await this.options.servedFingerprints(
+        pods.items,
+        desired.serverPort(api.spec),
+        dnsNames[2],
+      ),
     });
     await this.rest.apply(
       SECRET,
@@ -262,10 +268,28 @@ export class Reconciler {
     await this.rest.apply(CLUSTER_ROLE_BINDING, desired.authDelegatorBinding(api));
     await this.rest.apply(CLUSTER_ROLE_BINDING, desired.admissionReaderBinding(api));
     await this.rest.apply(ROLE_BINDING, desired.authReaderBinding(api));
-    if (!api.spec.image) {
-      const controllerRbac = desired.widgetControllerBindings(api);
-      await this.rest.apply(CLUSTER_ROLE_BINDING, controllerRbac.cluster);
-      await this.rest.apply(ROLE_BINDING, controllerRbac.lease);
+    // The Widget controller's bindings while the operator's image runs; removed once another does.
+    const controllerRbac = desired.widgetControllerBindings(api);
+    await this.applyOrDelete(CLUSTER_ROLE_BINDING, !api.spec.image, controllerRbac.cluster);
+    await this.applyOrDelete(ROLE_BINDING, !api.spec.image, controllerRbac.lease);
+    // spec.rbac: roles before their bindings, and bindings removed before their roles.
+    const roles = desired.serverRoles(api);
+    const { name: rolesName } = roles;
+    for (const [ref, object] of [
+      [CLUSTER_ROLE, roles.clusterRole],
+      [CLUSTER_ROLE_BINDING, roles.clusterRoleBinding],
+      [ROLE, roles.role],
+      [ROLE_BINDING, roles.roleBinding],
+    ] as const) {
+      if (object) await this.rest.apply(ref, object);
+    }
+    for (const [ref, object, namespace] of [
+      [CLUSTER_ROLE_BINDING, roles.clusterRoleBinding, undefined],
+      [CLUSTER_ROLE, roles.clusterRole, undefined],
+      [ROLE_BINDING, roles.roleBinding, names.namespace],
+      [ROLE, roles.role, names.namespace],
+    ] as const) {
+      if (!object) await this.deleteOwned(ref, rolesName, namespace);
     }
     await this.rest.apply(SERVICE, desired.service(api));
     const deployment = await this.rest.apply<DeploymentObject>(
@@ -302,6 +326,20 @@ export class Reconciler {
       new Map(obs.apiServices.map((s) => [s.name, s.available === 'True'])),
     );
     return { requeueAfterMs: nextCertificateCheck(plan, policy.renewBeforeMs, policy.caRenewBeforeMs) };
+  }
+
+  /** Applies `object` while `wanted`, else deletes what an earlier spec made of it. */
+  private async applyOrDelete(ref: ResourceRef, wanted: boolean, object: KubeObject): Promise<void> {
+    if (wanted) await this.rest.apply(ref, object);
+    else await this.deleteOwned(ref, object.metadata!.name!, object.metadata?.namespace);
+  }
+
+  /** Deletes an object this operator made for an AggregatedAPI (and only such), if it exists. */
+  private async deleteOwned(ref: ResourceRef, name: string, namespace?: string): Promise<void> {
+    const existing = await this.rest.getOrUndefined(ref, name, namespace);
+    const owner = existing?.metadata?.ownerReferences?.find((o) => o.kind === KIND && o.controller);
+    if (!existing || !owner) return;
+    await this.rest.delete(ref, name, namespace, { uid: existing.metadata?.uid });
   }
 
   private async deleteStaleApiServices(
