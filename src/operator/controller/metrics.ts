@@ -24,6 +24,14 @@ export function createOperatorMetrics(registry: Registry, controller = 'aggregat
       }
     },
   });
+  // Exported beside the expiry so that an alert can compare the two per AggregatedAPI: the renew window
+  // is each API's own (spec.certificates), and the CA's is wider than renewBefore (certificatePolicy).
+  const certificateRenewBefore = new Gauge({
+    name: 'aggregator_operator_certificate_renew_before_seconds',
+    help: 'Seconds before expiry at which the operator renews a certificate of an AggregatedAPI (certificate: ca or serving)',
+    labelNames: ['aggregatedapi', 'certificate'],
+    registers: [registry],
+  });
   const apiServicesOf = new Map<string, Set<string>>();
   const apiServiceAvailable = new Gauge({
     name: 'aggregator_operator_apiservice_available',
@@ -49,8 +57,19 @@ export function createOperatorMetrics(registry: Registry, controller = 'aggregat
     reconcileTime,
     queueDepth,
     certificateExpiry,
-    setCertificateNotAfter(aggregatedapi: string, certificate: 'ca' | 'serving', at: Date): void {
+    certificateRenewBefore,
+    /**
+     * Records when a certificate expires and how long before that the operator renews it (the policy's
+     * renewBeforeMs for serving, caRenewBeforeMs for the CA): one call, so the two never disagree.
+     */
+    setCertificateNotAfter(
+      aggregatedapi: string,
+      certificate: 'ca' | 'serving',
+      at: Date,
+      renewBeforeMs: number,
+    ): void {
       notAfter.set(`${aggregatedapi}/${certificate}`, { aggregatedapi, certificate, at: at.getTime() });
+      certificateRenewBefore.set({ aggregatedapi, certificate }, renewBeforeMs / 1000);
     },
     apiServiceAvailable,
     /** Sets the availability of an AggregatedAPI's APIServices, dropping those it no longer has. */
@@ -67,6 +86,8 @@ export function createOperatorMetrics(registry: Registry, controller = 'aggregat
     /** Drops every series of a deleted AggregatedAPI. */
     forget(name: string): void {
       for (const key of [...notAfter.keys()]) if (key.startsWith(`${name}/`)) notAfter.delete(key);
+      for (const certificate of ['ca', 'serving'])
+        certificateRenewBefore.remove({ aggregatedapi: name, certificate });
       ready.remove({ aggregatedapi: name });
       for (const apiservice of apiServicesOf.get(name) ?? []) {
         apiServiceAvailable.remove({ aggregatedapi: name, apiservice });

@@ -255,8 +255,13 @@ export class Reconciler {
       log.info({ events: plan.events.map((e) => e.reason), step: plan.pendingStep }, 'certificates changed');
     status.caNotAfter = rfc3339Seconds(plan.caNotAfter);
     status.servingCertificateNotAfter = rfc3339Seconds(plan.servingNotAfter);
-    this.metrics.setCertificateNotAfter(api.metadata.name, 'ca', plan.caNotAfter);
-    this.metrics.setCertificateNotAfter(api.metadata.name, 'serving', plan.servingNotAfter);
+    this.metrics.setCertificateNotAfter(api.metadata.name, 'ca', plan.caNotAfter, policy.caRenewBeforeMs);
+    this.metrics.setCertificateNotAfter(
+      api.metadata.name,
+      'serving',
+      plan.servingNotAfter,
+      policy.renewBeforeMs,
+    );
     obs.certificates = {
       ok: true,
       message: `CA valid until ${status.caNotAfter}, serving certificate until ${status.servingCertificateNotAfter}`,
