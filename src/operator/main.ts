@@ -139,8 +139,9 @@ async function main(): Promise<void> {
       logger.error('leadership lost; exiting');
       process.exit(1);
     });
-    metrics.leader.set(1);
   }
+  // Without election this replica acts alone: it leads (the no-leader alert reads this gauge).
+  metrics.leader.set(1);
   if (stopping) return;
   await controller.start(workers);
 }

@@ -5,7 +5,7 @@
  * reconciler asks for, every AggregatedAPI is resynced periodically.
  */
 import type { Logger } from 'pino';
-import { MANAGED_BY, MANAGED_BY_LABEL, OWNER_LABEL } from '../api/aggregated-api';
+import { API_VERSION, KIND, MANAGED_BY, MANAGED_BY_LABEL, OWNER_LABEL } from '../api/aggregated-api';
 import { AGGREGATED_API, OWNED_KINDS } from '../kube/kinds';
 import { Informer } from '../../shared/kube/informer';
 import { resourcePath, type KubeRest } from '../../shared/kube/rest';
@@ -43,7 +43,13 @@ export class Controller {
           { path: resourcePath(kind), labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`, name: kind.kind },
           this.logger,
         ).on((_type, obj) => {
-          const owner = obj.metadata?.labels?.[OWNER_LABEL];
+          // An object whose labels another actor replaced leaves the label-selected watch as a
+          // DELETED event without them; its controller reference still names the owner to repair it.
+          const owner =
+            obj.metadata?.labels?.[OWNER_LABEL] ??
+            obj.metadata?.ownerReferences?.find(
+              (o) => o.controller && o.apiVersion === API_VERSION && o.kind === KIND,
+            )?.name;
           if (owner) this.enqueue(owner);
         }),
       );
