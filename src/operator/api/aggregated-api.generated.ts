@@ -104,12 +104,17 @@ export interface AggregatedAPIStatus {
   caNotAfter?: string;
   /** Expiry of the serving certificate. */
   servingCertificateNotAfter?: string;
-  /** Availability of each APIService, as the aggregator reports it. */
+  /** Availability of each APIService, as the aggregator reports it, and whether its discovery document answers through kube-apiserver as clients see it. */
   apiServices?: Array<{
     name: string;
+    /** The APIService's Available condition status (True, False, Unknown). */
     available?: string;
     reason?: string;
     message?: string;
+    /** Whether GET /apis/<group>/<version> through kube-apiserver answered with the version's resources at the last reconcile (Unknown until the APIService is Available: the aggregator can report Available before its proxy path works). */
+    discovery?: 'True' | 'False' | 'Unknown';
+    /** What that request answered when it failed. */
+    discoveryMessage?: string;
   }>;
   /** Ready, CertificatesReady, Available (from the APIServices), Progressing and Degraded, each with observedGeneration, reason and message. */
   conditions?: Array<{

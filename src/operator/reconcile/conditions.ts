@@ -5,6 +5,8 @@
  *
  *   CertificatesReady  the CA and serving certificate are valid and published
  *   Available          every APIService reports Available=True (reason copied from the aggregator)
+ *                      and answers discovery through kube-apiserver (reason DiscoveryFailed); when
+ *                      not, the message says what that blocks cluster-wide
  *   Progressing        True while a rollout or certificate rotation is under way
  *   Degraded           True when the operator cannot converge (conflict, missing namespace, errors)
  *   Ready              all of the above are as they should be and at least one replica is ready
@@ -47,6 +49,25 @@ function merge(
   });
 }
 
+/**
+ * What an unavailable aggregated API does to the whole cluster, so that whoever reads the condition
+ * (an on-call person, an alert) knows the urgency: kube-apiserver's discovery lacks the group, and
+ * controllers that walk every resource stall on it.
+ */
+export const CLUSTER_WIDE_EFFECT =
+  "While an APIService is unavailable, discovery through kube-apiserver is incomplete for every client, and deleting any namespace and the garbage collector's work block until it is back.";
+
+function unavailableReason(s: ApiServiceStatus): string {
+  if (s.available === 'True' && s.discovery === 'False') return 'DiscoveryFailed';
+  return s.reason || 'APIServiceUnavailable';
+}
+
+function unavailableMessage(s: ApiServiceStatus): string {
+  if (s.available === 'True' && s.discovery === 'False')
+    return `${s.name} is Available to the aggregator but its discovery through kube-apiserver failed: ${s.discoveryMessage ?? 'no answer'}`;
+  return `${s.name}: ${s.message || s.reason || 'not available'}`;
+}
+
 export function computeConditions(
   obs: Observation,
   existing: Condition[] | undefined,
@@ -66,7 +87,7 @@ export function computeConditions(
       : { type: 'CertificatesReady', status: 'False', reason: certs.reason, message: certs.message };
   desired.push(certificatesReady);
 
-  const unavailable = obs.apiServices.filter((s) => s.available !== 'True');
+  const unavailable = obs.apiServices.filter((s) => s.available !== 'True' || s.discovery === 'False');
   const available: Desired =
     obs.apiServices.length === 0
       ? {
@@ -84,11 +105,11 @@ export function computeConditions(
           }
         : {
             type: 'Available',
-            status: unavailable.some((s) => s.available === 'False') ? 'False' : 'Unknown',
-            reason: unavailable[0].reason || 'APIServiceUnavailable',
-            message: unavailable
-              .map((s) => `${s.name}: ${s.message || s.reason || 'not available'}`)
-              .join('; '),
+            status: unavailable.some((s) => s.available === 'False' || s.discovery === 'False')
+              ? 'False'
+              : 'Unknown',
+            reason: unavailableReason(unavailable[0]),
+            message: `${unavailable.map(unavailableMessage).join('; ')}. ${CLUSTER_WIDE_EFFECT}`,
           };
   desired.push(available);
 

@@ -17,7 +17,6 @@ import {
   SPEC_DEFAULTS,
   type AggregatedAPI,
   type AggregatedAPIStatus,
-  type ApiServiceStatus,
   type Condition,
 } from '../api/aggregated-api';
 import type { OperatorMetrics } from '../controller/metrics';
@@ -42,8 +41,16 @@ import {
 import { isNotFound, type KubeObject, type KubeRest, type ResourceRef } from '../../shared/kube/rest';
 import { prepareKeys } from '../../shared/pki';
 import { caStateToData, planCertificates, type CertificatePlan } from './certificates';
-import { computeConditions, type DeploymentObservation, type Observation } from './conditions';
+import { computeConditions, type Observation } from './conditions';
 import * as desired from './desired';
+import {
+  checkDiscovery,
+  DISCOVERY_RETRY_MS,
+  observeApiService,
+  observeDeployment,
+  type ApiServiceObject,
+  type DeploymentObject,
+} from './observe';
 
 export const FINALIZER_FIELD_MANAGER = `${FIELD_MANAGER}-finalizer`;
 /** How often a healthy AggregatedAPI is looked at even when nothing changes. */
@@ -52,22 +59,6 @@ export const RESYNC_MS = 5 * 60_000;
 interface Secret extends KubeObject {
   data?: Record<string, string>;
 }
-interface ApiServiceObject extends KubeObject {
-  spec?: { caBundle?: string };
-  status?: { conditions?: { type: string; status: string; reason?: string; message?: string }[] };
-}
-interface DeploymentObject extends KubeObject {
-  spec?: { replicas?: number };
-  status?: {
-    observedGeneration?: number;
-    replicas?: number;
-    readyReplicas?: number;
-    updatedReplicas?: number;
-    availableReplicas?: number;
-    conditions?: { type: string; status: string; reason?: string; message?: string }[];
-  };
-}
-
 class DegradedError extends Error {
   constructor(
     readonly reason: string,
@@ -326,11 +317,16 @@ export class Reconciler {
         message: `spec.versions lists ${versions.unserved.join(', ')}, which image ${image} does not serve (it serves ${WIDGET_VERSION_NAMES.join(', ')}); no APIService is registered for ${versions.unserved.length === 1 ? 'it' : 'them'}`,
       };
     }
+    await checkDiscovery(this.rest, api.spec.group, obs.apiServices);
     this.metrics.setApiServicesAvailable(
       api.metadata.name,
-      new Map(obs.apiServices.map((s) => [s.name, s.available === 'True'])),
+      new Map(obs.apiServices.map((s) => [s.name, s.available === 'True' && s.discovery === 'True'])),
     );
-    return { requeueAfterMs: nextCertificateCheck(plan, policy.renewBeforeMs, policy.caRenewBeforeMs) };
+    const certificateCheck = nextCertificateCheck(plan, policy.renewBeforeMs, policy.caRenewBeforeMs);
+    const discoveryFailed = obs.apiServices.some((s) => s.discovery === 'False');
+    return {
+      requeueAfterMs: discoveryFailed ? Math.min(certificateCheck, DISCOVERY_RETRY_MS) : certificateCheck,
+    };
   }
 
   /** Applies `object` while `wanted`, else deletes what an earlier spec made of it. */
@@ -453,33 +449,6 @@ export class Reconciler {
 
 function isOwnedBy(object: KubeObject, api: AggregatedAPI): boolean {
   return !!object.metadata?.ownerReferences?.some((o) => o.uid === api.metadata.uid);
-}
-
-function observeDeployment(d: DeploymentObject): DeploymentObservation {
-  const s = d.status ?? {};
-  const failing = s.conditions?.find(
-    (c) =>
-      (c.type === 'Progressing' && c.status === 'False') ||
-      (c.type === 'ReplicaFailure' && c.status === 'True'),
-  );
-  return {
-    exists: true,
-    desiredReplicas: d.spec?.replicas ?? 1,
-    readyReplicas: s.readyReplicas ?? 0,
-    updatedReplicas: s.updatedReplicas ?? 0,
-    observedLatest: (s.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0),
-    failure: failing ? { reason: failing.reason ?? failing.type, message: failing.message ?? '' } : undefined,
-  };
-}
-
-function observeApiService(s: ApiServiceObject): ApiServiceStatus {
-  const available = s.status?.conditions?.find((c) => c.type === 'Available');
-  return {
-    name: s.metadata?.name ?? '',
-    available: available?.status ?? 'Unknown',
-    reason: available?.reason ?? 'Pending',
-    message: available?.message ?? 'the aggregator has not checked this APIService yet',
-  };
 }
 
 /** When the next certificate step is due: soon while a rotation is under way, else at a renew point. */

@@ -2,7 +2,11 @@
  * Status conditions from observations: reasons copied from the aggregator, Ready only when everything
  * is, observedGeneration on each, and lastTransitionTime moving only on a status change.
  */
-import { computeConditions, type Observation } from '../../../src/operator/reconcile/conditions';
+import {
+  CLUSTER_WIDE_EFFECT,
+  computeConditions,
+  type Observation,
+} from '../../../src/operator/reconcile/conditions';
 
 const healthy: Observation = {
   generation: 3,
@@ -97,4 +101,42 @@ test('lastTransitionTime changes only when the status does', () => {
     ),
   );
   expect(later.Ready.lastTransitionTime).toBe('2026-01-01T02:00:00Z');
+});
+
+test('an APIService the aggregator calls Available whose discovery fails makes the API unavailable', () => {
+  const obs: Observation = {
+    ...healthy,
+    apiServices: [
+      {
+        ...healthy.apiServices[0],
+        discovery: 'False',
+        discoveryMessage: 'GET /apis/g.example.com/v1: 503 service unavailable',
+      },
+    ],
+  };
+  const c = byType(computeConditions(obs, undefined, new Date()));
+  expect(c.Available).toMatchObject({ status: 'False', reason: 'DiscoveryFailed' });
+  expect(c.Available.message).toContain(
+    'v1.g.example.com is Available to the aggregator but its discovery through kube-apiserver failed: GET /apis/g.example.com/v1: 503',
+  );
+  expect(c.Available.message).toContain(CLUSTER_WIDE_EFFECT);
+  expect(c.Ready).toMatchObject({ status: 'False', reason: 'DiscoveryFailed' });
+  // Discovery that answered, or that was not asked yet, changes nothing.
+  for (const discovery of ['True', 'Unknown'] as const) {
+    const ok = { ...healthy, apiServices: [{ ...healthy.apiServices[0], discovery }] };
+    expect(byType(computeConditions(ok, undefined, new Date())).Available.status).toBe('True');
+  }
+});
+
+test('an unavailable API says what it blocks cluster-wide', () => {
+  const obs = {
+    ...healthy,
+    apiServices: [
+      { name: 'v1.g.example.com', available: 'False', reason: 'MissingEndpoints', message: 'none' },
+    ],
+  };
+  const message = byType(computeConditions(obs, undefined, new Date())).Available.message;
+  expect(message).toBe(`v1.g.example.com: none. ${CLUSTER_WIDE_EFFECT}`);
+  expect(CLUSTER_WIDE_EFFECT).toMatch(/discovery .* incomplete/);
+  expect(CLUSTER_WIDE_EFFECT).toMatch(/deleting any namespace/);
 });
