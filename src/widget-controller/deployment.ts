@@ -2,7 +2,7 @@
  * The Deployment a Widget runs as: in the Widget's namespace and of its name, owned by it (the garbage
  * collector removes it with the Widget), its pods labelled `app.kubernetes.io/instance=<widget>` as the
  * scale subresource's selector says (so an HPA finds their metrics), the Widget's image and replicas,
- * and its color as a label. Applied by the controller with server-side apply, so fields others own
+ * its resources, and its color as a label. Applied by the controller with server-side apply, so fields others own
  * (an HPA does not touch it; a user's extra labels) are left alone.
  */
 import { SCALE_SELECTOR_LABEL } from '../widget-server/api/scale';
@@ -52,7 +52,16 @@ export function desiredDeployment(widget: Widget, group: string, apiVersion: str
       selector: { matchLabels: selectorLabels(widget) },
       template: {
         metadata: { labels },
-        spec: { containers: [{ name: CONTAINER, image: widget.spec.image }] },
+        spec: {
+          containers: [
+            {
+              name: CONTAINER,
+              image: widget.spec.image,
+              // An HPA's CPU utilisation is relative to the request.
+              ...(widget.spec.resources ? { resources: widget.spec.resources } : {}),
+            },
+          ],
+        },
       },
     },
   };

@@ -5,7 +5,14 @@
  */
 import type { FieldError } from '../../shared/status-errors';
 import type { ObjectMeta, Scale, Widget } from './types';
-import { SCALE_SCHEMA, widgetSpec, widgetStatus } from '../apis/widgets/v1';
+import {
+  SCALE_SCHEMA,
+  WIDGET_RESOURCE_NAMES,
+  widgetSpec,
+  widgetStatus,
+  type WidgetSpec,
+} from '../apis/widgets/v1';
+import { quantityNanos } from '../admission/cel/quantity';
 import { schemaErrors } from '../schema/validate';
 import type { ObjectNode } from '../schema/schema';
 
@@ -197,8 +204,46 @@ function validateSpec(w: Widget): FieldError[] {
       ),
     );
   }
+  errs.push(...resourceErrors(spec.resources));
   // Bounds and enums are the schema's.
   errs.push(...schemaErrors(widgetSpec, spec, 'spec'));
+  return errs;
+}
+
+/** Requests and limits as kube-apiserver checks a container's: known names, quantities, request <= limit. */
+function resourceErrors(resources: WidgetSpec['resources']): FieldError[] {
+  const errs: FieldError[] = [];
+  const values: Record<string, Map<string, bigint>> = {};
+  for (const kind of ['requests', 'limits'] as const) {
+    values[kind] = new Map();
+    for (const [name, value] of Object.entries(resources?.[kind] ?? {})) {
+      const field = `spec.resources.${kind}[${name}]`;
+      if (!(WIDGET_RESOURCE_NAMES as readonly string[]).includes(name)) {
+        errs.push({
+          type: 'FieldValueNotSupported',
+          field,
+          value: name,
+          detail: `supported values: ${WIDGET_RESOURCE_NAMES.map((n) => `"${n}"`).join(', ')}`,
+        });
+        continue;
+      }
+      const q = typeof value === 'string' ? quantityNanos(value) : { error: 'must be a string' };
+      if ('error' in q) errs.push(invalid(field, value, q.error));
+      else if (q.nanos < 0n) errs.push(invalid(field, value, 'must be greater than or equal to 0'));
+      else values[kind].set(name, q.nanos);
+    }
+  }
+  for (const [name, request] of values.requests) {
+    const limit = values.limits.get(name);
+    if (limit !== undefined && request > limit)
+      errs.push(
+        invalid(
+          `spec.resources.requests[${name}]`,
+          resources!.requests![name],
+          `must be less than or equal to ${name} limit of ${resources!.limits![name]}`,
+        ),
+      );
+  }
   return errs;
 }
 

@@ -347,3 +347,33 @@ describe('validateScale', () => {
     ]);
   });
 });
+
+describe('spec.resources', () => {
+  const withResources = (resources: Widget['spec']['resources']) =>
+    render(validateWidgetCreate(widget({ spec: { image: 'nginx', replicas: 1, color: 'blue', resources } })));
+
+  test('quantities of cpu, memory and ephemeral-storage, requests within limits, are valid', () => {
+    expect(
+      withResources({
+        requests: { cpu: '250m', memory: '64Mi', 'ephemeral-storage': '1Gi' },
+        limits: { cpu: '1', memory: '0.5Gi' },
+      }),
+    ).toEqual([]);
+    expect(withResources({ requests: { cpu: '1000m' }, limits: { cpu: '1' } })).toEqual([]);
+  });
+
+  test("kube-apiserver's messages for a bad name, a bad quantity, a negative one and a request over its limit", () => {
+    expect(withResources({ requests: { gpu: '1' } })).toEqual([
+      'spec.resources.requests[gpu]: Unsupported value: "gpu": supported values: "cpu", "memory", "ephemeral-storage"',
+    ]);
+    expect(withResources({ limits: { cpu: 'lots' } })).toEqual([
+      'spec.resources.limits[cpu]: Invalid value: "lots": quantities must match the regular expression \'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$\'',
+    ]);
+    expect(withResources({ requests: { memory: '-1Mi' } })).toEqual([
+      'spec.resources.requests[memory]: Invalid value: "-1Mi": must be greater than or equal to 0',
+    ]);
+    expect(withResources({ requests: { cpu: '2' }, limits: { cpu: '1500m' } })).toEqual([
+      'spec.resources.requests[cpu]: Invalid value: "2": must be less than or equal to cpu limit of 1500m',
+    ]);
+  });
+});

@@ -59,6 +59,14 @@ test('the Deployment: owned by the Widget, selected as its Scale says, image, re
   expect(d.spec.template.metadata.labels).toMatchObject(d.spec.selector.matchLabels);
 });
 
+test("the Widget's resources are its container's: an HPA measures CPU against the request", () => {
+  const resources = { requests: { cpu: '100m', memory: '32Mi' }, limits: { cpu: '500m' } };
+  const w = widget();
+  w.spec.resources = resources;
+  const d = desiredDeployment(w, GROUP, `${GROUP}/v1`) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  expect(d.spec.template.spec.containers).toEqual([{ name: 'widget', image: 'nginx:1.27', resources }]);
+});
+
 test('Running with the available replicas once the Deployment is available; conditions carry the generation', () => {
   const s = widgetStatus(widget(), deployment([AVAILABLE, PROGRESSING]), [], T0);
   expect(s).toEqual({

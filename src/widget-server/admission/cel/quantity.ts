@@ -280,3 +280,15 @@ export const quantityFuncs: CelFunc[] = [
     return compare(this, other);
   }),
 ];
+
+/**
+ * A quantity's value in nano-units, as kube-apiserver holds it, or why it is not one (the same parser
+ * as CEL's `quantity()`, so a Widget's resources are read exactly as a container's).
+ */
+export function quantityNanos(s: string): { nanos: bigint } | { error: string } {
+  try {
+    return { nanos: nanos(parseQuantity(s)) };
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
+}

@@ -5,7 +5,9 @@
 import { condition, scaleSchema, topLevelSchemas } from '../meta/v1';
 import {
   array,
+  field,
   int32,
+  map,
   object,
   string,
   type Infer,
@@ -46,10 +48,41 @@ export const replicasField = (name: string) =>
     { minimum: MIN_REPLICAS, maximum: MAX_REPLICAS, default: DEFAULT_REPLICAS },
   );
 
+/** The resources a Widget's instances may name: what the kubelet and an HPA account for. */
+export const WIDGET_RESOURCE_NAMES = ['cpu', 'memory', 'ephemeral-storage'] as const;
+
+const quantities = (description: string) =>
+  map(
+    string('A quantity, e.g. 250m (CPU) or 128Mi (memory).'),
+    `${description} Keys: ${WIDGET_RESOURCE_NAMES.join(', ')}.`,
+  );
+
+/** Each instance's resources, as a container's: an HPA's CPU utilisation is relative to the request. */
+export const widgetResources = object(
+  {
+    requests: quantities(
+      'Requests are what each instance is guaranteed; a HorizontalPodAutoscaler measures CPU utilisation against the CPU request.',
+    ),
+    limits: quantities('Limits are the most each instance may use; a request may not exceed its limit.'),
+  },
+  {
+    named: api(
+      'WidgetResources',
+      'WidgetResources are the compute resources of each instance of a Widget (core/v1 ResourceRequirements: requests and limits).',
+    ),
+  },
+);
+
+export const resourcesField = field(
+  widgetResources,
+  'Resources of each instance: requests and limits of cpu, memory and ephemeral-storage.',
+);
+
 export const widgetSpec = object(
   {
     image: string(IMAGE_DOC),
     replicas: replicasField('Replicas'),
+    resources: resourcesField,
     color: string(`Color of the Widget. One of ${WIDGET_COLORS.join(', ')}. Defaults to ${DEFAULT_COLOR}.`, {
       enum: WIDGET_COLORS,
       default: DEFAULT_COLOR,

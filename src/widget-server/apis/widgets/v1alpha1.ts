@@ -4,7 +4,15 @@
  * keeps its color: conversion carries it in an annotation, as Kubernetes does for fields an older
  * version lacks.
  */
-import { IMAGE_DOC, MAX_REPLICAS, MIN_REPLICAS, DEFAULT_REPLICAS, kindSchemas, type WidgetSpec } from './v1';
+import {
+  IMAGE_DOC,
+  MAX_REPLICAS,
+  MIN_REPLICAS,
+  DEFAULT_REPLICAS,
+  kindSchemas,
+  resourcesField,
+  type WidgetSpec,
+} from './v1';
 import { int32, object, string, type Infer } from '../../schema/schema';
 import type { Widget } from '../../api/types';
 
@@ -18,6 +26,7 @@ export const widgetSpecV1alpha1 = object(
       `Size is the desired number of instances, ${MIN_REPLICAS} to ${MAX_REPLICAS}. Defaults to ${DEFAULT_REPLICAS}. Scalable through the scale subresource. Called replicas from v1beta1 on.`,
       { minimum: MIN_REPLICAS, maximum: MAX_REPLICAS, default: DEFAULT_REPLICAS },
     ),
+    resources: resourcesField,
   },
   {
     required: ['image'],
