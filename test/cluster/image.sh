@@ -6,14 +6,19 @@
 #                                       busybox shell), the base for the project's Dockerfile
 #   localhost/aggregator-operator:dev   the project's image, built from its Dockerfile with
 #                                       NODE_IMAGE=localhost/node-base:20
-# Image archives are `docker save` tarballs (image-tar.py writes the first two) cached under
+#   localhost/metrics-server:v0.8.0     upstream servers for tests of the operator with images it did not
+#   localhost/sample-apiserver:v0.34.4  write, and a load target for HPA tests: static Go binaries built
+#   localhost/cpu-burner:bed            from the pinned modules under servers/ (one go.mod each), on a
+#                                       small static base (CA certificates, /etc/passwd, /tmp), user 65532
+#                                       (docs/decisions/0008-upstream-server-images.md)
+# Image archives are `docker save` tarballs (image-tar.py writes all but the project's) cached under
 # test/cluster/build/images/ with stamps of their inputs; unchanged inputs are not rebuilt.
 #
 # The project image is built by `docker build` when a Docker engine answers (`docker info`, honouring
 # DOCKER_HOST), otherwise by buildah (daemonless, from Debian), from the same Dockerfile and build argument.
 # CLUSTER_IMAGE_BUILDER=docker|buildah forces one.
 #
-# Usage: image.sh build            build (or reuse) all three archives
+# Usage: image.sh build            build (or reuse) all the archives
 #        image.sh import           import them into the running bed's containerd
 #        image.sh project          rebuild the project image and, when the bed runs, import it
 set -euo pipefail
@@ -27,6 +32,9 @@ images="$here/build/images"
 PAUSE_IMAGE="localhost/pause:bed"
 NODE_BASE_IMAGE="localhost/node-base:20"
 PROJECT_IMAGE="localhost/aggregator-operator:dev"
+METRICS_SERVER_IMAGE="localhost/metrics-server:v0.8.0"
+SAMPLE_APISERVER_IMAGE="localhost/sample-apiserver:v0.34.4"
+CPU_BURNER_IMAGE="localhost/cpu-burner:bed"
 
 log() { printf '[image] %s\n' "$*"; }
 ctr_k8s() { ctr --address "$sock" -n k8s.io "$@"; }
@@ -116,16 +124,66 @@ build_project_image() {
   log "built $PROJECT_IMAGE in $(($(date +%s) - t0))s"
 }
 
+# A static Go program from its module under servers/NAME (go.mod and go.sum pin it and everything it links)
+# as an image of two layers: a base shared by all such images (identical bytes, so containerd stores it
+# once) and the binary at /NAME, the entrypoint. Go's module and build caches make a rebuild after a
+# stamp change cheap; the stamp covers the module's files, the Go version, image-tar.py and the recipe.
+build_go_image() { # name, image, package, extra -ldflags
+  local name="$1" image="$2" pkg="$3" ldflags="$4" mod="$here/servers/$1" bin="$here/build/servers/$1"
+  local dir="$images/$1-root" stamp t0 log="$logs/$1-build.log"
+  # Bump recipe when changing what goes into the image below.
+  local recipe=1
+  stamp="$( (echo "$recipe $image $pkg $ldflags"; go version; find "$mod" -type f | sort | xargs cat
+    cat "$here/image-tar.py" /etc/ssl/certs/ca-certificates.crt) | sha256sum | cut -c1-16)"
+  [[ -f "$images/$name.tar" && "$(cat "$images/$name.stamp" 2>/dev/null)" == "$stamp" ]] && return
+  t0=$(date +%s)
+  mkdir -p "$logs" "$(dirname "$bin")"
+  log "building $image from $pkg ($(go env GOVERSION); log: $log)"
+  rm -f "$images/$name.tar"
+  # `go build -v` names each package it compiles: print a running count, not hundreds of lines.
+  (cd "$mod" && go mod download && CGO_ENABLED=0 nice -n 10 go build -v -trimpath -buildvcs=false \
+    -ldflags="-s -w $ldflags" -o "$bin.tmp" "$pkg") >"$log" 2>&1 &
+  local builder=$! waited=0
+  while kill -0 "$builder" 2>/dev/null; do
+    sleep 1
+    if ((++waited % 60 == 0)); then log "  $image: $(grep -c . "$log") packages compiled so far (${waited}s)"; fi
+  done
+  if ! wait "$builder"; then tail -20 "$log" >&2; return 1; fi
+  mv "$bin.tmp" "$bin"
+  rm -rf "$dir"
+  mkdir -p "$dir/base/etc/ssl/certs" "$dir/base/tmp" "$dir/bin"
+  chmod 1777 "$dir/base/tmp"
+  cp -L /etc/ssl/certs/ca-certificates.crt "$dir/base/etc/ssl/certs/"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/tmp:/sbin/nologin\n' >"$dir/base/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' >"$dir/base/etc/group"
+  cp "$bin" "$dir/bin/$name"
+  python3 "$here/image-tar.py" --out "$images/$name.tar" --tag "$image" --layer "$dir/base:/" --layer "$dir/bin:/" \
+    --entrypoint "[\"/$name\"]" --user 65532:65532 --workdir /tmp >/dev/null
+  echo "$stamp" >"$images/$name.stamp"
+  log "built $image in $(($(date +%s) - t0))s ($(grep -c . "$log") packages compiled; binary $(du -m "$bin" | cut -f1) MB, image $(du -m "$images/$name.tar" | cut -f1) MB)"
+}
+
 build_all() {
   mkdir -p "$images"
   build_pause
   build_node_base
   build_project_image
+  # metrics-server's own Makefile stamps only client-go's version (its --version prints it). sample-apiserver
+  # is cut from Kubernetes v1.34.4, whose build stamps both version packages as below (and as build.sh does):
+  # k8s.io/apiserver derives its binary version from component-base's, so a v0.x there would read as 0.34.
+  local kube_ldflags="" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    kube_ldflags+=" -X $pkg.gitVersion=v1.34.4 -X $pkg.gitMajor=1 -X $pkg.gitMinor=34 -X $pkg.gitTreeState=clean"
+  done
+  build_go_image metrics-server "$METRICS_SERVER_IMAGE" sigs.k8s.io/metrics-server/cmd/metrics-server \
+    "-X k8s.io/client-go/pkg/version.gitVersion=v0.8.0"
+  build_go_image sample-apiserver "$SAMPLE_APISERVER_IMAGE" k8s.io/sample-apiserver "$kube_ldflags"
+  build_go_image cpu-burner "$CPU_BURNER_IMAGE" . "-X main.version=bed"
 }
 
-import_images() { # archive names (default: all three)
+import_images() { # archive names (default: all)
   local names=("$@") name
-  ((${#names[@]})) || names=(pause node-base project)
+  ((${#names[@]})) || names=(pause node-base project metrics-server sample-apiserver cpu-burner)
   for name in "${names[@]}"; do ctr_k8s images import --no-unpack=false "$images/$name.tar" >/dev/null; done
   log "in containerd: $(ctr_k8s images ls -q | grep '^localhost/' | tr '\n' ' ')"
 }
