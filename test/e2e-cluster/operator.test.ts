@@ -316,7 +316,9 @@ test('certificates rotate under continuous load without a failed request; a lead
     aggregatedApi(name, group, name, {
       replicas: 2,
       storage: { etcd: { endpoints: [etcd.endpoint] } },
-      certificates: { caDuration: '4m', servingCertificateDuration: '80s', renewBefore: '40s' },
+      // The CA is renewed with a third of its life left (60 s): the rotation starts 2 minutes in, by when
+      // the serving certificate (renewed 40 s before its 80 s) has been renewed three times.
+      certificates: { caDuration: '3m', servingCertificateDuration: '80s', renewBefore: '40s' },
     }),
   );
   await waitReady(name);
@@ -329,23 +331,33 @@ test('certificates rotate under continuous load without a failed request; a lead
   const counts = { ok: 0, failed: 0 };
   const failures: string[] = [];
   let running = true;
+  // Each worker reads discovery, writes and reads its own Widget, and lists. Widgets are created once,
+  // with no replicas: the Widget controller turns every Widget into a Deployment, and creating and
+  // deleting thousands would load the bed's controllers instead of the API under rotation.
+  for (const worker of [0, 1, 2, 3]) {
+    await rest.request('POST', base, {
+      body: {
+        apiVersion: `${group}/v1`,
+        kind: 'Widget',
+        metadata: { name: `load-${worker}` },
+        spec: { image: 'nginx:1', replicas: 0 },
+      },
+    });
+  }
   const load = async (worker: number) => {
     let i = 0;
     while (running) {
-      const widget = `load-${worker}-${i++}`;
+      const widget = `load-${worker}`;
+      const round = i++;
       for (const call of [
         () => rest.request('GET', `/apis/${group}/v1`),
         () =>
-          rest.request('POST', base, {
-            body: {
-              apiVersion: `${group}/v1`,
-              kind: 'Widget',
-              metadata: { name: widget },
-              spec: { image: 'nginx:1' },
-            },
+          rest.request('PATCH', `${base}/${widget}`, {
+            body: { metadata: { labels: { round: String(round) } } },
+            contentType: 'application/merge-patch+json',
           }),
         () => rest.request('GET', `${base}/${widget}`),
-        () => rest.request('DELETE', `${base}/${widget}`),
+        () => rest.request('GET', base, { query: { limit: '10' } }),
       ]) {
         try {
           await call();
