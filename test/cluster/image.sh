@@ -11,6 +11,12 @@
 #   localhost/cpu-burner:bed            from the pinned modules under servers/ (one go.mod each), on a
 #                                       small static base (CA certificates, /etc/passwd, /tmp), user 65532
 #                                       (docs/decisions/0008-upstream-server-images.md)
+#   localhost/etcd:v3.6.17              etcd, etcdctl and etcdutl in /usr/local/bin (etcd the entrypoint),
+#                                       from etcd's own modules; the same base, user 65532
+#   localhost/local-path-provisioner:v0.0.37  the bed's dynamic volume provisioner (local-path-storage.yaml)
+#   localhost/busybox:bed               this machine's static busybox with every applet in /bin, on the same
+#                                       base, user root: the provisioner's helper pods, and a shell for tests
+#                                       (docs/decisions/0009-bed-storage-and-etcd-image.md)
 # Image archives are `docker save` tarballs (image-tar.py writes all but the project's) cached under
 # test/cluster/build/images/ with stamps of their inputs; unchanged inputs are not rebuilt.
 #
@@ -35,6 +41,9 @@ PROJECT_IMAGE="localhost/aggregator-operator:dev"
 METRICS_SERVER_IMAGE="localhost/metrics-server:v0.8.0"
 SAMPLE_APISERVER_IMAGE="localhost/sample-apiserver:v0.34.4"
 CPU_BURNER_IMAGE="localhost/cpu-burner:bed"
+ETCD_IMAGE="localhost/etcd:v3.6.17"
+LOCAL_PATH_PROVISIONER_IMAGE="localhost/local-path-provisioner:v0.0.37"
+BUSYBOX_IMAGE="localhost/busybox:bed"
 
 log() { printf '[image] %s\n' "$*"; }
 ctr_k8s() { ctr --address "$sock" -n k8s.io "$@"; }
@@ -124,43 +133,83 @@ build_project_image() {
   log "built $PROJECT_IMAGE in $(($(date +%s) - t0))s"
 }
 
-# A static Go program from its module under servers/NAME (go.mod and go.sum pin it and everything it links)
-# as an image of two layers: a base shared by all such images (identical bytes, so containerd stores it
-# once) and the binary at /NAME, the entrypoint. Go's module and build caches make a rebuild after a
+# The base layer of the Go images and busybox: byte for byte the same in each, so containerd stores it once.
+write_base() { # dir
+  mkdir -p "$1/etc/ssl/certs" "$1/tmp"
+  chmod 1777 "$1/tmp"
+  cp -L /etc/ssl/certs/ca-certificates.crt "$1/etc/ssl/certs/"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/tmp:/sbin/nologin\n' >"$1/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' >"$1/etc/group"
+}
+
+# Static Go programs from their module under servers/NAME (go.mod and go.sum pin them and everything they
+# link) as an image of two layers: the shared base and the binaries, each at the path named after its
+# package (default /NAME); the first is the entrypoint. Go's module and build caches make a rebuild after a
 # stamp change cheap; the stamp covers the module's files, the Go version, image-tar.py and the recipe.
-build_go_image() { # name, image, package, extra -ldflags
-  local name="$1" image="$2" pkg="$3" ldflags="$4" mod="$here/servers/$1" bin="$here/build/servers/$1"
-  local dir="$images/$1-root" stamp t0 log="$logs/$1-build.log"
+build_go_image() { # name, image, extra -ldflags, package[=path in the image]...
+  local name="$1" image="$2" ldflags="$3" mod="$here/servers/$1" bin="$here/build/servers/$1"
+  shift 3
+  local specs=() dir="$images/$name-root" stamp t0 log="$logs/$name-build.log" spec
+  for spec in "$@"; do if [[ "$spec" == *=* ]]; then specs+=("$spec"); else specs+=("$spec=/$name"); fi; done
   # Bump recipe when changing what goes into the image below.
   local recipe=1
-  stamp="$( (echo "$recipe $image $pkg $ldflags"; go version; find "$mod" -type f | sort | xargs cat
+  stamp="$( (echo "$recipe $image ${specs[*]} $ldflags"; go version; find "$mod" -type f | sort | xargs cat
     cat "$here/image-tar.py" /etc/ssl/certs/ca-certificates.crt) | sha256sum | cut -c1-16)"
   [[ -f "$images/$name.tar" && "$(cat "$images/$name.stamp" 2>/dev/null)" == "$stamp" ]] && return
   t0=$(date +%s)
-  mkdir -p "$logs" "$(dirname "$bin")"
-  log "building $image from $pkg ($(go env GOVERSION); log: $log)"
-  rm -f "$images/$name.tar"
+  mkdir -p "$logs"
+  log "building $image from ${specs[*]%%=*} ($(go env GOVERSION); log: $log)"
+  rm -rf "$images/$name.tar" "$bin.tmp"
+  mkdir -p "$bin.tmp"
   # `go build -v` names each package it compiles: print a running count, not hundreds of lines.
-  (cd "$mod" && go mod download && CGO_ENABLED=0 nice -n 10 go build -v -trimpath -buildvcs=false \
-    -ldflags="-s -w $ldflags" -o "$bin.tmp" "$pkg") >"$log" 2>&1 &
+  (
+    cd "$mod" && go mod download
+    for spec in "${specs[@]}"; do
+      CGO_ENABLED=0 nice -n 10 go build -v -trimpath -buildvcs=false -ldflags="-s -w $ldflags" \
+        -o "$bin.tmp/$(basename "${spec#*=}")" "${spec%%=*}"
+    done
+  ) >"$log" 2>&1 &
   local builder=$! waited=0
   while kill -0 "$builder" 2>/dev/null; do
     sleep 1
     if ((++waited % 60 == 0)); then log "  $image: $(grep -c . "$log") packages compiled so far (${waited}s)"; fi
   done
   if ! wait "$builder"; then tail -20 "$log" >&2; return 1; fi
+  rm -rf "$bin" "$dir"
   mv "$bin.tmp" "$bin"
-  rm -rf "$dir"
-  mkdir -p "$dir/base/etc/ssl/certs" "$dir/base/tmp" "$dir/bin"
-  chmod 1777 "$dir/base/tmp"
-  cp -L /etc/ssl/certs/ca-certificates.crt "$dir/base/etc/ssl/certs/"
-  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/tmp:/sbin/nologin\n' >"$dir/base/etc/passwd"
-  printf 'root:x:0:\nnonroot:x:65532:\n' >"$dir/base/etc/group"
-  cp "$bin" "$dir/bin/$name"
+  write_base "$dir/base"
+  for spec in "${specs[@]}"; do
+    mkdir -p "$dir/bin$(dirname "${spec#*=}")"
+    cp "$bin/$(basename "${spec#*=}")" "$dir/bin${spec#*=}"
+  done
   python3 "$here/image-tar.py" --out "$images/$name.tar" --tag "$image" --layer "$dir/base:/" --layer "$dir/bin:/" \
-    --entrypoint "[\"/$name\"]" --user 65532:65532 --workdir /tmp >/dev/null
+    --entrypoint "[\"${specs[0]#*=}\"]" --user 65532:65532 --workdir /tmp >/dev/null
   echo "$stamp" >"$images/$name.stamp"
-  log "built $image in $(($(date +%s) - t0))s ($(grep -c . "$log") packages compiled; binary $(du -m "$bin" | cut -f1) MB, image $(du -m "$images/$name.tar" | cut -f1) MB)"
+  log "built $image in $(($(date +%s) - t0))s ($(grep -c . "$log") packages compiled; binaries $(du -cm "$bin"/* | tail -1 | cut -f1) MB, image $(du -m "$images/$name.tar" | cut -f1) MB)"
+}
+
+# This machine's busybox (Debian's busybox-static: one static binary) with a link in /bin for every applet
+# it has, on the shared base. User root, as upstream's busybox image: local-path-provisioner's helper pods
+# create and remove volume directories in a root-owned host directory.
+build_busybox() {
+  local dir="$images/busybox-root" stamp applet
+  # Bump recipe when changing what goes into the image below.
+  local recipe=1
+  stamp="$( (echo "$recipe $BUSYBOX_IMAGE"; cat /bin/busybox "$here/image-tar.py" /etc/ssl/certs/ca-certificates.crt) |
+    sha256sum | cut -c1-16)"
+  [[ -f "$images/busybox.tar" && "$(cat "$images/busybox.stamp" 2>/dev/null)" == "$stamp" ]] && return
+  if readelf -l /bin/busybox | grep -q INTERP; then echo "/bin/busybox is not static (busybox-static?)" >&2; return 1; fi
+  log "building $BUSYBOX_IMAGE from /bin/busybox ($(/bin/busybox | head -1 | cut -d' ' -f1-2))"
+  rm -rf "$dir"
+  write_base "$dir/base"
+  mkdir -p "$dir/bin/bin"
+  cp /bin/busybox "$dir/bin/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [[ "$applet" == busybox ]] || ln -s busybox "$dir/bin/bin/$applet"
+  done
+  python3 "$here/image-tar.py" --out "$images/busybox.tar" --tag "$BUSYBOX_IMAGE" --layer "$dir/base:/" \
+    --layer "$dir/bin:/" --cmd '["sh"]' --workdir /tmp >/dev/null
+  echo "$stamp" >"$images/busybox.stamp"
 }
 
 build_all() {
@@ -175,15 +224,23 @@ build_all() {
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     kube_ldflags+=" -X $pkg.gitVersion=v1.34.4 -X $pkg.gitMajor=1 -X $pkg.gitMinor=34 -X $pkg.gitTreeState=clean"
   done
-  build_go_image metrics-server "$METRICS_SERVER_IMAGE" sigs.k8s.io/metrics-server/cmd/metrics-server \
-    "-X k8s.io/client-go/pkg/version.gitVersion=v0.8.0"
-  build_go_image sample-apiserver "$SAMPLE_APISERVER_IMAGE" k8s.io/sample-apiserver "$kube_ldflags"
-  build_go_image cpu-burner "$CPU_BURNER_IMAGE" . "-X main.version=bed"
+  build_go_image metrics-server "$METRICS_SERVER_IMAGE" "-X k8s.io/client-go/pkg/version.gitVersion=v0.8.0" \
+    sigs.k8s.io/metrics-server/cmd/metrics-server
+  build_go_image sample-apiserver "$SAMPLE_APISERVER_IMAGE" "$kube_ldflags" k8s.io/sample-apiserver
+  build_go_image cpu-burner "$CPU_BURNER_IMAGE" "-X main.version=bed" .
+  # etcd's build stamps only version.GitSHA (from its git checkout; a module has none, so it says "Not
+  # provided"); the version itself is a constant of go.etcd.io/etcd/api/v3. Layout as etcd's own image.
+  build_go_image etcd "$ETCD_IMAGE" "" go.etcd.io/etcd/server/v3=/usr/local/bin/etcd \
+    go.etcd.io/etcd/etcdctl/v3=/usr/local/bin/etcdctl go.etcd.io/etcd/etcdutl/v3=/usr/local/bin/etcdutl
+  # Upstream's scripts/build stamps main.VERSION; its image has the binary at /usr/bin.
+  build_go_image local-path-provisioner "$LOCAL_PATH_PROVISIONER_IMAGE" "-X main.VERSION=v0.0.37" \
+    github.com/rancher/local-path-provisioner=/usr/bin/local-path-provisioner
+  build_busybox
 }
 
 import_images() { # archive names (default: all)
   local names=("$@") name
-  ((${#names[@]})) || names=(pause node-base project metrics-server sample-apiserver cpu-burner)
+  ((${#names[@]})) || names=(pause node-base project metrics-server sample-apiserver cpu-burner etcd local-path-provisioner busybox)
   for name in "${names[@]}"; do ctr_k8s images import --no-unpack=false "$images/$name.tar" >/dev/null; done
   log "in containerd: $(ctr_k8s images ls -q | grep '^localhost/' | tr '\n' ' ')"
 }
