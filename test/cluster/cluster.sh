@@ -179,6 +179,36 @@ up_control_plane() {
     --leader-elect=false --v=1
 }
 
+# ---- storage ----
+
+# The default StorageClass `local-path` (local-path-storage.yaml): each volume is a directory under
+# $state/local-path on this host, where the kubelet runs, so `down --purge` removes volumes with the rest of
+# $state. Applied at every `up` (kubectl apply leaves an unchanged bed alone), then the provisioner is
+# waited for, at most 180 s.
+up_storage() {
+  local dir="$state/local-path" stamp t0 available="" waited=0
+  t0=$(date +%s)
+  mkdir -p "$dir"
+  stamp="$(cat "$here/build/images/local-path-provisioner.stamp")"
+  sed -e "s|@LOCAL_PATH_DIR@|$dir|g" -e "s|@IMAGE_STAMP@|$stamp|g" "$here/local-path-storage.yaml" |
+    kubectl --kubeconfig "$state/admin.kubeconfig" apply -f - >/dev/null
+  while ((waited < 180)); do
+    available="$(kubectl --kubeconfig "$state/admin.kubeconfig" -n local-path-storage get deployment local-path-provisioner \
+      -o jsonpath='{.status.conditions[?(@.type=="Available")].status}/{.status.updatedReplicas}/{.status.replicas}' 2>/dev/null)" || true
+    [[ "$available" == True/1/1 ]] && break
+    sleep 1
+    if ((++waited % 15 == 0)); then
+      log "  waiting for local-path-provisioner (${waited}s): $(kubectl --kubeconfig "$state/admin.kubeconfig" \
+        -n local-path-storage get pods -l app=local-path-provisioner --no-headers 2>&1 | tr -s ' ' | tr '\n' ';')"
+    fi
+  done
+  if [[ "$available" != True/1/1 ]]; then
+    log "local-path-provisioner not Available after 180s; see: kubectl -n local-path-storage describe pods"
+    return 1
+  fi
+  log "StorageClass local-path (default) ready in $(($(date +%s) - t0))s; volumes in $dir"
+}
+
 up() {
   local t0
   t0=$(date +%s)
@@ -193,7 +223,10 @@ up() {
   cp "$state/admin.kubeconfig" "$state/kubeconfig"
   check_ports_free
   up_control_plane
-  if [[ -f "$here/node.sh" ]]; then bash "$here/node.sh" up; fi
+  if [[ -f "$here/node.sh" ]]; then
+    bash "$here/node.sh" up
+    up_storage
+  fi
   log "up in $(( $(date +%s) - t0 ))s"
   echo "export KUBECONFIG=$state/kubeconfig KUBECACHEDIR=$state/kube-cache"
 }
@@ -202,6 +235,7 @@ down() {
   if [[ -f "$here/node.sh" ]]; then bash "$here/node.sh" down || true; fi
   for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$name"; done
   if [[ "${1:-}" == "--purge" ]]; then
+    # $state holds the local-path volumes too ($state/local-path; node.sh down unmounted what pods held).
     rm -rf "$state"
     ip link del kubebed0 2>/dev/null || true
     for chain in OUTPUT FORWARD; do
