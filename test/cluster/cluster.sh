@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The local single-node Kubernetes test bed: `up`, `down` and `status`.
 # Control plane: etcd (Debian), kube-apiserver with RBAC and the aggregation layer, kube-controller-manager
-# and kube-scheduler, all from the `kube` binary built by build.sh. State, PKI, kubeconfigs and component
-# logs live under .cluster/ at the repository root. `up` is idempotent: running components are kept.
+# and kube-scheduler, all from the `kube` binary built by build.sh; the node (node.sh); the default
+# StorageClass (local-path-storage.yaml). State, PKI, kubeconfigs, volumes and component logs live under
+# .cluster/ at the repository root. `up` is idempotent: running components are kept.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
