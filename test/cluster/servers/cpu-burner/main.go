@@ -5,6 +5,7 @@
 //	                                          background; answers at once. POST works too, and so does
 //	                                          resource-consumer's path /ConsumeCPU. Requests add up.
 //	GET /                                     200, with the millicores being burnt now
+//	GET /stop                                 ends every burn at once (POST works too)
 //
 // One loop does all the burning: in every 100 ms period it starts one spinning goroutine per 1000
 // millicores asked (at most GOMAXPROCS, which since Go 1.25 follows the container's CPU limit) and
@@ -93,13 +94,42 @@ func burnLoop() {
 	}
 }
 
+// epoch counts /stop calls: a burn's end only subtracts what it added if no stop came in between.
+var (
+	epochMu sync.Mutex
+	epoch   int
+)
+
 func burn(millicores int, duration time.Duration) {
+	epochMu.Lock()
+	started := epoch
 	burning.Add(int64(millicores))
+	epochMu.Unlock()
 	select {
 	case wake <- struct{}{}:
 	default:
 	}
-	time.AfterFunc(duration, func() { burning.Add(-int64(millicores)) })
+	time.AfterFunc(duration, func() {
+		epochMu.Lock()
+		defer epochMu.Unlock()
+		if epoch == started {
+			burning.Add(-int64(millicores))
+		}
+	})
+}
+
+// stopAll ends every burn at once, so a test can end the load the moment it has seen its effect.
+func stopAll(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		http.Error(w, "use GET or POST", http.StatusMethodNotAllowed)
+		return
+	}
+	epochMu.Lock()
+	epoch++
+	burning.Store(0)
+	epochMu.Unlock()
+	log.Printf("stopped every burn (from %s)", r.RemoteAddr)
+	fmt.Fprintln(w, "stopped")
 }
 
 func intParam(r *http.Request, name string, max int) (int, error) {
@@ -140,6 +170,7 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/consume", consume)
 	mux.HandleFunc("/ConsumeCPU", consume)
+	mux.HandleFunc("/stop", stopAll)
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "cpu-burner %s: burning %d millicores\n", version, burning.Load())
 	})
