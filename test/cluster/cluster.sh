@@ -238,10 +238,14 @@ down() {
   if [[ "${1:-}" == "--purge" ]]; then
     # $state holds the local-path volumes too ($state/local-path; node.sh down unmounted what pods held).
     rm -rf "$state"
-    ip link del kubebed0 2>/dev/null || true
-    for chain in OUTPUT FORWARD; do
-      iptables -D "$chain" -d "$service_cidr" -m comment --comment "kubebed: unprogrammed ClusterIP" -j REJECT 2>/dev/null || true
-    done
+    if other_bed_running; then
+      log "another bed runs here: the bridge kubebed0 and the ClusterIP rules are left to it"
+    else
+      ip link del kubebed0 2>/dev/null || true
+      for chain in OUTPUT FORWARD; do
+        iptables -D "$chain" -d "$service_cidr" -m comment --comment "kubebed: unprogrammed ClusterIP" -j REJECT 2>/dev/null || true
+      done
+    fi
     log "state removed"
   fi
 }

@@ -160,7 +160,11 @@ down() {
   # Sandboxes' shims outlive containerd; end them so nothing of the bed keeps running. (The shim's
   # command line has `-id <id>` between the namespace and the address.)
   pkill -f "containerd-shim-runc-v2 -namespace k8s.io .*-address $sock" 2>/dev/null || true
-  remove_pod_netns
+  if other_bed_running; then
+    log "another bed runs here: its pods' network namespaces are left alone"
+  else
+    remove_pod_netns
+  fi
   # kubelet bind-mounts its root dir and pods' volumes; release them so the state dir can be removed.
   findmnt -rn -o TARGET | { grep "^$state/" || true; } | sort -r | while read -r mount; do
     umount "$mount" 2>/dev/null || umount -l "$mount" 2>/dev/null || true

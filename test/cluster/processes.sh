@@ -25,3 +25,15 @@ stop() {
   fi
   rm -f "$run/$name.pid"
 }
+
+# Whether a bed with another state directory is running here: its containerd or kube-apiserver. The
+# bridge, the ClusterIP iptables rules and the `cni-*` network namespaces are the host's, shared by
+# every bed at this address; a bed that stops (or purges) must leave them to one that still runs.
+# Callers set $state.
+other_bed_running() {
+  local line
+  while IFS= read -r line; do
+    [[ "$line" == *"$state/"* ]] || return 0
+  done < <(pgrep -af -- '(^| )(containerd --config|[^ ]*/kube kube-apiserver) ' 2>/dev/null | grep -v -- 'pgrep' || true)
+  return 1
+}
