@@ -70,11 +70,16 @@ function healthy(endpoint: string, tls?: EtcdTls): Promise<boolean> {
 /**
  * `host`: the address to serve clients on (default loopback; the test cluster's node address for pods).
  * `tls`: serve clients over TLS with client-certificate authentication (the server uses certFile too).
+ * `binary`: an etcd to run instead of the one on PATH (e.g. the bed's v3.6 build).
+ * `dataDir`: start on this data dir instead of a throw-away one (e.g. one `etcdutl snapshot restore`
+ * wrote for a member named `test`); it is left in place on stop.
  */
-export async function startEtcd(opts: { host?: string; tls?: EtcdTls } = {}): Promise<EtcdProcess> {
-  const bin = etcdBinary();
+export async function startEtcd(
+  opts: { host?: string; tls?: EtcdTls; binary?: string; dataDir?: string } = {},
+): Promise<EtcdProcess> {
+  const bin = opts.binary ?? etcdBinary();
   const host = opts.host ?? '127.0.0.1';
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'etcd-test-'));
+  const dir = opts.dataDir ? undefined : await mkdtemp(path.join(os.tmpdir(), 'etcd-test-'));
   const clientPort = await freePort(host);
   const peerPort = await freePort('127.0.0.1');
   const endpoint = `${opts.tls ? 'https' : 'http'}://${host}:${clientPort}`;
@@ -83,7 +88,7 @@ export async function startEtcd(opts: { host?: string; tls?: EtcdTls } = {}): Pr
     bin,
     [
       '--name=test',
-      `--data-dir=${path.join(dir, 'data')}`,
+      `--data-dir=${opts.dataDir ?? path.join(dir!, 'data')}`,
       `--listen-client-urls=${endpoint}`,
       `--advertise-client-urls=${endpoint}`,
       `--listen-peer-urls=${peer}`,
@@ -123,7 +128,7 @@ export async function startEtcd(opts: { host?: string; tls?: EtcdTls } = {}): Pr
         child.kill('SIGTERM');
         await exited;
       }
-      await rm(dir, { recursive: true, force: true });
+      if (dir) await rm(dir, { recursive: true, force: true });
     },
   };
 }
