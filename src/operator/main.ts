@@ -17,6 +17,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
+import { DEFAULT_ETCD_IMAGE } from './reconcile/etcd/names';
 import { parseDuration } from './api/aggregated-api';
 import { createLogger } from '../shared/logger';
 import { createMetricsRegistry } from '../shared/metrics';
@@ -66,6 +67,8 @@ async function main(): Promise<void> {
       'leader-elect-retry-period': { type: 'string', default: '2s' },
       workers: { type: 'string', default: '2' },
       'default-image': { type: 'string', default: process.env.DEFAULT_SERVER_IMAGE },
+      // The etcd a managed-etcd AggregatedAPI runs when it names none (the bed's, built from etcd's modules).
+      'etcd-image': { type: 'string', default: process.env.DEFAULT_ETCD_IMAGE ?? DEFAULT_ETCD_IMAGE },
       'log-level': { type: 'string', default: process.env.LOG_LEVEL ?? 'info' },
     },
   });
@@ -96,6 +99,7 @@ async function main(): Promise<void> {
   const reconciler = new Reconciler(rest, new EventRecorder(rest, identity, logger), metrics, logger, {
     defaultImage,
     defaultImageID,
+    defaultEtcdImage: values['etcd-image']!,
     servedFingerprints,
   });
   const controller = new Controller(rest, reconciler, metrics, logger);

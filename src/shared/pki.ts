@@ -147,7 +147,15 @@ function issue(
 
 export function issueServingCert(
   ca: CertificateAuthority,
-  opts: { commonName: string; dnsNames: string[]; ipAddresses: string[]; validityMs: number; now?: Date },
+  opts: {
+    commonName: string;
+    dnsNames: string[];
+    ipAddresses: string[];
+    validityMs: number;
+    now?: Date;
+    /** Also a client certificate (etcd members present theirs when they connect to their peers). */
+    clientAuth?: boolean;
+  },
 ): IssuedCert {
   const altNames = [
     ...opts.dnsNames.map((value) => ({ type: 2, value })),
@@ -157,7 +165,7 @@ export function issueServingCert(
     ca,
     [utf8('commonName', opts.commonName)],
     [
-      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'extKeyUsage', serverAuth: true, ...(opts.clientAuth ? { clientAuth: true } : {}) },
       { name: 'subjectAltName', altNames },
     ],
     opts.validityMs,

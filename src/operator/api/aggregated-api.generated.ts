@@ -31,17 +31,64 @@ export interface AggregatedAPISpec {
   affinity?: Record<string, unknown>;
   /** Priority class of the server's pods. */
   priorityClassName?: string;
-  /** Where the server keeps its objects. Exactly one of etcd or embedded; default embedded. */
+  /** Where the server keeps its objects. Exactly one of etcd or embedded; default embedded, which is memory only: every object is lost when the server's pod restarts. */
   storage?: {
+    /** etcd storage: an etcd cluster you run (endpoints), or one the operator runs for this API (managed). */
     etcd?: {
-      /** etcd client URLs. */
-      endpoints: string[];
+      /** Client URLs of an etcd you run. */
+      endpoints?: string[];
       /** Key prefix; defaults to /registry/<group>. */
       prefix?: string;
       /** Secret in spec.namespace with ca.crt, tls.crt and tls.key for etcd client TLS. */
       tlsSecretName?: string;
+      /** An etcd cluster the operator runs for this API alone: a StatefulSet (<name>-etcd) of 1, 3 or 5 members, TLS between members and to the server from a CA of its own, a PodDisruptionBudget, and one PersistentVolumeClaim per member. */
+      managed?: {
+        /** Members of the etcd cluster: 3 tolerates one failure, 5 two; 1 tolerates none. Fixed once created (the operator does not change a running cluster's membership size): to resize, back up and restore into a new AggregatedAPI. */
+        members?: 1 | 3 | 5;
+        /** etcd image (etcd 3.5 or 3.6 with etcd as its entrypoint and etcdctl on PATH); the operator's default when unset (its --etcd-image flag, the bed's localhost/etcd:v3.6.17). */
+        image?: string;
+        imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+        /** Container resource requests and limits of each member (core/v1 ResourceRequirements). */
+        resources?: Record<string, unknown>;
+        /** Where each member keeps its data. Default: a PersistentVolumeClaim of 1Gi from the cluster's default StorageClass. */
+        volume?: {
+          /** A claim per member from the StatefulSet's volumeClaimTemplate. */
+          persistentVolumeClaim?: {
+            /** StorageClass of the claims; the cluster's default when unset. */
+            storageClassName?: string;
+            /** Size of each member's claim; etcd's backend quota is set to 80% of it. */
+            size?: string;
+          };
+          /** Keep each member's data in an emptyDir: NOT durable. A member whose pod is deleted loses its data and rejoins empty; losing a majority at once loses every object. For tests only; reported in status as not durable. */
+          emptyDir?: Record<string, unknown>;
+        };
+        /** Defragmentation, one member at a time, never two at once: a member is defragmented when at least thresholdPercent of its database file is free space and at least minIntervalMinutes have passed since its last one. (Compaction is the server's: it compacts history every 5 minutes, as kube-apiserver does.) */
+        defragment?: {
+          thresholdPercent?: number;
+          minIntervalMinutes?: number;
+          /** Free space below this is never worth a defragmentation. */
+          minFreeMegabytes?: number;
+        };
+        /** Scheduled snapshots (a CronJob, <name>-etcd-backup) of one member's database into a PersistentVolumeClaim (<name>-etcd-backup). An on-demand one: kubectl create job --from=cronjob/<name>-etcd-backup <job-name> -n <namespace>. */
+        backup?: {
+          /** Cron schedule of the snapshots. */
+          schedule?: string;
+          /** Snapshots kept; older ones are deleted after each new one. */
+          keep?: number;
+          /** StorageClass of the backup claim; the cluster's default when unset. */
+          storageClassName?: string;
+          size?: string;
+        };
+        /** Start the cluster from a snapshot instead of empty: each member's data is restored from it before its first start (only then; later changes are refused). */
+        restore?: {
+          /** A claim in spec.namespace that holds the snapshot (e.g. another API's <name>-etcd-backup). */
+          persistentVolumeClaimName: string;
+          /** File name of the snapshot in that claim (status.storage.lastBackup of the API that took it). */
+          snapshot: string;
+        };
+      };
     };
-    /** In-process store; data does not survive a restart. One replica only. */
+    /** In-process store: memory only, every object is lost when the pod restarts; one replica only. For tests and trials. */
     embedded?: Record<string, never>;
   };
   /** Certificate policy. Durations are Go-style (e.g. 8760h, 30m). */
@@ -104,6 +151,32 @@ export interface AggregatedAPIStatus {
   caNotAfter?: string;
   /** Expiry of the serving certificate. */
   servingCertificateNotAfter?: string;
+  /** What the server's objects are stored in, and the health of a managed etcd. */
+  storage?: {
+    type?: 'Embedded' | 'Etcd' | 'ManagedEtcd';
+    /** Whether an acknowledged write survives the loss of any one pod: false for the embedded store and for a managed etcd on emptyDir volumes. */
+    durable?: boolean;
+    /** Expiry of the managed etcd's CA. */
+    etcdCANotAfter?: string;
+    /** The member that leads the managed etcd cluster. */
+    leader?: string;
+    /** When a member was last defragmented by the operator. */
+    lastDefragmentTime?: string;
+    members?: Array<{
+      name: string;
+      /** etcd's member id (hexadecimal). */
+      id?: string;
+      /** The member answered a status request and reports no alarm. */
+      healthy?: boolean;
+      leader?: boolean;
+      version?: string;
+      dbSizeBytes?: number;
+      dbSizeInUseBytes?: number;
+      lastDefragmentTime?: string;
+      /** Why the member is not healthy. */
+      message?: string;
+    }>;
+  };
   /** Availability of each APIService, as the aggregator reports it, and whether its discovery document answers through kube-apiserver as clients see it. */
   apiServices?: Array<{
     name: string;
@@ -135,6 +208,29 @@ export const SPEC_DEFAULTS = {
   },
   imagePullPolicy: 'IfNotPresent',
   replicas: 1,
+  storage: {
+    etcd: {
+      managed: {
+        members: 3,
+        imagePullPolicy: 'IfNotPresent',
+        volume: {
+          persistentVolumeClaim: {
+            size: '1Gi',
+          },
+        },
+        defragment: {
+          thresholdPercent: 50,
+          minIntervalMinutes: 60,
+          minFreeMegabytes: 16,
+        },
+        backup: {
+          schedule: '0 * * * *',
+          keep: 24,
+          size: '2Gi',
+        },
+      },
+    },
+  },
   certificates: {
     caDuration: '8760h',
     servingCertificateDuration: '2160h',

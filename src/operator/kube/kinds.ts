@@ -22,6 +22,12 @@ export const NAMESPACE = ref('v1', 'Namespace', 'namespaces', false);
 export const POD = ref('v1', 'Pod', 'pods', true);
 export const EVENT = ref('v1', 'Event', 'events', true);
 export const DEPLOYMENT = ref('apps/v1', 'Deployment', 'deployments', true);
+export const STATEFUL_SET = ref('apps/v1', 'StatefulSet', 'statefulsets', true);
+export const CONFIG_MAP = ref('v1', 'ConfigMap', 'configmaps', true);
+export const PERSISTENT_VOLUME_CLAIM = ref('v1', 'PersistentVolumeClaim', 'persistentvolumeclaims', true);
+export const STORAGE_CLASS = ref('storage.k8s.io/v1', 'StorageClass', 'storageclasses', false);
+export const CRON_JOB = ref('batch/v1', 'CronJob', 'cronjobs', true);
+export const JOB = ref('batch/v1', 'Job', 'jobs', true);
 export const POD_DISRUPTION_BUDGET = ref('policy/v1', 'PodDisruptionBudget', 'poddisruptionbudgets', true);
 export const CLUSTER_ROLE_BINDING = ref(
   'rbac.authorization.k8s.io/v1',
@@ -40,6 +46,10 @@ export const OWNED_KINDS = [
   SERVICE_ACCOUNT,
   SERVICE,
   DEPLOYMENT,
+  STATEFUL_SET,
+  CONFIG_MAP,
+  CRON_JOB,
+  JOB,
   POD_DISRUPTION_BUDGET,
   CLUSTER_ROLE_BINDING,
   ROLE_BINDING,

@@ -56,6 +56,10 @@ export interface CertificateInputs {
   servingData?: Record<string, string>;
   /** DNS names the serving certificate must carry (the Service's names). */
   dnsNames: string[];
+  /** The serving certificate's common name (default: the last of dnsNames). */
+  commonName?: string;
+  /** Issue the serving certificate for client authentication too (an etcd member's peer certificate). */
+  clientAuth?: boolean;
   /** caBundle of each APIService (undefined where the APIService does not exist yet). */
   publishedBundles: (string | undefined)[];
   /**
@@ -230,9 +234,10 @@ export function planCertificates(input: CertificateInputs): CertificatePlan {
   if (servingReason) {
     const caLeft = remainingMs(active.certPem, now);
     const issued = issueServingCert(active, {
-      commonName: input.dnsNames[input.dnsNames.length - 1] ?? input.dnsNames[0],
+      commonName: input.commonName ?? input.dnsNames[input.dnsNames.length - 1] ?? input.dnsNames[0],
       dnsNames: input.dnsNames,
       ipAddresses: [],
+      clientAuth: input.clientAuth,
       validityMs: Math.min(policy.servingValidityMs, caLeft),
       now,
     });

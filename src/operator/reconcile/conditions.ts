@@ -9,6 +9,9 @@
  *                      not, the message says what that blocks cluster-wide
  *   Progressing        True while a rollout or certificate rotation is under way
  *   Degraded           True when the operator cannot converge (conflict, missing namespace, errors)
+ *   StorageReady       the store answers: a managed etcd has a quorum of healthy members and a
+ *                      leader (reasons MembersHealthy, QuorumHealthy, NoQuorum, ...); the embedded
+ *                      store is True with reason MemoryOnly, and a managed etcd on emptyDir NotDurable
  *   Ready              all of the above are as they should be and at least one replica is ready
  */
 import { rfc3339Seconds } from '../../shared/time';
@@ -32,6 +35,7 @@ export interface Observation {
   deployment: DeploymentObservation;
   apiServices: ApiServiceStatus[];
   degraded?: { reason: string; message: string };
+  storage?: { status: 'True' | 'False' | 'Unknown'; reason: string; message: string };
 }
 
 type Desired = Omit<Condition, 'lastTransitionTime' | 'observedGeneration'>;
@@ -143,6 +147,21 @@ export function computeConditions(
           };
   desired.push(progressing);
 
+  const storageReady: Desired = obs.storage
+    ? { type: 'StorageReady', ...obs.storage }
+    : {
+        type: 'StorageReady',
+        status: 'Unknown',
+        reason: 'NotReconciled',
+        message: 'storage was not reconciled',
+      };
+  desired.push({
+    type: storageReady.type,
+    status: storageReady.status,
+    reason: storageReady.reason,
+    message: storageReady.message,
+  });
+
   const degradedReason = obs.degraded ?? dep.failure;
   desired.push(
     degradedReason
@@ -160,6 +179,8 @@ export function computeConditions(
       reason: certificatesReady.reason,
       message: certificatesReady.message,
     };
+  else if (storageReady.status === 'False')
+    ready = { type: 'Ready', status: 'False', reason: storageReady.reason, message: storageReady.message };
   else if (dep.readyReplicas < 1)
     ready = {
       type: 'Ready',

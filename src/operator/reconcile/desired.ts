@@ -8,6 +8,7 @@ import { ownedNames, ownerLabels, SPEC_DEFAULTS, usesEtcd, type AggregatedAPI } 
 import type { KubeObject } from '../../shared/kube/rest';
 import type { KeyPair } from './certificates';
 import { b64, meta } from './owned-meta';
+import { clientURLs, etcdNames, managedEtcd } from './etcd/names';
 
 export * from './desired-rbac';
 
@@ -130,9 +131,10 @@ export function serverArgs(api: AggregatedAPI, defaultImage: boolean): string[] 
   ];
   const etcd = spec.storage?.etcd;
   if (etcd) {
-    args.push(`--etcd-servers=${etcd.endpoints.join(',')}`);
+    const endpoints = managedEtcd(api) ? clientURLs(api) : (etcd.endpoints ?? []);
+    args.push(`--etcd-servers=${endpoints.join(',')}`);
     args.push(`--etcd-prefix=${etcd.prefix ?? `/registry/${spec.group}`}`);
-    if (etcd.tlsSecretName) {
+    if (etcdClientSecretName(api)) {
       args.push(
         `--etcd-cafile=${ETCD_CLIENT_DIR}/ca.crt`,
         `--etcd-certfile=${ETCD_CLIENT_DIR}/tls.crt`,
@@ -155,10 +157,21 @@ export function serverArgs(api: AggregatedAPI, defaultImage: boolean): string[] 
   return [...own, ...args, ...(spec.extraArgs ?? [])];
 }
 
+/** The Secret with the server's etcd client certificate: the managed etcd's, or spec's tlsSecretName. */
+export function etcdClientSecretName(api: AggregatedAPI): string | undefined {
+  if (managedEtcd(api)) return etcdNames(api).clientSecret;
+  return api.spec.storage?.etcd?.tlsSecretName;
+}
+
 /** Pod template annotation with the ServiceAccount's uid (see deployment()). */
 export const SERVICE_ACCOUNT_UID_ANNOTATION = 'aggregation.example.com/serviceaccount-uid';
 /** Pod template annotation with the default image's digest (see deployment()). */
 export const IMAGE_ID_ANNOTATION = 'aggregation.example.com/image-id';
+/**
+ * Pod template annotation with a digest of the managed etcd's client certificate and bundle: a server
+ * reads them once, at start, so a renewed certificate or a CA rotation step rolls the replicas.
+ */
+export const ETCD_CLIENT_DIGEST_ANNOTATION = 'aggregation.example.com/etcd-client-digest';
 
 /**
  * `serviceAccountUid`: a recreated ServiceAccount invalidates the tokens of pods started under the old
@@ -172,11 +185,18 @@ export function deployment(
   serviceAccountUid?: string,
   /** The default image's digest: a new build under the same tag rolls the pods. */
   imageID?: string,
+  /** Digest of the managed etcd's client certificate and bundle (ETCD_CLIENT_DIGEST_ANNOTATION). */
+  etcdClientDigest?: string,
 ): KubeObject {
   const { server, namespace, servingSecret: servingSecretName } = ownedNames(api);
   const spec = api.spec;
   const labels = { ...selectorLabels(api), ...ownerLabels(api) };
-  const etcdSecret = spec.storage?.etcd?.tlsSecretName;
+  const etcdSecret = etcdClientSecretName(api);
+  const annotations = {
+    ...(serviceAccountUid ? { [SERVICE_ACCOUNT_UID_ANNOTATION]: serviceAccountUid } : {}),
+    ...(imageID ? { [IMAGE_ID_ANNOTATION]: imageID } : {}),
+    ...(etcdClientDigest ? { [ETCD_CLIENT_DIGEST_ANNOTATION]: etcdClientDigest } : {}),
+  };
   const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
     httpGet: { path, port: 'https', scheme: 'HTTPS' },
     periodSeconds,
@@ -195,17 +215,7 @@ export function deployment(
         ? { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } }
         : { type: 'Recreate' },
       template: {
-        metadata: {
-          labels,
-          ...(serviceAccountUid || imageID
-            ? {
-                annotations: {
-                  ...(serviceAccountUid ? { [SERVICE_ACCOUNT_UID_ANNOTATION]: serviceAccountUid } : {}),
-                  ...(imageID ? { [IMAGE_ID_ANNOTATION]: imageID } : {}),
-                },
-              }
-            : {}),
-        },
+        metadata: { labels, ...(Object.keys(annotations).length ? { annotations } : {}) },
         spec: {
           terminationGracePeriodSeconds: shutdownTiming(spec).terminationGracePeriodSeconds,
           serviceAccountName: server,

@@ -40,6 +40,8 @@ import {
 } from '../kube/kinds';
 import { isNotFound, type KubeObject, type KubeRest, type ResourceRef } from '../../shared/kube/rest';
 import { prepareKeys } from '../../shared/pki';
+import { DEFAULT_ETCD_IMAGE } from './etcd/names';
+import { reconcileStorage } from './etcd/reconcile-etcd';
 import { caStateToData, planCertificates, type CertificatePlan } from './certificates';
 import { computeConditions, type Observation } from './conditions';
 import * as desired from './desired';
@@ -52,6 +54,8 @@ import {
   type DeploymentObject,
 } from './observe';
 
+/** StorageReady reasons of stores that lose acknowledged writes: announced with a Warning event. */
+const NOT_DURABLE_REASONS = new Set(['MemoryOnly', 'NotDurable']);
 export const FINALIZER_FIELD_MANAGER = `${FIELD_MANAGER}-finalizer`;
 /** How often a healthy AggregatedAPI is looked at even when nothing changes. */
 export const RESYNC_MS = 5 * 60_000;
@@ -77,6 +81,8 @@ export interface ReconcilerOptions {
    * an image rebuilt under the same tag (a new operator release) rolls the servers once.
    */
   defaultImageID?: string;
+  /** The etcd image of a managed etcd that names none. */
+  defaultEtcdImage?: string;
   /** Which certificates the replicas serve; injected so the TLS probe can be replaced where pods are unreachable. */
   servedFingerprints: (pods: KubeObject[], port: number, servername: string) => Promise<string[] | undefined>;
 }
@@ -137,6 +143,7 @@ export class Reconciler {
     }
     status.conditions = computeConditions(observation, previousConditions, new Date());
     status.apiServices = observation.apiServices;
+    status.storage = status.storage ?? api.status?.storage;
     status.replicas = observation.deployment.desiredReplicas;
     status.readyReplicas = observation.deployment.readyReplicas;
     await this.writeStatus(api, status);
@@ -259,6 +266,22 @@ export class Reconciler {
     };
     obs.rotationStep = plan.pendingStep;
 
+    // Storage: a managed etcd's certificates and members come before the servers that use them.
+    await prepareKeys(2);
+    const storage = await reconcileStorage(api, {
+      rest: this.rest,
+      events: this.events,
+      log,
+      policy,
+      defaultEtcdImage: this.options.defaultEtcdImage ?? DEFAULT_ETCD_IMAGE,
+      previous: api.status?.storage,
+    });
+    obs.storage = storage.observation;
+    status.storage = storage.status;
+    obs.rotationStep ??= storage.pendingStep && `etcd ${storage.pendingStep}`;
+    if (storage.observation.reason === 'StorageClassNotFound' && storage.observation.status === 'False')
+      throw new DegradedError('StorageClassNotFound', storage.observation.message, storage.requeueAfterMs);
+
     // Identity and RBAC, then the server, then the APIServices that route to it.
     const serviceAccount = await this.rest.apply(SERVICE_ACCOUNT, desired.serviceAccount(api));
     await this.rest.apply(CLUSTER_ROLE_BINDING, desired.authDelegatorBinding(api));
@@ -296,6 +319,7 @@ export class Reconciler {
         !api.spec.image,
         serviceAccount.metadata?.uid,
         api.spec.image ? undefined : this.options.defaultImageID,
+        storage.clientDigest,
       ),
     );
     obs.deployment = observeDeployment(deployment);
@@ -325,7 +349,10 @@ export class Reconciler {
     const certificateCheck = nextCertificateCheck(plan, policy.renewBeforeMs, policy.caRenewBeforeMs);
     const discoveryFailed = obs.apiServices.some((s) => s.discovery === 'False');
     return {
-      requeueAfterMs: discoveryFailed ? Math.min(certificateCheck, DISCOVERY_RETRY_MS) : certificateCheck,
+      requeueAfterMs: Math.min(
+        discoveryFailed ? Math.min(certificateCheck, DISCOVERY_RETRY_MS) : certificateCheck,
+        storage.requeueAfterMs ?? Infinity,
+      ),
     };
   }
 
@@ -436,6 +463,7 @@ export class Reconciler {
       if (!old && c.status !== 'True' && c.type !== 'Ready') continue;
       const bad =
         (c.type === 'Degraded' && c.status === 'True') ||
+        (c.type === 'StorageReady' && NOT_DURABLE_REASONS.has(c.reason)) ||
         (c.type !== 'Degraded' && c.type !== 'Progressing' && c.status === 'False');
       await this.events.record(
         api,
