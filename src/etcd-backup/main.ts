@@ -43,7 +43,8 @@ function positiveInteger(flag: string, text: string): number {
   return value;
 }
 
-function parse(argv: string[]) {
+/** The flags as takeBackup's options; throws on anything main.js would refuse (exit status 2). */
+export function parseFlags(argv: string[]) {
   let values;
   try {
     ({ values } = parseArgs({
@@ -105,9 +106,9 @@ export async function run(
   argv: string[],
   deps: { logger?: Logger; signal?: AbortSignal; now?: () => Date } = {},
 ): Promise<number> {
-  let args: ReturnType<typeof parse>;
+  let args: ReturnType<typeof parseFlags>;
   try {
-    args = parse(argv);
+    args = parseFlags(argv);
   } catch (err) {
     const logger = deps.logger ?? createLogger({ name: 'etcd-backup' });
     logger.error({ err: (err as Error).message }, `etcd-backup: ${(err as Error).message}; ${USAGE}`);
