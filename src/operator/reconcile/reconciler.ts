@@ -274,6 +274,7 @@ export class Reconciler {
       log,
       policy,
       defaultEtcdImage: this.options.defaultEtcdImage ?? DEFAULT_ETCD_IMAGE,
+      operatorImage: this.options.defaultImage,
       previous: api.status?.storage,
     });
     obs.storage = storage.observation;

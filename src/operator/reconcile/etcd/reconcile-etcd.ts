@@ -19,7 +19,9 @@ import {
 import type { EventRecorder } from '../../kube/events';
 import {
   CONFIG_MAP,
+  CRON_JOB,
   DEPLOYMENT,
+  JOB,
   PERSISTENT_VOLUME_CLAIM,
   POD,
   POD_DISRUPTION_BUDGET,
@@ -41,6 +43,7 @@ import {
   etcdTlsSecret,
   type MemberState,
 } from './desired-etcd';
+import { backupClaim, backupCronJob, restoreJobs, restoreMemberClaims } from './desired-backup';
 import { defragment, probeCluster, replaceMember, type ClusterHealth, type MemberPod } from './members';
 import { etcdNames, etcdSelectorLabels, managedEtcd, memberCount, memberDnsNames, memberName } from './names';
 import { ETCD_CLIENT_DIGEST_ANNOTATION } from '../desired';
@@ -113,6 +116,8 @@ export interface StorageContext {
   policy: CertificatePolicy;
   /** The etcd image when spec.storage.etcd.managed.image is unset. */
   defaultEtcdImage: string;
+  /** The operator's own image, which runs the backup program; no backups are scheduled without it. */
+  operatorImage?: string;
   previous?: StorageStatus;
 }
 
@@ -190,7 +195,18 @@ class ManagedEtcdReconcile {
     await rest.apply(SERVICE, etcdClientService(this.api));
     await this.applyConfigMap(volumes, states);
     const image = this.spec.image ?? this.ctx.defaultEtcdImage;
+    if (!statefulSet && this.spec.restore) {
+      const restoring = await this.restore(image);
+      if (restoring)
+        return {
+          observation: restoring,
+          status: { ...base, etcdCANotAfter: tls.caNotAfter },
+          clientDigest: tls.clientDigest,
+          requeueAfterMs: 3_000,
+        };
+    }
     await rest.apply(STATEFUL_SET, etcdStatefulSet(this.api, image, tls.memberDigest));
+    await this.scheduleBackups();
     await rest.apply(POD_DISRUPTION_BUDGET, etcdPodDisruptionBudget(this.api));
 
     const pods = await this.memberPods();
@@ -262,6 +278,81 @@ class ManagedEtcdReconcile {
       reason: classProblem ? 'StorageClassNotFound' : healthy.length === 0 ? 'MembersNotReady' : 'NoQuorum',
       message: `${healthy.length}/${this.count} etcd members healthy, ${quorum} needed for a quorum${sick ? ` (${sick})` : ''}${classProblem ? `; ${classProblem}` : ''}`,
     };
+  }
+
+  /**
+   * Restores every member's data from the snapshot before the StatefulSet first exists: each member's
+   * claim is made under the name the StatefulSet will adopt, and a Job per member restores into it.
+   * Returns the StorageReady observation while that is under way or failed, undefined once all are done.
+   * Only while no member claim predates the restore: a cluster that has run is never restored over.
+   */
+  private async restore(image: string): Promise<StorageObservation | undefined> {
+    const { rest } = this.ctx;
+    const jobs = restoreJobs(this.api, image);
+    const existing = await Promise.all(
+      jobs.map((j) =>
+        rest.getOrUndefined<KubeObject & { status?: { succeeded?: number; failed?: number } }>(
+          JOB,
+          j.metadata!.name!,
+          this.names.namespace,
+        ),
+      ),
+    );
+    if (existing.every((j) => !j)) {
+      const claims = await Promise.all(
+        restoreMemberClaims(this.api).map((c) =>
+          rest.getOrUndefined(PERSISTENT_VOLUME_CLAIM, c.metadata!.name!, this.names.namespace),
+        ),
+      );
+      if (claims.some((c) => c)) return undefined; // The members' data exists: never restore over it.
+      for (const claim of restoreMemberClaims(this.api)) await rest.apply(PERSISTENT_VOLUME_CLAIM, claim);
+      for (const job of jobs) await rest.apply(JOB, job);
+      await this.ctx.events.record(
+        this.api,
+        'Normal',
+        'EtcdRestoreStarted',
+        `restoring ${jobs.length} etcd member(s) from snapshot ${this.spec.restore!.snapshot}`,
+      );
+      return {
+        status: 'False',
+        reason: 'Restoring',
+        message: `restoring etcd from snapshot ${this.spec.restore!.snapshot}`,
+      };
+    }
+    const failed = existing.filter((j) => (j?.status?.failed ?? 0) > 0);
+    if (failed.length)
+      return {
+        status: 'False',
+        reason: 'RestoreFailed',
+        message: `the restore of snapshot ${this.spec.restore!.snapshot} failed (Job ${failed.map((j) => j!.metadata!.name).join(', ')}); see its logs. Delete this AggregatedAPI and its claims to try again`,
+      };
+    const done = existing.filter((j) => (j?.status?.succeeded ?? 0) > 0).length;
+    if (done < jobs.length)
+      return {
+        status: 'False',
+        reason: 'Restoring',
+        message: `restoring etcd from snapshot ${this.spec.restore!.snapshot}: ${done}/${jobs.length} members restored`,
+      };
+    await this.ctx.events.record(
+      this.api,
+      'Normal',
+      'EtcdRestored',
+      `restored ${jobs.length} etcd member(s) from snapshot ${this.spec.restore!.snapshot}`,
+    );
+    return undefined;
+  }
+
+  /** The backup claim and CronJob while spec asks for backups (and the operator knows its image). */
+  private async scheduleBackups(): Promise<void> {
+    const { rest } = this.ctx;
+    if (this.spec.backup && this.ctx.operatorImage) {
+      await rest.apply(PERSISTENT_VOLUME_CLAIM, backupClaim(this.api));
+      await rest.apply(CRON_JOB, backupCronJob(this.api, this.ctx.operatorImage));
+      return;
+    }
+    const existing = await rest.getOrUndefined(CRON_JOB, this.names.backupCronJob, this.names.namespace);
+    if (existing?.metadata?.ownerReferences?.some((o) => o.uid === this.api.metadata.uid))
+      await rest.delete(CRON_JOB, this.names.backupCronJob, this.names.namespace);
   }
 
   /** Why the members' claims cannot be provisioned, if the StorageClass they need does not exist. */
