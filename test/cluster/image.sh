@@ -17,6 +17,9 @@
 #   localhost/busybox:bed               this machine's static busybox with every applet in /bin, on the same
 #                                       base, user root: the provisioner's helper pods, and a shell for tests
 #                                       (docs/decisions/0009-bed-storage-and-etcd-image.md)
+#   localhost/coredns:v1.15.0           the bed's cluster DNS (coredns.yaml): /coredns from CoreDNS's pinned
+#                                       module, on the same base, user 65532
+#                                       (docs/decisions/0010-bed-cluster-dns.md)
 # Image archives are `docker save` tarballs (image-tar.py writes all but the project's) cached under
 # test/cluster/build/images/ with stamps of their inputs; unchanged inputs are not rebuilt.
 #
@@ -44,6 +47,7 @@ CPU_BURNER_IMAGE="localhost/cpu-burner:bed"
 ETCD_IMAGE="localhost/etcd:v3.6.17"
 LOCAL_PATH_PROVISIONER_IMAGE="localhost/local-path-provisioner:v0.0.37"
 BUSYBOX_IMAGE="localhost/busybox:bed"
+COREDNS_IMAGE="localhost/coredns:v1.15.0"
 
 log() { printf '[image] %s\n' "$*"; }
 ctr_k8s() { ctr --address "$sock" -n k8s.io "$@"; }
@@ -146,14 +150,16 @@ write_base() { # dir
 # link) as an image of two layers: the shared base and the binaries, each at the path named after its
 # package (default /NAME); the first is the entrypoint. Go's module and build caches make a rebuild after a
 # stamp change cheap; the stamp covers the module's files, the Go version, image-tar.py and the recipe.
+# GO_BUILD_TAGS (a comma list) is passed to `go build -tags` and is part of the stamp when set.
 build_go_image() { # name, image, extra -ldflags, package[=path in the image]...
   local name="$1" image="$2" ldflags="$3" mod="$here/servers/$1" bin="$here/build/servers/$1"
+  local tags="${GO_BUILD_TAGS:-}"
   shift 3
   local specs=() dir="$images/$name-root" stamp t0 log="$logs/$name-build.log" spec
   for spec in "$@"; do if [[ "$spec" == *=* ]]; then specs+=("$spec"); else specs+=("$spec=/$name"); fi; done
   # Bump recipe when changing what goes into the image below.
   local recipe=1
-  stamp="$( (echo "$recipe $image ${specs[*]} $ldflags"; go version; find "$mod" -type f | sort | xargs cat
+  stamp="$( (echo "$recipe $image ${specs[*]} $ldflags${tags:+ tags=$tags}"; go version; find "$mod" -type f | sort | xargs cat
     cat "$here/image-tar.py" /etc/ssl/certs/ca-certificates.crt) | sha256sum | cut -c1-16)"
   [[ -f "$images/$name.tar" && "$(cat "$images/$name.stamp" 2>/dev/null)" == "$stamp" ]] && return
   t0=$(date +%s)
@@ -165,7 +171,7 @@ build_go_image() { # name, image, extra -ldflags, package[=path in the image]...
   (
     cd "$mod" && go mod download
     for spec in "${specs[@]}"; do
-      CGO_ENABLED=0 nice -n 10 go build -v -trimpath -buildvcs=false -ldflags="-s -w $ldflags" \
+      CGO_ENABLED=0 nice -n 10 go build -v -trimpath -buildvcs=false ${tags:+-tags=$tags} -ldflags="-s -w $ldflags" \
         -o "$bin.tmp/$(basename "${spec#*=}")" "${spec%%=*}"
     done
   ) >"$log" 2>&1 &
@@ -235,12 +241,16 @@ build_all() {
   # Upstream's scripts/build stamps main.VERSION; its image has the binary at /usr/bin.
   build_go_image local-path-provisioner "$LOCAL_PATH_PROVISIONER_IMAGE" "-X main.VERSION=v0.0.37" \
     github.com/rancher/local-path-provisioner=/usr/bin/local-path-provisioner
+  # CoreDNS's Makefile builds the module's root package with the tag grpcnotrace and stamps
+  # coremain.GitCommit with `git describe`, which at a release's tag prints the tag; its image has /coredns.
+  GO_BUILD_TAGS=grpcnotrace build_go_image coredns "$COREDNS_IMAGE" \
+    "-X github.com/coredns/coredns/coremain.GitCommit=v1.15.0" github.com/coredns/coredns=/coredns
   build_busybox
 }
 
 import_images() { # archive names (default: all)
   local names=("$@") name
-  ((${#names[@]})) || names=(pause node-base project metrics-server sample-apiserver cpu-burner etcd local-path-provisioner busybox)
+  ((${#names[@]})) || names=(pause node-base project metrics-server sample-apiserver cpu-burner etcd local-path-provisioner coredns busybox)
   for name in "${names[@]}"; do ctr_k8s images import --no-unpack=false "$images/$name.tar" >/dev/null; done
   log "in containerd: $(ctr_k8s images ls -q | grep '^localhost/' | tr '\n' ' ')"
 }
