@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The local single-node Kubernetes test bed: `up`, `down` and `status`.
 # Control plane: etcd (Debian), kube-apiserver with RBAC and the aggregation layer, kube-controller-manager
-# and kube-scheduler, all from the `kube` binary built by build.sh; the node (node.sh); the default
-# StorageClass (local-path-storage.yaml). State, PKI, kubeconfigs, volumes and component logs live under
-# .cluster/ at the repository root. `up` is idempotent: running components are kept.
+# and kube-scheduler, all from the `kube` binary built by build.sh; the node (node.sh); cluster DNS (CoreDNS,
+# coredns.yaml: Service kube-dns at 10.96.0.10, domain cluster.local); the default StorageClass
+# (local-path-storage.yaml). State, PKI, kubeconfigs, volumes and component logs live under .cluster/ at
+# the repository root. `up` is idempotent: running components are kept.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,6 +23,9 @@ node_ip="${CLUSTER_NODE_IP:-172.30.255.1}"
 node_name="${CLUSTER_NODE_NAME:-bed-node}"
 service_cidr="10.96.0.0/16"
 service_ip="10.96.0.1"
+# The cluster DNS Service's ClusterIP (coredns.yaml), the .10 of the service CIDR as kubeadm picks; node.sh
+# gives it to the kubelet as clusterDNS.
+dns_ip="10.96.0.10"
 pod_cidr="10.244.0.0/24"
 etcd_port=23790
 apiserver_port=6443
@@ -180,6 +184,37 @@ up_control_plane() {
     --leader-elect=false --v=1
 }
 
+# Waits, at most 180 s, until a Deployment of one replica is Available and updated, with its pods'
+# states every 15 s.
+wait_deployment() { # namespace, name, pod label selector
+  local ns="$1" name="$2" selector="$3" available="" waited=0
+  while ((waited < 180)); do
+    available="$(kubectl --kubeconfig "$state/admin.kubeconfig" -n "$ns" get deployment "$name" \
+      -o jsonpath='{.status.conditions[?(@.type=="Available")].status}/{.status.updatedReplicas}/{.status.replicas}' 2>/dev/null)" || true
+    [[ "$available" == True/1/1 ]] && return 0
+    sleep 1
+    if ((++waited % 15 == 0)); then
+      log "  waiting for $name (${waited}s): $(kubectl --kubeconfig "$state/admin.kubeconfig" \
+        -n "$ns" get pods -l "$selector" --no-headers 2>&1 | tr -s ' ' | tr '\n' ';')"
+    fi
+  done
+  log "$name not Available after 180s; see: kubectl -n $ns describe pods -l $selector"
+  return 1
+}
+
+# ---- cluster DNS ----
+
+# CoreDNS (coredns.yaml) behind the Service kube-system/kube-dns at $dns_ip, which the kubelet gives pods
+# as their nameserver. Applied at every `up` (kubectl apply leaves an unchanged bed alone), then waited for.
+up_dns() {
+  local stamp t0
+  t0=$(date +%s)
+  stamp="$(cat "$here/build/images/coredns.stamp")"
+  sed -e "s|@IMAGE_STAMP@|$stamp|g" "$here/coredns.yaml" | kubectl --kubeconfig "$state/admin.kubeconfig" apply -f - >/dev/null
+  wait_deployment kube-system coredns k8s-app=kube-dns
+  log "cluster DNS (CoreDNS, kube-system/kube-dns at $dns_ip, domain cluster.local) ready in $(($(date +%s) - t0))s"
+}
+
 # ---- storage ----
 
 # The default StorageClass `local-path` (local-path-storage.yaml): each volume is a directory under
@@ -187,26 +222,13 @@ up_control_plane() {
 # $state. Applied at every `up` (kubectl apply leaves an unchanged bed alone), then the provisioner is
 # waited for, at most 180 s.
 up_storage() {
-  local dir="$state/local-path" stamp t0 available="" waited=0
+  local dir="$state/local-path" stamp t0
   t0=$(date +%s)
   mkdir -p "$dir"
   stamp="$(cat "$here/build/images/local-path-provisioner.stamp")"
   sed -e "s|@LOCAL_PATH_DIR@|$dir|g" -e "s|@IMAGE_STAMP@|$stamp|g" "$here/local-path-storage.yaml" |
     kubectl --kubeconfig "$state/admin.kubeconfig" apply -f - >/dev/null
-  while ((waited < 180)); do
-    available="$(kubectl --kubeconfig "$state/admin.kubeconfig" -n local-path-storage get deployment local-path-provisioner \
-      -o jsonpath='{.status.conditions[?(@.type=="Available")].status}/{.status.updatedReplicas}/{.status.replicas}' 2>/dev/null)" || true
-    [[ "$available" == True/1/1 ]] && break
-    sleep 1
-    if ((++waited % 15 == 0)); then
-      log "  waiting for local-path-provisioner (${waited}s): $(kubectl --kubeconfig "$state/admin.kubeconfig" \
-        -n local-path-storage get pods -l app=local-path-provisioner --no-headers 2>&1 | tr -s ' ' | tr '\n' ';')"
-    fi
-  done
-  if [[ "$available" != True/1/1 ]]; then
-    log "local-path-provisioner not Available after 180s; see: kubectl -n local-path-storage describe pods"
-    return 1
-  fi
+  wait_deployment local-path-storage local-path-provisioner app=local-path-provisioner
   log "StorageClass local-path (default) ready in $(($(date +%s) - t0))s; volumes in $dir"
 }
 
@@ -226,6 +248,7 @@ up() {
   up_control_plane
   if [[ -f "$here/node.sh" ]]; then
     bash "$here/node.sh" up
+    up_dns
     up_storage
   fi
   log "up in $(( $(date +%s) - t0 ))s"

@@ -13,6 +13,7 @@ kube="$here/build/kube"
 node_ip="${CLUSTER_NODE_IP:-172.30.255.1}"
 node_name="${CLUSTER_NODE_NAME:-bed-node}"
 pod_cidr="10.244.0.0/24"
+dns_ip="10.96.0.10"
 sock="$state/containerd/containerd.sock"
 PAUSE_IMAGE="localhost/pause:bed"
 
@@ -90,6 +91,10 @@ failSwapOn: false
 # This VM is cgroup v1 (/sys/fs/cgroup is tmpfs); say so explicitly, as kubelet 1.35+ would require.
 failCgroupV1: false
 podCIDR: $pod_cidr
+# Pods with dnsPolicy ClusterFirst (the default) get the cluster DNS Service (cluster.sh, coredns.yaml) as
+# their nameserver, with the search list <ns>.svc.cluster.local svc.cluster.local cluster.local.
+clusterDNS: [$dns_ip]
+clusterDomain: cluster.local
 readOnlyPort: 0
 serializeImagePulls: false
 imageGCHighThresholdPercent: 100
