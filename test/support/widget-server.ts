@@ -1,6 +1,7 @@
 /**
  * Starts a real Widget server in-process for tests, on a random loopback port with its standalone
- * credentials in a temp dir, backed by the embedded store or by a real etcd (see etcd.ts).
+ * credentials in a temp dir, backed by the embedded store or by a real etcd, one member or a cluster
+ * (see etcd.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -22,6 +23,8 @@ export interface TestServer extends RunningWidgetServer {
 export async function startTestServer(
   options: {
     etcdEndpoint?: string;
+    /** Several etcd endpoints (the members of one cluster), given to --etcd-servers comma-separated. */
+    etcdEndpoints?: string[];
     etcdPrefix?: string;
     group?: string;
     localDir?: string;
@@ -33,7 +36,11 @@ export async function startTestServer(
 ): Promise<TestServer> {
   const dir = options.localDir ?? (await mkdtemp(path.join(os.tmpdir(), 'widget-test-')));
   const args = ['--secure-port', '0', '--local-dir', dir, '--shutdown-grace-seconds', '2'];
-  if (options.etcdEndpoint) args.push('--etcd-servers', options.etcdEndpoint);
+  const endpoints = [
+    ...(options.etcdEndpoint ? [options.etcdEndpoint] : []),
+    ...(options.etcdEndpoints ?? []),
+  ];
+  if (endpoints.length) args.push('--etcd-servers', endpoints.join(','));
   if (options.etcdPrefix) args.push('--etcd-prefix', options.etcdPrefix);
   if (options.group) args.push('--api-group', options.group);
   if (options.args) args.push(...options.args);
