@@ -219,12 +219,18 @@ export async function startWidgetServer(
     maxWatchPendingBytes: config.maxWatchPendingBytes,
     onWatcherTerminated: (resource) => apiMetrics.terminatedWatchers.inc({ group, resource }),
     readinessChecks: {
+      // Fails while no etcd member with a leader answers (EtcdStorage.ping), so that a load balancer or
+      // the aggregator sends requests to a replica that can serve them.
       [`${storage.kind}-storage`]: () => storage.ping(),
       'authentication-config': () => {
         if (!auth.ready()) throw new Error('authentication configuration not loaded yet');
       },
       ...admission.readinessChecks,
     },
+    // Not the store: a restart does not bring etcd back, and a kubelet restarting every replica during an
+    // etcd outage only drops watches and the watch cache, then restarts them again. kube-apiserver does
+    // put an "etcd" check in /livez (k8s.io/apiserver EtcdOptions.addEtcdHealthEndpoint adds it with
+    // AddHealthChecks, to /healthz, /livez and /readyz); this server deliberately does not.
     livenessChecks: {},
   });
   const serving = new HttpsServing(

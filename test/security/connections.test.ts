@@ -208,7 +208,7 @@ describe('a hung etcd (SIGSTOP)', () => {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    // The etcd client's circuit breaker half-opens after 5 s.
+    // The store skips a member that failed a call for 1 s (EtcdStorage's circuit breaker), then probes it.
     let status = 0;
     for (let i = 0; i < 40 && status !== 200; i++) {
       status = (await api.get(`${NS}/w-a`)).status;

@@ -3,10 +3,23 @@
  * transactions on mod_revision, ranged reads at a revision with limits (continue tokens), compaction, and
  * watches from a revision with previous values. etcd's errors for compacted and future revisions are
  * mapped to the storage contract's errors, which the registry turns into 410 and 504.
+ *
+ * It also owns failover between the members of an etcd cluster (all given as endpoints): which member a
+ * call goes to, which failed calls are tried again (reads always; a write only where that cannot apply
+ * it twice or misreport it, see `classify`, `create` and `guarded`).
  */
 import { readFileSync } from 'node:fs';
-import { Etcd3, GRPCDeadlineExceededError, type IKeyValue, type IOptions } from 'etcd3';
-import { callDeadline, StorageTimeoutError } from './deadline';
+import {
+  circuitBreaker,
+  type IBackoff,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  handleWhen,
+  isBrokenCircuitError,
+  noop,
+} from 'cockatiel';
+import { Etcd3, isRecoverableError, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
+import { callDeadline, StorageTimeoutError, withDeadline } from './deadline';
 import {
   CompactedError,
   FutureRevisionError,
@@ -28,7 +41,6 @@ export interface EtcdStorageOptions {
   /** Key prefix, e.g. /registry/custom.example.com; keys are stored as `<prefix>/<key>`. */
   prefix: string;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  dialTimeoutMs?: number;
   /** Bound on one call outside any request (compaction, a watch's initial read); default 60 s. */
   requestTimeoutMs?: number;
 }
@@ -58,6 +70,78 @@ function mapError(err: unknown, revision = 0): unknown {
 
 const MAX_INT32 = 2 ** 31 - 1;
 
+/**
+ * A write whose outcome cannot be known: it failed after it may have reached etcd (the member died or
+ * the connection broke with it in flight, or etcd gave up waiting for its proposal to commit), and
+ * nothing read afterwards tells whether it applied. Answered 500, as kube-apiserver answers etcd's own
+ * "request timed out"; the client reads the object to learn what happened.
+ */
+export class WriteOutcomeUnknownError extends Error {
+  constructor(
+    readonly key: string,
+    cause: unknown,
+  ) {
+    super(
+      `the write of ${key} may or may not have been applied: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+    this.name = 'WriteOutcomeUnknownError';
+  }
+}
+
+/**
+ * What a failed etcd call says about the request it carried:
+ * - `unsent`: it certainly did not apply, so any call may be tried again, on another member. No member
+ *   was called (every member's circuit is open), no connection was made or the call never started on it
+ *   (grpc-js's "No connection established", "Channel closed before call started", HTTP/2's refused
+ *   stream), or etcd refused it before proposing it to raft: "no leader" (our hasleader metadata, checked
+ *   before the handler), "leader changed" (a linearizable read's ReadIndex, never a write), "too many
+ *   requests" (checked before proposing), "raft proposal dropped" (raft refused it), "not capable".
+ * - `unknown`: it may have applied: the connection broke after the request was sent ("Connection
+ *   dropped", a reset), etcd timed out waiting for its proposal to commit ("request timed out", "...
+ *   possibly due to previous leader failure", a proposal the new leader may still commit), the member
+ *   stopped, or the deadline passed. A read can be tried again; a write only as `guarded` explains.
+ * - `final`: etcd answered with an error a retry would repeat (compacted, too large, permission...).
+ */
+type Failure = 'unsent' | 'unknown' | 'final';
+
+const UNSENT =
+  /No connection established|Channel closed before call started|Stream refused by server|etcdserver: (no leader|leader changed|too many requests|not capable)|raft proposal dropped/;
+
+function classify(err: unknown): Failure {
+  if (isBrokenCircuitError(err)) return 'unsent';
+  if (!(err instanceof Error)) return 'final';
+  if (UNSENT.test(err.message)) return 'unsent';
+  return isRecoverableError(err) ? 'unknown' : 'final';
+}
+
+/** A member that failed a call this way is avoided for a while; "leader changed" is a healthy member's answer. */
+function isMemberFailure(err: Error): boolean {
+  return isRecoverableError(err) && !/etcdserver: leader changed/.test(err.message);
+}
+
+/** /readyz's bound on the etcd check. */
+const PING_TIMEOUT_MS = 2000;
+/** How long a member that failed a call is skipped before one call probes it again. */
+const MEMBER_RETRY_AFTER_MS = 1000;
+/** Waits between retries of one call: the first at once (another member), then growing to this. */
+const MAX_RETRY_WAIT_MS = 500;
+
+/**
+ * Metadata that makes a member without a raft leader refuse the call at once ("etcdserver: no leader",
+ * before the handler, so it certainly did not apply) instead of queueing it until it times out, and end a
+ * watch stream once it has had no leader for three election timeouts, so that a watch on a member cut off
+ * from the others moves to one that has a leader instead of going silently stale. etcd's Go client sets it
+ * for kube-apiserver's watches (clientv3.WithRequireLeader). grpc-js applies this to every call of every
+ * client etcd3 creates (etcd3 passes its grpcOptions to the client constructors).
+ */
+function requireLeader<P extends { metadata: { clone(): P['metadata']; set(k: string, v: string): void } }>(
+  props: P,
+): P {
+  const metadata = props.metadata.clone();
+  metadata.set('hasleader', 'true');
+  return { ...props, metadata };
+}
+
 /** etcd's --max-request-bytes default (1.5 MiB): the largest request it takes. */
 export const ETCD_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 /** Room for a transaction's compare and the put's framing around key and value. */
@@ -71,24 +155,76 @@ export class EtcdStorage implements Storage {
 
   /**
    * The KV calls this store makes, each bounded by the deadline of the request it serves (deadline.ts):
-   * gRPC cancels the call when it passes, so calls to a hung etcd end instead of piling up, and the
-   * etcd3 client's retries reuse the same absolute deadline instead of starting over.
+   * gRPC cancels the call when it passes, so calls to a hung etcd end instead of piling up, and retries
+   * reuse the same absolute deadline instead of starting over. Reads and compaction (idempotent) are
+   * retried on any transient failure; a transaction only when it certainly was not applied (`unsent`),
+   * unless its caller knows better (`guarded`).
    */
   private readonly kv = {
-    range: (req: Parameters<KV['range']>[0]) => this.bounded('range', (o) => this.client.kv.range(req, o)),
-    txn: (req: Parameters<KV['txn']>[0]) => this.bounded('txn', (o) => this.client.kv.txn(req, o)),
+    range: (req: Parameters<KV['range']>[0]) =>
+      this.retrying(
+        'range',
+        (o) => this.client.kv.range(req, o),
+        (f) => f !== 'final',
+      ),
+    txn: (
+      req: Parameters<KV['txn']>[0],
+      retry: (f: Failure, err: unknown) => boolean = (f) => f === 'unsent',
+    ) => this.retrying('txn', (o) => this.client.kv.txn(req, o), retry),
     compact: (req: Parameters<KV['compact']>[0]) =>
-      this.bounded('compact', (o) => this.client.kv.compact(req, o)),
+      this.retrying(
+        'compact',
+        (o) => this.client.kv.compact(req, o),
+        (f) => f !== 'final',
+      ),
   };
 
   constructor(options: EtcdStorageOptions) {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
     const clientOptions: IOptions = {
       hosts: options.endpoints,
-      dialTimeout: options.dialTimeoutMs ?? 5000,
-      // gRPC's default receive limit is 4 MiB: a full list of 10k widgets (4.8 MB) failed with
-      // RESOURCE_EXHAUSTED. etcd's Go client, which kube-apiserver uses, receives up to MaxInt32.
-      grpcOptions: { 'grpc.max_receive_message_length': MAX_INT32 },
+      // etcd3 1.1.2 documents a dialTimeout but never reads it; a member that does not answer is
+      // bounded by the call's deadline and detected by keepalive below.
+      grpcOptions: {
+        // gRPC's default receive limit is 4 MiB: a full list of 10k widgets (4.8 MB) failed with
+        // RESOURCE_EXHAUSTED. etcd's Go client, which kube-apiserver uses, receives up to MaxInt32.
+        'grpc.max_receive_message_length': MAX_INT32,
+        // A member that vanished without closing its connections (host down, network cut) is found by
+        // its unanswered pings: within 15 s, where TCP alone takes minutes. Pings go only while calls
+        // (the watch stream) are open, at least 5 s apart, as etcd's --grpc-keepalive-min-time wants.
+        // kube-apiserver's etcd client uses 30 s and 10 s.
+        'grpc.keepalive_time_ms': 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+        // gRPC backs off reconnecting to a member that is down, by default up to 120 s: a member that
+        // returns would be ignored for minutes.
+        'grpc.initial_reconnect_backoff_ms': 250,
+        'grpc.max_reconnect_backoff_ms': 2_000,
+        // Not a channel option: a client option, which etcd3 passes along (requireLeader).
+        ...({ callInvocationTransformer: requireLeader } as object),
+      },
+      faultHandling: {
+        // etcd3 by default retries every call, writes included, on any transient error (up to 3 times,
+        // at once): a transaction that applied on a member that then died was sent again and answered 409,
+        // for a write that had succeeded. Retries are this store's, by what each call may safely repeat.
+        global: noop,
+        // Each member behind a circuit breaker: a member that failed a call (refused, dropped, timed out,
+        // no leader) is skipped for MEMBER_RETRY_AFTER_MS, so calls go to the others at once; then one
+        // call probes it. With every member's circuit open a call fails at once (`unsent`) and is
+        // retried here until its deadline.
+        host: () =>
+          circuitBreaker(handleWhen(isMemberFailure), {
+            halfOpenAfter: MEMBER_RETRY_AFTER_MS,
+            breaker: new ConsecutiveBreaker(1),
+          }),
+        // The watch stream reconnects (to any member) after this backoff; etcd3's default grows to 30 s,
+        // which after an outage left watches waiting that long once etcd was back.
+        // etcd3 declares an IBackoff but calls next() on it for the first one, as on its own default:
+        // the factory is what it takes.
+        watchBackoff: new ExponentialBackoff({
+          initialDelay: 100,
+          maxDelay: 2_000,
+        }) as unknown as IBackoff<unknown>,
+      },
     };
     if (options.tls?.caFile) {
       clientOptions.credentials = {
@@ -101,18 +237,30 @@ export class EtcdStorage implements Storage {
     this.prefix = options.prefix.replace(/\/+$/, '') + '/';
   }
 
-  private async bounded<T>(operation: string, call: (options: CallOptions) => Promise<T>): Promise<T> {
-    try {
-      return await call({ deadline: callDeadline(this.requestTimeoutMs) });
-    } catch (err) {
-      // After a few deadline failures the client's circuit breaker fails calls at once for a while.
-      if (
-        err instanceof GRPCDeadlineExceededError ||
-        (err as { isBrokenCircuitError?: boolean }).isBrokenCircuitError
-      ) {
-        throw new StorageTimeoutError(operation);
+  /**
+   * Runs `call` until it succeeds, fails in a way `retry` does not accept, or the deadline passes, which
+   * is a StorageTimeoutError (504) whatever the last failure was, as kube-apiserver answers when its
+   * request context expires. A retry goes to another member where one is up: etcd3 picks members at
+   * random and skips those whose circuit is open.
+   */
+  private async retrying<T>(
+    operation: string,
+    call: (options: CallOptions) => Promise<T>,
+    retry: (failure: Failure, err: unknown) => boolean,
+  ): Promise<T> {
+    const deadline = callDeadline(this.requestTimeoutMs);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await call({ deadline });
+      } catch (err) {
+        const failure = classify(err);
+        if (failure !== 'final' && Date.now() >= deadline) throw new StorageTimeoutError(operation);
+        if (!retry(failure, err)) throw err;
+        const wait =
+          attempt === 0 ? 0 : Math.min(MAX_RETRY_WAIT_MS, 25 * 2 ** attempt) * (0.5 + Math.random());
+        if (Date.now() + wait >= deadline) throw new StorageTimeoutError(operation);
+        if (wait) await new Promise((r) => setTimeout(r, wait));
       }
-      throw err;
     }
   }
 
@@ -143,13 +291,47 @@ export class EtcdStorage implements Storage {
 
   async create(key: string, value: JsonObject): Promise<number> {
     const k = this.full(key);
-    const res = await this.kv.txn({
-      compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key: k, value: this.encode(key, value) } }],
-      failure: [],
-    });
-    if (!res.succeeded) throw new KeyExistsError(key);
-    return Number(res.header.revision);
+    const bytes = this.encode(key, value);
+    try {
+      const res = await this.kv.txn({
+        compare: [{ key: k, target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key: k, value: bytes } }],
+        failure: [],
+      });
+      if (!res.succeeded) throw new KeyExistsError(key);
+      return Number(res.header.revision);
+    } catch (err) {
+      if (classify(err) !== 'unknown') throw err;
+      return this.resolveCreate(key, k, bytes, err);
+    }
+  }
+
+  /**
+   * A create whose answer was lost (`unknown`). Sending it again is not safe: its compare (the key does
+   * not exist) holds again once the object it created is deleted, so a retry after someone deleted it
+   * (the garbage collector, a namespace being emptied, a client that saw it appear) would bring a deleted
+   * object back, same uid. It is decided by a read instead, once the cluster answers one: the key holding
+   * the very bytes written here when it was created means it applied (the registry gives every object it
+   * creates a new uid, so no other create writes the same bytes); another value means another create won
+   * (409, as if the key had existed); no key means etcd may still apply it or never will, which nothing
+   * can tell: WriteOutcomeUnknownError.
+   */
+  private async resolveCreate(key: string, k: Buffer, bytes: Buffer, cause: unknown): Promise<number> {
+    const now = (await this.kv.range({ key: k })).kvs[0];
+    if (!now) throw new WriteOutcomeUnknownError(key, cause);
+    const createRevision = Number(now.create_revision);
+    let created: IKeyValue | undefined = now;
+    if (Number(now.mod_revision) !== createRevision) {
+      try {
+        created = (await this.kv.range({ key: k, revision: createRevision })).kvs[0];
+      } catch (err) {
+        if (err instanceof StorageTimeoutError) throw err;
+        // Compacted since: what it held when created is gone.
+        throw new WriteOutcomeUnknownError(key, cause);
+      }
+    }
+    if (created?.value.equals(bytes)) return createRevision;
+    throw new KeyExistsError(key);
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
@@ -157,22 +339,125 @@ export class EtcdStorage implements Storage {
     return res.kvs.length ? this.toKeyValue(res.kvs[0]) : undefined;
   }
 
-  /** A transaction guarded by mod_revision; on failure reads the key to say why. */
+  /**
+   * A transaction guarded by mod_revision (update, delete); on failure reads the key to say why.
+   *
+   * With an expected revision it is sent again even when an attempt may have applied (`unknown`), as
+   * etcd's Go client would not: the compare "mod_revision == expected" can hold only until the key is
+   * next written, since every write gives the key a new, higher revision and revisions never repeat (a
+   * deleted and recreated key too). So of all the attempts, and any other writer's, at most one applies:
+   * the first write after `expected`. If an attempt answers "applied", no earlier one did (its compare
+   * would now fail) and none can later. If an attempt answers "compare failed" after one whose outcome
+   * was unknown, the first write to the key after `expected` says which (firstChangeAfter): the same
+   * operation with these bytes is ours, reported as applied at its revision; anything else means none of
+   * ours applied, a true conflict (the registry re-reads and retries the update, which would repeat a
+   * patch if ours had applied: it must not be told "conflict" then). (Another writer storing the very
+   * same bytes on the same expected revision is taken as ours: the object is what both asked for.)
+   *
+   * Without an expected revision ("the key exists") the compare holds again after a write of any other
+   * writer, so a repeat could apply twice: only `unsent` failures are retried, `unknown` ones reported.
+   */
   private async guarded(key: string, expected: number | undefined, op: 'put' | 'delete', value?: JsonObject) {
     const k = this.full(key);
-    const success =
-      op === 'put'
-        ? [{ request_put: { key: k, value: this.encode(key, value ?? {}) } }]
-        : [{ request_delete_range: { key: k } }];
+    const bytes = op === 'put' ? this.encode(key, value ?? {}) : undefined;
+    const success = bytes
+      ? [{ request_put: { key: k, value: bytes } }]
+      : [{ request_delete_range: { key: k } }];
     const compare =
       expected === undefined
         ? [{ key: k, target: 'Create' as const, result: 'Greater' as const, create_revision: 0 }]
         : [{ key: k, target: 'Mod' as const, result: 'Equal' as const, mod_revision: expected }];
-    const res = await this.kv.txn({ compare, success, failure: [{ request_range: { key: k } }] });
+    let uncertain: unknown;
+    let res;
+    try {
+      res = await this.kv.txn(
+        { compare, success, failure: [{ request_range: { key: k } }] },
+        (failure, err) => {
+          if (failure === 'unknown' && expected !== undefined) uncertain = err;
+          return failure === 'unsent' || (failure === 'unknown' && expected !== undefined);
+        },
+      );
+    } catch (err) {
+      if (classify(err) === 'unknown') throw new WriteOutcomeUnknownError(key, err);
+      throw err;
+    }
     if (res.succeeded) return Number(res.header.revision);
+    if (uncertain !== undefined && expected !== undefined) {
+      let first;
+      try {
+        first = await this.firstChangeAfter(k, expected);
+      } catch (err) {
+        if (err instanceof StorageTimeoutError) throw err;
+        // The history after `expected` was compacted before it could be read.
+        throw new WriteOutcomeUnknownError(key, uncertain);
+      }
+      const ours = bytes ? first.type === 'put' && first.value.equals(bytes) : first.type === 'delete';
+      if (ours) return first.revision;
+    }
     const found = res.responses[0]?.response_range?.kvs ?? [];
     if (!found.length) throw new KeyNotFoundError(key);
     throw new RevisionConflictError(key, expected ?? 0, Number(found[0].mod_revision));
+  }
+
+  /**
+   * The first write to key `k` after `revision` (there is one: the caller's compare on it failed), read
+   * from etcd's history with a watch from the next revision, within the current deadline. Rejects with
+   * etcd's error when that history is compacted.
+   */
+  private firstChangeAfter(
+    k: Buffer,
+    revision: number,
+  ): Promise<{ type: 'put' | 'delete'; value: Buffer; revision: number }> {
+    const deadline = callDeadline(this.requestTimeoutMs);
+    return new Promise((resolve, reject) => {
+      let watcher: Watcher | undefined;
+      let done = false;
+      const finish = (settle: () => void) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (watcher) void watcher.cancel().catch(() => undefined);
+        settle();
+      };
+      const timer = setTimeout(
+        () => finish(() => reject(new StorageTimeoutError('txn'))),
+        Math.max(0, deadline - Date.now()),
+      );
+      this.client
+        .watch()
+        .key(k)
+        .startRevision(String(revision + 1))
+        .create()
+        .then(
+          (w) => {
+            if (done) {
+              void w.cancel().catch(() => undefined);
+              return;
+            }
+            watcher = w;
+            // Nothing delivered yet: a reconnection must start from the same revision again.
+            w.on('disconnected', () => (w.request.start_revision = String(revision + 1)));
+            w.on('data', (res) => {
+              const e = res.events[0];
+              if (!e) return;
+              const type = String(e.type);
+              finish(() =>
+                resolve({
+                  type: type === 'Put' || type === '0' ? 'put' : 'delete',
+                  value: e.kv.value,
+                  revision: Number(e.kv.mod_revision) || Number(res.header.revision),
+                }),
+              );
+            });
+            w.on('error', (err) => {
+              // etcd canceled it (compacted) and dropped it already: cancelling again would throw.
+              watcher = undefined;
+              finish(() => reject(err));
+            });
+          },
+          (err) => finish(() => reject(err)),
+        );
+    });
   }
 
   update(key: string, value: JsonObject, expectedModRevision: number): Promise<number> {
@@ -306,13 +591,13 @@ export class EtcdStorage implements Storage {
     return Number(res.header.revision);
   }
 
+  /**
+   * /readyz's check: a linearizable read answered within 2 s (kube-apiserver's --etcd-healthcheck-timeout
+   * default), by any member; it fails while no member with a leader answers. Under a deadline of its own,
+   * so its retries end with the probe instead of running on to the request's.
+   */
   async ping(): Promise<void> {
-    await Promise.race([
-      this.currentRevision(),
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error('etcd did not answer within 2s')), 2000).unref(),
-      ),
-    ]);
+    await withDeadline(Date.now() + PING_TIMEOUT_MS, () => this.currentRevision());
   }
 
   async close(): Promise<void> {
