@@ -6,7 +6,8 @@
  *
  * It also owns failover between the members of an etcd cluster (all given as endpoints): which member a
  * call goes to, which failed calls are tried again (reads always; a write only where that cannot apply
- * it twice or misreport it, see `classify`, `create` and `guarded`).
+ * it twice or misreport it, see `classify`, `create` and `guarded`), and a watch that resumes on another member
+ * from the last revision it delivered.
  */
 import { readFileSync } from 'node:fs';
 import {
@@ -497,9 +498,22 @@ export class EtcdStorage implements Storage {
     }
   }
 
+  /**
+   * One etcd watch from `afterRevision`, which etcd3 moves to another member when its stream breaks
+   * (member killed, stream ended for lack of a leader) and resumes there, after its backoff. It resumes
+   * from the revision after the last event delivered here: etcd3's own resume point is the header
+   * revision of the last response, and the "created" answer on a reconnection carries the current
+   * revision before the events since the old resume point have arrived, so a second break right then
+   * would skip them (a gap); a batch cut short by etcd's per-response revision limit has the same
+   * problem. Events at or below the last delivered revision are dropped, so none is delivered twice. A
+   * resume point etcd has compacted ends the watch with CompactedError (410 for clients, who relist).
+   * Progress notifications are passed on but do not move the resume point: etcd 3.4 can send one for a
+   * revision whose events a catching-up watch has not yet received.
+   */
   watch(prefix: string, afterRevision: number, callbacks: WatchCallbacks): WatchHandle {
     const full = this.full(prefix).toString('utf8');
     let stopped = false;
+    let delivered = afterRevision;
     const builder = this.client
       .watch()
       .prefix(full)
@@ -514,11 +528,16 @@ export class EtcdStorage implements Storage {
           return;
         }
         cancel = () => void watcher.cancel();
+        watcher.on('disconnected', () => (watcher.request.start_revision = String(delivered + 1)));
         watcher.on('data', (res) => {
           if (stopped) return;
+          // One revision's events (a transaction of several keys) all come in one response.
+          const before = delivered;
           for (const e of res.events) {
             const type = String(e.type);
-            const modRevision = Number(e.kv.mod_revision);
+            const modRevision = Number(e.kv.mod_revision) || Number(res.header.revision);
+            if (modRevision <= before) continue;
+            delivered = modRevision;
             if (type === 'Put' || type === '0') {
               const kv = this.toKeyValue(e.kv);
               const isCreate = e.kv.create_revision === e.kv.mod_revision;
@@ -536,7 +555,7 @@ export class EtcdStorage implements Storage {
                 type: 'delete',
                 key: this.relative(e.kv),
                 value: this.toKeyValue(e.prev_kv).value,
-                modRevision: Number(e.kv.mod_revision) || Number(res.header.revision),
+                modRevision,
                 isCreate: false,
                 bytes: e.prev_kv.value.length,
               });
@@ -551,13 +570,13 @@ export class EtcdStorage implements Storage {
           // cancelling it again sends a cancel_request whose answer etcd3 cannot match and throws on
           // ("Failed to find watcher"), out of the shared stream that every other watch is on.
           cancel = undefined;
-          // etcd 3.4 cancels a watch on a compacted revision without a reason; a read at the start
-          // revision tells whether that is what happened.
-          this.list(prefix, { revision: afterRevision + 1, limit: 1 }).then(
-            () => callbacks.onError(mapError(err, afterRevision) as Error),
+          // etcd 3.4 cancels a watch on a compacted revision without a reason; a read at the revision
+          // it started (or resumed) from tells whether that is what happened.
+          this.list(prefix, { revision: delivered + 1, limit: 1 }).then(
+            () => callbacks.onError(mapError(err, delivered) as Error),
             (readErr) =>
               callbacks.onError(
-                (readErr instanceof CompactedError ? readErr : mapError(err, afterRevision)) as Error,
+                (readErr instanceof CompactedError ? readErr : mapError(err, delivered)) as Error,
               ),
           );
         });
