@@ -124,6 +124,14 @@ function isMemberFailure(err: Error): boolean {
 const PING_TIMEOUT_MS = 2000;
 /** How long a member that failed a call is skipped before one call probes it again. */
 const MEMBER_RETRY_AFTER_MS = 1000;
+/**
+ * One attempt's bound. A member whose pod was replaced leaves its connection trying an address that is
+ * gone (its new pod has another IP): a call sent there waits, neither failing nor answering. Bounded, it
+ * fails as `unknown`, the member's circuit opens, and the retry goes to another member, so such a member
+ * costs a request this much instead of the request's whole deadline (seen on the bed: 10-20 s gaps when
+ * an etcd pod was deleted). Generous beside etcd's own latencies (a list of 10k widgets takes about 1 s).
+ */
+const ATTEMPT_TIMEOUT_MS = 4_000;
 /** Waits between retries of one call: the first at once (another member), then growing to this. */
 const MAX_RETRY_WAIT_MS = 500;
 
@@ -200,6 +208,9 @@ export class EtcdStorage implements Storage {
         // returns would be ignored for minutes.
         'grpc.initial_reconnect_backoff_ms': 250,
         'grpc.max_reconnect_backoff_ms': 2_000,
+        // A member's name resolves anew once its connection fails: a StatefulSet member comes back
+        // under the same name at another address. gRPC's default waits 30 s between resolutions.
+        'grpc.dns_min_time_between_resolutions_ms': 1_000,
         // Not a channel option: a client option, which etcd3 passes along (requireLeader).
         ...({ callInvocationTransformer: requireLeader } as object),
       },
@@ -252,7 +263,7 @@ export class EtcdStorage implements Storage {
     const deadline = callDeadline(this.requestTimeoutMs);
     for (let attempt = 0; ; attempt++) {
       try {
-        return await call({ deadline });
+        return await call({ deadline: Math.min(deadline, Date.now() + ATTEMPT_TIMEOUT_MS) });
       } catch (err) {
         const failure = classify(err);
         if (failure !== 'final' && Date.now() >= deadline) throw new StorageTimeoutError(operation);
