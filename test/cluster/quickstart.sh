@@ -42,6 +42,9 @@ for i in $(seq 1 90); do
 done
 kubectl -n widgets-system rollout status deployment/widgets-apiserver --timeout=300s
 kubectl wait --for=condition=Ready aggregatedapi/widgets --timeout=300s
+step "waiting for all 3 etcd members (Ready needs a quorum of them)"
+kubectl wait --for=jsonpath='{.status.conditions[?(@.type=="StorageReady")].reason}'=MembersHealthy \
+  aggregatedapi/widgets --timeout=300s
 # Ready may still be the old pod's for a moment, and the aggregator needs the new pod's endpoint: wait
 # until the Widget API answers through kube-apiserver (it answers 503 until then).
 step "waiting for widgets to be served through kube-apiserver"

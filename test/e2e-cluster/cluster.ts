@@ -205,8 +205,26 @@ export async function waitForServerOnOperatorImage(namespace: string, deployment
 }
 
 export async function removeSampleWidgetsApi(installed: boolean): Promise<void> {
-  if (installed)
-    await k(['delete', 'aggregatedapi', 'widgets', '--wait=true', '--timeout=120s']).catch(() => undefined);
+  if (!installed) return;
+  await k(['delete', 'aggregatedapi', 'widgets', '--wait=true', '--timeout=120s']).catch(() => undefined);
+  await deleteSampleClaims();
+}
+
+/**
+ * The sample's etcd claims outlive it (retained, as data should be): a test that removes the sample
+ * removes them too, so that the next one starts from an empty store, not from this one's widgets.
+ */
+export async function deleteSampleClaims(): Promise<void> {
+  await k([
+    '-n',
+    'widgets-system',
+    'delete',
+    'pvc',
+    '-l',
+    'aggregation.example.com/aggregatedapi=widgets',
+    '--ignore-not-found',
+    '--wait=false',
+  ]).catch(() => undefined);
 }
 
 /** POSTs a widget through kube-apiserver: the refusal's Status, or undefined on success. */

@@ -19,6 +19,7 @@ import { createCA, issueClientCert, issueServingCert, verifyCertSignedBy } from 
 import { startEtcd, type EtcdProcess } from '../support/etcd';
 import {
   clusterDir,
+  deleteSampleClaims,
   ensureClusterUp,
   eventually,
   k,
@@ -188,7 +189,11 @@ test('the sample becomes Ready and serves widgets through kube-apiserver', async
   expect(c.Degraded.status).toBe('False');
   const api = await json(['get', 'aggregatedapi', 'widgets']);
   expect(api.metadata.finalizers).toContain('aggregation.example.com/cleanup-apiservices');
-  expect(api.status).toMatchObject({ observedGeneration: api.metadata.generation, readyReplicas: 1 });
+  // The sample runs 2 replicas on a managed etcd of 3 members: Ready once one replica and a quorum are.
+  expect(api.status).toMatchObject({ observedGeneration: api.metadata.generation, replicas: 2 });
+  expect(api.status.readyReplicas).toBeGreaterThanOrEqual(1);
+  expect(c.StorageReady.status).toBe('True');
+  expect(api.status.storage).toMatchObject({ type: 'ManagedEtcd', durable: true });
   expect(api.status.apiServices).toEqual([
     expect.objectContaining({ name: 'v1.custom.example.com', available: 'True' }),
   ]);
@@ -610,6 +615,7 @@ test('deleting an AggregatedAPI removes its APIServices first, then everything i
     },
     120_000,
   );
+  await deleteSampleClaims();
   const other = `after-${suffix}`;
   await k(['create', 'namespace', other]);
   await k(['delete', 'namespace', other, '--timeout=90s']);
