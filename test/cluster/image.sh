@@ -18,7 +18,7 @@
 #                                       base, user root: the provisioner's helper pods, and a shell for tests
 #                                       (docs/decisions/0009-bed-storage-and-etcd-image.md)
 #   localhost/coredns:v1.15.0           the bed's cluster DNS (coredns.yaml): /coredns from CoreDNS's pinned
-#                                       module, on the same base, user 65532
+#                                       module with only the Corefile's plugins, on the same base, user 65532
 #                                       (docs/decisions/0010-bed-cluster-dns.md)
 # Image archives are `docker save` tarballs (image-tar.py writes all but the project's) cached under
 # test/cluster/build/images/ with stamps of their inputs; unchanged inputs are not rebuilt.
@@ -241,10 +241,12 @@ build_all() {
   # Upstream's scripts/build stamps main.VERSION; its image has the binary at /usr/bin.
   build_go_image local-path-provisioner "$LOCAL_PATH_PROVISIONER_IMAGE" "-X main.VERSION=v0.0.37" \
     github.com/rancher/local-path-provisioner=/usr/bin/local-path-provisioner
-  # CoreDNS's Makefile builds the module's root package with the tag grpcnotrace and stamps
-  # coremain.GitCommit with `git describe`, which at a release's tag prints the tag; its image has /coredns.
+  # CoreDNS with only the plugins the bed's Corefile uses: our main package (servers/coredns/main.go), not
+  # the release's, which links every default plugin. As CoreDNS's Makefile: the tag grpcnotrace, and
+  # coremain.GitCommit stamped with `git describe`, which at a release's tag prints the tag; its image has
+  # /coredns.
   GO_BUILD_TAGS=grpcnotrace build_go_image coredns "$COREDNS_IMAGE" \
-    "-X github.com/coredns/coredns/coremain.GitCommit=v1.15.0" github.com/coredns/coredns=/coredns
+    "-X github.com/coredns/coredns/coremain.GitCommit=v1.15.0" .=/coredns
   build_busybox
 }
 
