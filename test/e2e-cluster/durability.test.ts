@@ -19,6 +19,7 @@ import { KubeRest } from '../../src/shared/kube/rest';
 import {
   clusterDir,
   ensureClusterUp,
+  forgetCachedDiscovery,
   eventually,
   installOperatorFromCheckout,
   k,
@@ -155,6 +156,8 @@ afterAll(async () => {
     () => undefined,
   );
   rest?.close();
+  // kubectl's cached discovery would still list this test's group (`kubectl get widgets` in a later test).
+  forgetCachedDiscovery();
 });
 
 test('status reports every member healthy, one leader, durable claims', async () => {
@@ -206,7 +209,7 @@ test('every acknowledged write survives member, leader and server faults, and th
     await writer.start(4);
     await sleep(3000);
     for (const [fault, inject] of Object.entries(faults)) {
-      reports.push(await underFault(fault, subject, writer, PODS, () => inject()));
+      reports.push(await underFault(fault, subject, writer, PODS, () => inject(), 1500));
       await eventually(
         `StorageReady after "${fault}"`,
         async () => {
@@ -286,6 +289,45 @@ const widgetsOf = async () =>
     .trim()
     .split('\n')
     .sort();
+
+test('a member whose volume is lost is removed and added back empty, and catches up', async () => {
+  const before = await status();
+  const leader = before.storage.leader as string;
+  const victim = before.storage.members.find((m: { name: string }) => m.name !== leader) as {
+    name: string;
+    id: string;
+  };
+  const widgets = await widgetsOf();
+  // The claim goes once its pod does (a claim in use is protected); the StatefulSet makes a new one.
+  await k(['-n', subject.namespace, 'delete', 'pvc', `data-${victim.name}`, '--wait=false']);
+  await k(['-n', subject.namespace, 'delete', 'pod', victim.name, '--wait=true', '--timeout=60s']);
+  const started = Date.now();
+  const replaced = await eventually(
+    `${victim.name} replaced and every member healthy`,
+    async () => {
+      const st = await status();
+      const m = st.storage?.members?.find((x: { name: string }) => x.name === victim.name);
+      const healthy = st.storage?.members?.every((x: { healthy: boolean }) => x.healthy);
+      return healthy && m?.id && m.id !== victim.id ? m : undefined;
+    },
+    240_000,
+  );
+  process.stderr.write(
+    `volume lost: ${victim.name} (id ${victim.id}) back as id ${replaced.id}, every member healthy ${((Date.now() - started) / 1000).toFixed(1)} s after its pod was deleted\n`,
+  );
+  const events = await k([
+    '-n',
+    'default',
+    'get',
+    'events',
+    '--field-selector',
+    `involvedObject.name=${subject.name},reason=EtcdMemberReplaced`,
+    '-o',
+    'name',
+  ]);
+  expect(events.trim()).not.toBe('');
+  expect(await widgetsOf()).toEqual(widgets);
+});
 
 test('a snapshot taken on demand restores into a fresh AggregatedAPI with every widget', async () => {
   await k([

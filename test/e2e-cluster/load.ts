@@ -254,6 +254,8 @@ export async function underFault(
   writer: Writer,
   replicas: number,
   inject: (pods: Pod[]) => Promise<string[]>,
+  /** Steady load kept on after the new pods are in, within the fault's window. */
+  steadyMs = 3000,
 ): Promise<FaultReport> {
   const current = await subject.pods();
   const before = new Map(current.map((p) => [p.metadata.name, p]));
@@ -283,7 +285,7 @@ export async function underFault(
   const settledSeconds = Math.round((Date.now() - from) / 100) / 10;
   // Some steady load after the new pods are in, so that a late fault (a replica that turns unready
   // again, a proxy still sending to the old pod) is seen in this window too.
-  await sleep(3000);
+  await sleep(steadyMs);
   const to = Date.now();
   const acks = writer.acks.slice(firstAck).map((a) => a.at);
   let longestGapMs = 0;
