@@ -21,7 +21,6 @@ import {
   installSampleWidgetsApi,
   k,
   kubectlOutput,
-  removeSampleWidgetsApi,
   withLogTails,
 } from './cluster';
 
@@ -43,7 +42,6 @@ const serving = issueServingCert(ca, {
 });
 const caBundle = Buffer.from(ca.certPem).toString('base64');
 let api: CustomObjectsApi;
-let installedSample = false;
 
 const widget = (name: string) => ({
   apiVersion: `${GROUP}/v1`,
@@ -160,14 +158,13 @@ beforeAll(async () => {
   await k(['label', 'namespace', ns, `suite=${SUITE_LABEL}`]);
   // The pod starts while the sample API is installed.
   const pod = startWebhookPod();
-  installedSample = await installSampleWidgetsApi();
+  await installSampleWidgetsApi();
   await pod;
 });
 
 afterAll(async () => {
   for (const kind of ['Mutating', 'Validating'] as const) await unconfigure(kind).catch(() => undefined);
   await k(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined);
-  await removeSampleWidgetsApi(installedSample);
 });
 
 test(

@@ -10,14 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startEtcd, type EtcdProcess } from '../support/etcd';
-import {
-  ensureClusterUp,
-  eventually,
-  forgetCachedDiscovery,
-  installSampleWidgetsApi,
-  k,
-  removeSampleWidgetsApi,
-} from './cluster';
+import { ensureClusterUp, eventually, forgetCachedDiscovery, installSampleWidgetsApi, k } from './cluster';
 
 jest.setTimeout(15 * 60 * 1000);
 
@@ -52,7 +45,6 @@ async function applyAndWaitReady(api: Doc, timeout = '300s'): Promise<number> {
 }
 
 let etcd: EtcdProcess;
-let installedSample = false;
 const wardleNs = `wardle-${suffix}`;
 const metricsNs = `metrics-${suffix}`;
 const hpaNs = `hpa-${suffix}`;
@@ -62,7 +54,7 @@ const APISERVICE = 'v1alpha1.wardle.example.com';
 beforeAll(async () => {
   ensureClusterUp();
   // The operator, and the Widget API whose Widget the HPA scales.
-  installedSample = await installSampleWidgetsApi();
+  await installSampleWidgetsApi();
   etcd = await startEtcd({ host: NODE_IP });
   for (const ns of [wardleNs, metricsNs]) await k(['create', 'namespace', ns]);
 });
@@ -86,7 +78,6 @@ afterAll(async () => {
     '--ignore-not-found',
   ]).catch(() => undefined);
   await etcd?.stop();
-  await removeSampleWidgetsApi(installedSample);
 });
 
 test('sample-apiserver on etcd passes the aggregator conformance steps; the operator repairs only what it owns', async () => {

@@ -13,7 +13,6 @@ import {
   eventually,
   installSampleWidgetsApi,
   k,
-  removeSampleWidgetsApi,
   withLogTails,
 } from './cluster';
 
@@ -29,7 +28,6 @@ const HOLD = 'example.com/hold';
 
 let api: CustomObjectsApi;
 /** Whether this suite installed the sample AggregatedAPI (then it removes it: other suites claim its group). */
-let installedSample = false;
 
 const widget = (name: string, namespace: string, extra: Record<string, unknown> = {}) => ({
   apiVersion: `${GROUP}/v1`,
@@ -74,7 +72,7 @@ beforeAll(async () => {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);
   api = kc.makeApiClient(CustomObjectsApi);
-  installedSample = await installSampleWidgetsApi();
+  await installSampleWidgetsApi();
 });
 
 afterAll(async () => {
@@ -83,7 +81,6 @@ afterAll(async () => {
     await k(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined);
   }
   // The aggregator suite serves custom.example.com by hand: leave the group as this suite found it.
-  await removeSampleWidgetsApi(installedSample);
 });
 
 test(

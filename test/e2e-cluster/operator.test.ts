@@ -199,7 +199,7 @@ test('the sample becomes Ready and serves widgets through kube-apiserver', async
   ]);
   const table = await k(['get', 'aggregatedapis']);
   expect(table).toMatch(/NAME\s+GROUP\s+VERSIONS\s+READY\s+AVAILABLE REPLICAS\s+CERT EXPIRY\s+AGE/);
-  expect(table).toMatch(/widgets\s+custom.example.com\s+v1\s+True\s+1/);
+  expect(table).toMatch(/widgets\s+custom.example.com\s+v1\s+True\s+[12]\s/);
   await k(['apply', '-f', path.join(root, 'config/samples/widget.yaml'), '-n', 'default']);
   expect(await k(['get', 'widget', 'sample', '-n', 'default', '-o', 'jsonpath={.spec.color}'])).toBe('green');
   await k(['scale', 'widget', 'sample', '-n', 'default', '--replicas=3']);
@@ -309,7 +309,7 @@ test('drift on every owned kind is repaired', async () => {
     60_000,
   );
   await waitReady('widgets');
-  expect(await k(['get', 'widgets', '-A', '-o', 'name'])).toBeDefined();
+  expect(await k(['get', 'widgets.custom.example.com', '-A', '-o', 'name'])).toBeDefined();
 });
 
 test('certificates rotate under continuous load without a failed request; a leader killed mid-rotation hands over', async () => {

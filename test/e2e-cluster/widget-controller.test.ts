@@ -7,20 +7,12 @@
  * a Widget lets the garbage collector remove its Deployment.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  ensureClusterUp,
-  eventually,
-  installSampleWidgetsApi,
-  k,
-  removeSampleWidgetsApi,
-  withLogTails,
-} from './cluster';
+import { ensureClusterUp, eventually, installSampleWidgetsApi, k, withLogTails } from './cluster';
 
 jest.setTimeout(20 * 60 * 1000);
 
 const GROUP = 'custom.example.com';
 const ns = `wctl-${randomBytes(3).toString('hex')}`;
-let installedSample = false;
 
 const widget = (name: string, image: string, replicas: number) =>
   JSON.stringify({
@@ -35,13 +27,12 @@ const getJson = async (args: string[]): Promise<any> => JSON.parse(await k([...a
 
 beforeAll(async () => {
   ensureClusterUp();
-  installedSample = await installSampleWidgetsApi();
+  await installSampleWidgetsApi();
   await k(['create', 'namespace', ns]);
 });
 
 afterAll(async () => {
   await k(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined);
-  await removeSampleWidgetsApi(installedSample);
 });
 
 test(
