@@ -5,6 +5,7 @@
  * certificates but not create them. Keys can be made ahead of need off the event loop (prepareKeys).
  */
 import {
+  createHash,
   createPrivateKey,
   generateKeyPair,
   generateKeyPairSync,
@@ -203,7 +204,31 @@ function field(dn: string, key: string): string[] {
     .map((l) => l.slice(key.length + 1));
 }
 
+/**
+ * Results of the checks below, by their PEM inputs (certificates and keys never change under a PEM): the
+ * operator looks at the same few certificates on every reconcile, and a simulation of a year of rotation
+ * (certificates.test.ts) at thousands of steps; parsing a key and verifying a signature each time cost
+ * most of both. Bounded: the oldest entries go first.
+ */
+const MEMO_ENTRIES = 512;
+function memo<T>(cache: Map<string, T>, key: string, compute: () => T): T {
+  const hit = cache.get(key);
+  if (hit !== undefined) return hit;
+  const value = compute();
+  if (cache.size >= MEMO_ENTRIES) cache.delete(cache.keys().next().value!);
+  cache.set(key, value);
+  return value;
+}
+const parsedCerts = new Map<string, ParsedCert>();
+const keyMatches = new Map<string, boolean>();
+const signatures = new Map<string, boolean>();
+const digestOf = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex');
+
 export function parseCert(pem: string): ParsedCert {
+  return memo(parsedCerts, pem, () => parseCertUncached(pem));
+}
+
+function parseCertUncached(pem: string): ParsedCert {
   const x = new X509Certificate(pem);
   const sans = (x.subjectAltName ?? '').split(/,\s*/).filter(Boolean);
   return {
@@ -220,11 +245,14 @@ export function parseCert(pem: string): ParsedCert {
 }
 
 export function certMatchesKey(certPem: string, keyPem: string): boolean {
-  try {
-    return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem));
-  } catch {
-    return false;
-  }
+  // Keyed by a digest: the cache holds no private key.
+  return memo(keyMatches, digestOf(certPem, keyPem), () => {
+    try {
+      return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem));
+    } catch {
+      return false;
+    }
+  });
 }
 
 export function splitPemBundle(bundle: string): string[] {
@@ -232,6 +260,10 @@ export function splitPemBundle(bundle: string): string[] {
 }
 
 export function verifyCertSignedBy(certPem: string, caBundlePem: string): boolean {
+  return memo(signatures, digestOf(certPem, caBundlePem), () => verifyUncached(certPem, caBundlePem));
+}
+
+function verifyUncached(certPem: string, caBundlePem: string): boolean {
   try {
     const cert = new X509Certificate(certPem);
     return splitPemBundle(caBundlePem).some((pem) => {
