@@ -12,7 +12,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { createCA, issueClientCert, issueServingCert } from '../../src/shared/pki';
 import { kubectlWatch } from '../support/kubectl';
-import { ensureClusterUp, eventually, k, kubeconfigPath } from './cluster';
+import { ensureClusterUp, eventually, k, kubeconfigPath, removeSampleWidgetsApi } from './cluster';
 
 /** config/rbac/aggregated_apiserver_role.yaml's rules: a hand-made setup needs what the operator binds. */
 const ADMISSION_READER_RULES = (
@@ -39,6 +39,8 @@ const widgetJson = (name: string, namespace: string, extra: Record<string, unkno
 
 beforeAll(async () => {
   ensureClusterUp();
+  // This suite serves custom.example.com itself: the sample another suite left must go first.
+  await removeSampleWidgetsApi();
   const ca = createCA({ commonName: 'widget-ca', validityMs: 24 * HOUR });
   const serving = issueServingCert(ca, {
     commonName: `widget-api.${system}.svc`,

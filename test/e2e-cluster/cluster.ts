@@ -247,6 +247,15 @@ export async function waitForServerOnOperatorImage(namespace: string, deployment
 }
 
 /**
+ * Removes the sample, which suites leave installed (installSampleWidgetsApi), for a suite that serves
+ * custom.example.com by hand: the operator would otherwise keep the APIService pointed at the sample.
+ */
+export async function removeSampleWidgetsApi(): Promise<void> {
+  await k(['delete', 'aggregatedapi', 'widgets', '--ignore-not-found', '--wait=true', '--timeout=120s']);
+  await deleteSampleClaims();
+}
+
+/**
  * The sample's etcd claims outlive it (retained, as data should be): a test that removes the sample
  * removes them too, so that the next one starts from an empty store, not from this one's widgets.
  */

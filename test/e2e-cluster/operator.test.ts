@@ -321,9 +321,9 @@ test('certificates rotate under continuous load without a failed request; a lead
     aggregatedApi(name, group, name, {
       replicas: 2,
       storage: { etcd: { endpoints: [etcd.endpoint] } },
-      // The CA is renewed with a third of its life left (60 s): the rotation starts 2 minutes in, by when
-      // the serving certificate (renewed 40 s before its 80 s) has been renewed three times.
-      certificates: { caDuration: '3m', servingCertificateDuration: '80s', renewBefore: '40s' },
+      // The CA is renewed with a third of its life left (40 s): the rotation starts 80 s in, by when the
+      // serving certificate (renewed 40 s before its 80 s) has been renewed twice.
+      certificates: { caDuration: '2m', servingCertificateDuration: '80s', renewBefore: '40s' },
     }),
   );
   await waitReady(name);
