@@ -251,6 +251,16 @@ export async function waitForServerOnOperatorImage(namespace: string, deployment
  * custom.example.com by hand: the operator would otherwise keep the APIService pointed at the sample.
  */
 export async function removeSampleWidgetsApi(): Promise<void> {
+  // On a bed where no suite has installed the operator yet there is no such kind, and nothing to remove.
+  const crd = await k([
+    'get',
+    'crd',
+    'aggregatedapis.aggregation.example.com',
+    '--ignore-not-found',
+    '-o',
+    'name',
+  ]);
+  if (!crd.trim()) return;
   await k(['delete', 'aggregatedapi', 'widgets', '--ignore-not-found', '--wait=true', '--timeout=120s']);
   await deleteSampleClaims();
 }
