@@ -525,3 +525,36 @@ describe('one member behind a proxy that loses requests, replies and connections
     expect(seen).toEqual(written);
   });
 });
+
+describe('a member whose name does not resolve yet', () => {
+  let etcd: EtcdProcess;
+  let store: EtcdStorage;
+
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    // A StatefulSet member whose pod has no address yet: its DNS name does not resolve. Calls etcd3
+    // sends there fail before anything is sent, and must go to another member, not end as "unknown".
+    store = new EtcdStorage({
+      endpoints: ['http://member-without-address.invalid:2379', etcd.endpoint],
+      prefix: uniquePrefix('unresolved'),
+      requestTimeoutMs: 10_000,
+    });
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await etcd?.stop();
+  });
+
+  test('every create succeeds on the member that answers', async () => {
+    const outcomes = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        store.create(`c${i}`, { v: i }).then(
+          () => 'created',
+          (e: Error) => e.constructor.name,
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o !== 'created')).toEqual([]);
+  });
+});

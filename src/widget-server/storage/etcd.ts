@@ -93,7 +93,8 @@ export class WriteOutcomeUnknownError extends Error {
  * What a failed etcd call says about the request it carried:
  * - `unsent`: it certainly did not apply, so any call may be tried again, on another member. No member
  *   was called (every member's circuit is open), no connection was made or the call never started on it
- *   (grpc-js's "No connection established", "Channel closed before call started", HTTP/2's refused
+ *   (grpc-js's "No connection established", "Name resolution failed" (a StatefulSet member whose pod
+ *   has no address yet), "Channel closed before call started", HTTP/2's refused
  *   stream), or etcd refused it before proposing it to raft: "no leader" (our hasleader metadata, checked
  *   before the handler), "leader changed" (a linearizable read's ReadIndex, never a write), "too many
  *   requests" (checked before proposing), "raft proposal dropped" (raft refused it), "not capable".
@@ -106,7 +107,7 @@ export class WriteOutcomeUnknownError extends Error {
 type Failure = 'unsent' | 'unknown' | 'final';
 
 const UNSENT =
-  /No connection established|Channel closed before call started|Stream refused by server|etcdserver: (no leader|leader changed|too many requests|not capable)|raft proposal dropped/;
+  /No connection established|Name resolution failed|Channel closed before call started|Stream refused by server|etcdserver: (no leader|leader changed|too many requests|not capable)|raft proposal dropped/;
 
 function classify(err: unknown): Failure {
   if (isBrokenCircuitError(err)) return 'unsent';
