@@ -41,7 +41,7 @@ export function selectorLabels(api: AggregatedAPI): Record<string, string> {
 }
 
 /** A Secret with `data` given as text; `resourceVersion` makes the apply fail if it changed meanwhile. */
-function secret(
+export function secret(
   api: AggregatedAPI,
   name: string,
   type: string,

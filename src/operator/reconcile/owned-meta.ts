@@ -14,3 +14,9 @@ export function meta(api: AggregatedAPI, name: string, namespace?: string) {
 }
 
 export const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+/** A Secret's `data` as text. */
+export const decodeSecretData = (data: Record<string, string> | undefined) =>
+  data
+    ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))
+    : undefined;

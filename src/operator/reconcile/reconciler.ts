@@ -4,6 +4,7 @@
  * triggered: it reads the current state each time (certificate Secrets and APIServices live, never from
  * a cache, since rotation decisions must not act on stale data) and returns when to look again.
  */
+import { decodeSecretData } from './owned-meta';
 import { WIDGET_VERSION_NAMES } from '../../widget-server/apis/widgets';
 import type { Logger } from 'pino';
 import { rfc3339Seconds } from '../../shared/time';
@@ -86,11 +87,6 @@ export interface ReconcilerOptions {
   /** Which certificates the replicas serve; injected so the TLS probe can be replaced where pods are unreachable. */
   servedFingerprints: (pods: KubeObject[], port: number, servername: string) => Promise<string[] | undefined>;
 }
-
-const decode = (data: Record<string, string> | undefined) =>
-  data
-    ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))
-    : undefined;
 
 export class Reconciler {
   constructor(
@@ -218,8 +214,8 @@ export class Reconciler {
     const plan = planCertificates({
       now: new Date(),
       policy,
-      caData: decode(caSecret?.data),
-      servingData: decode(servingSecret?.data),
+      caData: decodeSecretData(caSecret?.data),
+      servingData: decodeSecretData(servingSecret?.data),
       dnsNames,
       publishedBundles: names.apiServices.map((n) => {
         const b = existingApiServices.get(n)?.spec?.caBundle;

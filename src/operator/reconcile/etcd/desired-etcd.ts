@@ -14,7 +14,8 @@ import { quantityNanos } from '../../../widget-server/admission/cel/quantity';
 import { ownerLabels, SPEC_DEFAULTS, type AggregatedAPI } from '../../api/aggregated-api';
 import type { KubeObject } from '../../../shared/kube/rest';
 import type { KeyPair } from '../certificates';
-import { b64, meta } from '../owned-meta';
+import { meta } from '../owned-meta';
+import { secret } from '../desired';
 import {
   ETCD_CLIENT_PORT,
   ETCD_CONFIG_MOUNT,
@@ -43,16 +44,6 @@ export function digest(...parts: string[]): string {
   const h = createHash('sha256');
   for (const p of parts) h.update(p).update('\0');
   return h.digest('hex').slice(0, 32);
-}
-
-function secret(api: AggregatedAPI, name: string, type: string, data: Record<string, string>, rv?: string) {
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { ...meta(api, name, api.spec.namespace), ...(rv ? { resourceVersion: rv } : {}) },
-    type,
-    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
-  };
 }
 
 export function etcdCaSecret(api: AggregatedAPI, data: Record<string, string>, rv?: string): KubeObject {

@@ -6,6 +6,7 @@
  * one is due, and the replacement of a member whose volume is gone. For the other stores: what the
  * status says about their durability.
  */
+import { decodeSecretData } from '../owned-meta';
 import type { Logger } from 'pino';
 import { rfc3339Seconds } from '../../../shared/time';
 import { issueClientCert, parseCert, verifyCertSignedBy } from '../../../shared/pki';
@@ -93,11 +94,6 @@ interface Workload extends KubeObject {
   spec?: { replicas?: number; template?: { metadata?: { annotations?: Record<string, string> } } };
   status?: RolloutStatus;
 }
-
-const decode = (data: Record<string, string> | undefined) =>
-  data
-    ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]))
-    : undefined;
 
 /** Every replica runs the template whose annotation is `value`, and all are ready. */
 function rolledOutWith(w: Workload | undefined, annotation: string, value: string): boolean {
@@ -520,8 +516,8 @@ class ManagedEtcdReconcile {
       rest.getOrUndefined<Secret>(SECRET, n.clientSecret, n.namespace),
       rest.getOrUndefined<Workload>(DEPLOYMENT, `${this.api.metadata.name}-apiserver`, n.namespace),
     ]);
-    const memberData = decode(memberSecret?.data);
-    const clientData = decode(clientSecret?.data);
+    const memberData = decodeSecretData(memberSecret?.data);
+    const clientData = decodeSecretData(clientSecret?.data);
     const memberDigestNow = memberData ? digest(memberData['tls.crt'], memberData['ca.crt']) : undefined;
     const clientDigestNow = clientData ? digest(clientData['tls.crt'], clientData['ca.crt']) : undefined;
     const membersRolled =
@@ -531,7 +527,7 @@ class ManagedEtcdReconcile {
     const plan = planCertificates({
       now: new Date(),
       policy: this.ctx.policy,
-      caData: decode(caSecret?.data),
+      caData: decodeSecretData(caSecret?.data),
       servingData: memberData,
       dnsNames: memberDnsNames(this.api),
       commonName: n.memberCommonName,
