@@ -6,7 +6,6 @@
  */
 import { mkdtemp, mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -16,6 +15,7 @@ import { writeKubeconfig } from '../../src/shared/kubeconfig';
 import { createCA, issueClientCert, issueServingCert, type IssuedCert } from '../../src/shared/pki';
 import { parseConfig } from '../../src/widget-server/config';
 import { startWidgetServer, type RunningWidgetServer } from '../../src/widget-server/widget-server';
+import { freePort } from '../support/ports';
 
 const HOUR = 3600_000;
 const NS = '/apis/custom.example.com/v1/namespaces/default/widgets';
@@ -64,15 +64,6 @@ function servedCertificateSerial(url: string, ca: string): Promise<string> {
       resolve(serial);
     });
     socket.on('error', reject);
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
   });
 }
 
