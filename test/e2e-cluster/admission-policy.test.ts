@@ -19,6 +19,7 @@ import {
   kubeconfigPath,
   withLogTails,
 } from './cluster';
+import { dryRunCreate, messageOf, untilEveryReplica } from './server-replicas';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -40,8 +41,7 @@ const widget = (name: string, spec: Record<string, unknown>) => ({
   spec: { image: 'registry.example.com/nginx:1.27', replicas: 1, ...spec },
 });
 
-const create = (namespace: string, body: object, dryRun = false) =>
-  createWidgetThroughKube(api, namespace, body, dryRun);
+const create = (namespace: string, body: object) => createWidgetThroughKube(api, namespace, body);
 
 /** A policy over widget creates and updates, and its binding to this suite's namespaces labelled `env`. */
 async function policy(
@@ -86,12 +86,18 @@ async function policy(
   await k(['apply', '-f', '-'], docs.map((d) => JSON.stringify(d)).join('\n'));
 }
 
-/** Waits until the server's informers have the policy: a dry run that it must deny is denied. */
-async function untilEnforced(namespace: string, body: object, policyName: string): Promise<void> {
-  await eventually(
-    `the server to enforce ${policyName}`,
-    async () => String((await create(namespace, body, true))?.message ?? '').includes(`'${policyName}'`),
-    60_000,
+/**
+ * Waits until every server replica's informers have the policy: a dry run that it must deny is denied
+ * with `expected` in the message (the policy's name unless given).
+ */
+async function untilEnforced(
+  namespace: string,
+  body: object,
+  policyName: string,
+  expected = `'${policyName}'`,
+): Promise<void> {
+  await untilEveryReplica(`enforces ${policyName}`, dryRunCreate(namespace, body), (r) =>
+    messageOf(r).includes(expected),
   );
 }
 
@@ -196,16 +202,8 @@ test(
       { env: 'dev', actions: ['Warn'] },
     );
     const warning = `Validation failed for ValidatingAdmissionPolicy '${name}' with binding '${name}-binding': replicas 5 is more than 3`;
-    await eventually(
-      `the server to warn for ${name}`,
-      async () =>
-        (
-          await kubectl(
-            ['-n', dev, 'create', '--dry-run=server', '-f', '-'],
-            JSON.stringify(widget('probe', { replicas: 5 })),
-          )
-        ).text.includes(warning),
-      60_000,
+    await untilEveryReplica(`warns for ${name}`, dryRunCreate(dev, widget('probe', { replicas: 5 })), (r) =>
+      r.warnings.some((w) => w.includes(warning)),
     );
     const created = await kubectl(
       ['-n', dev, 'create', '-f', '-'],
@@ -250,7 +248,13 @@ test(
       },
       { env: 'prod', actions: ['Deny'], paramRef: { name: 'registry', parameterNotFoundAction: 'Deny' } },
     );
-    await untilEnforced(prod, widget('probe', { image: 'docker.io/nginx' }), name);
+    // Enforced with the parameter read: until the server has the ConfigMap, it denies for want of it.
+    await untilEnforced(
+      prod,
+      widget('probe', { image: 'docker.io/nginx' }),
+      name,
+      'images must come from registry.example.com/',
+    );
     expect(await create(prod, widget('elsewhere', { image: 'docker.io/nginx' }))).toMatchObject({
       code: 422,
       message: expect.stringContaining(
@@ -260,13 +264,8 @@ test(
     expect(await create(prod, widget('local', { image: 'registry.example.com/nginx' }))).toBeUndefined();
     // Without its parameter (parameterNotFoundAction Deny), the binding denies every request it selects.
     await k(['-n', prod, 'delete', 'configmap', 'registry']);
-    await eventually(
-      'the server to miss the parameter',
-      async () =>
-        String((await create(prod, widget('probe', {}), true))?.message ?? '').includes(
-          'no params found for policy binding with `Deny` parameterNotFoundAction',
-        ),
-      60_000,
+    await untilEveryReplica('misses the parameter', dryRunCreate(prod, widget('probe', {})), (r) =>
+      messageOf(r).includes('no params found for policy binding with `Deny` parameterNotFoundAction'),
     );
   }),
 );
@@ -289,10 +288,10 @@ test(
     });
     await k(['delete', 'validatingadmissionpolicybinding', `${failing}-binding`]);
     await policy(ignoring, { failurePolicy: 'Ignore', validations }, { env: 'dev', actions: ['Deny'] });
-    await eventually(
-      'the server to drop the failing binding',
-      async () => (await create(dev, widget('probe', {}), true)) === undefined,
-      60_000,
+    await untilEveryReplica(
+      'drops the failing binding',
+      dryRunCreate(dev, widget('probe', {})),
+      (r) => r.status === 201,
     );
     expect(await create(dev, widget('e2', {}))).toBeUndefined();
   }),
@@ -330,15 +329,15 @@ test(
       },
       { env: 'authz', actions: ['Deny'] },
     );
-    const asAlice = (body: object, dryRun = false) =>
-      kubectl(
-        ['--as', user, '-n', ns, 'create', ...(dryRun ? ['--dry-run=server'] : []), '-f', '-'],
-        JSON.stringify(body),
-      );
-    await eventually(
-      `the server to enforce ${name}`,
-      async () => (await asAlice(widget('probe', { color: 'red' }), true)).text.includes(`'${name}'`),
-      60_000,
+    const asAlice = (body: object) =>
+      kubectl(['--as', user, '-n', ns, 'create', '-f', '-'], JSON.stringify(body));
+    await untilEveryReplica(
+      `enforces ${name} for ${user}`,
+      dryRunCreate(ns, widget('probe', { color: 'red' }), {
+        name: user,
+        groups: ['system:authenticated'],
+      }),
+      (r) => messageOf(r).includes(`'${name}'`),
     );
     const denied = await asAlice(widget('red-1', { color: 'red' }));
     expect(denied.ok).toBe(false);

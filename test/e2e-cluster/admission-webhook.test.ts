@@ -17,12 +17,12 @@ import { createCA, issueServingCert } from '../../src/shared/pki';
 import {
   createWidgetThroughKube,
   ensureClusterUp,
-  eventually,
   installSampleWidgetsApi,
   k,
   kubectlOutput,
   withLogTails,
 } from './cluster';
+import { dryRunCreate, messageOf, untilEveryReplica } from './server-replicas';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -49,7 +49,7 @@ const widget = (name: string) => ({
   metadata: { name },
   spec: { image: 'nginx:1.27', replicas: 1 },
 });
-const create = (name: string, dryRun = false) => createWidgetThroughKube(api, ns, widget(name), dryRun);
+const create = (name: string) => createWidgetThroughKube(api, ns, widget(name));
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Review = Record<string, any>;
@@ -172,10 +172,8 @@ test(
   withLogTails(async () => {
     const hook = `deny-bad.${suffix}.example.com`;
     await configure('Validating', [{ name: hook, path: '/validate' }]);
-    await eventually(
-      'the server to call the webhook',
-      async () => String((await create('bad-probe', true))?.message ?? '').includes(hook),
-      60_000,
+    await untilEveryReplica('calls the webhook', dryRunCreate(ns, widget('bad-probe')), (r) =>
+      messageOf(r).includes(hook),
     );
     expect(await create('bad-1')).toMatchObject({
       kind: 'Status',
@@ -226,13 +224,13 @@ test(
     const validator = `deny-bad.${suffix}.example.com`;
     await configure('Validating', [{ name: validator, path: '/validate' }]);
     await configure('Mutating', [{ name: mutator, path: '/mutate', reinvocationPolicy: 'IfNeeded' }]);
-    await eventually(
-      'the server to call the mutating webhook',
-      async () => {
-        await create('m-probe', true);
-        return (await reviewsOf('m-probe')).some((r) => r.path === '/mutate');
-      },
-      60_000,
+    await untilEveryReplica(
+      'calls the mutating webhook',
+      dryRunCreate(ns, widget('m-probe')),
+      // Mutated, and allowed by the validating webhook with its warning: both configurations seen.
+      (r) =>
+        r.body?.metadata?.labels?.['mutated-by'] === 'admission-webhook' &&
+        r.warnings.some((w) => w.includes('checked m-probe')),
     );
     await k(['-n', ns, 'create', '-f', '-'], JSON.stringify(widget('mutated-1')));
     const labels = JSON.parse(
@@ -266,10 +264,8 @@ test(
     const down = `down.${suffix}.example.com`;
     // A Service without endpoints: kube-proxy refuses connections to it.
     await configure('Validating', [{ name: down, service: 'webhook-down', failurePolicy: 'Fail' }]);
-    await eventually(
-      'the server to see the down webhook',
-      async () => String((await create('probe', true))?.message ?? '').includes(down),
-      60_000,
+    await untilEveryReplica('sees the down webhook', dryRunCreate(ns, widget('probe')), (r) =>
+      messageOf(r).includes(down),
     );
     const status = await create('w-down');
     expect(status).toMatchObject({ code: 500, reason: 'InternalError' });
@@ -277,28 +273,24 @@ test(
       new RegExp(`^Internal error occurred: failed calling webhook "${down}": `),
     );
     await configure('Validating', [{ name: down, service: 'webhook-down', failurePolicy: 'Ignore' }]);
-    await eventually(
-      'the server to ignore the down webhook',
-      async () => (await create('probe', true)) === undefined,
-      60_000,
+    await untilEveryReplica(
+      'ignores the down webhook',
+      dryRunCreate(ns, widget('probe')),
+      (r) => r.status === 201,
     );
     expect(await create('w-ignored')).toBeUndefined();
     // The same for a mutating webhook that is down.
     const mutatorDown = `mutator-down.${suffix}.example.com`;
     await configure('Mutating', [{ name: mutatorDown, service: 'webhook-down', failurePolicy: 'Fail' }]);
-    await eventually(
-      'the server to see the down mutating webhook',
-      async () => String((await create('probe', true))?.message ?? '').includes(mutatorDown),
-      60_000,
+    await untilEveryReplica('sees the down mutating webhook', dryRunCreate(ns, widget('probe')), (r) =>
+      messageOf(r).includes(mutatorDown),
     );
     expect(await create('w-down-m')).toMatchObject({ code: 500, reason: 'InternalError' });
     await unconfigure('Mutating');
     const slow = `slow.${suffix}.example.com`;
     await configure('Validating', [{ name: slow, path: '/slow', timeoutSeconds: 1, failurePolicy: 'Fail' }]);
-    await eventually(
-      'the server to time the slow webhook out',
-      async () => String((await create('probe', true))?.message ?? '').includes(slow),
-      60_000,
+    await untilEveryReplica('times the slow webhook out', dryRunCreate(ns, widget('probe')), (r) =>
+      messageOf(r).includes(slow),
     );
     expect((await create('w-slow'))?.message).toMatch(/context deadline exceeded/);
     await unconfigure('Validating');
@@ -312,10 +304,8 @@ test(
     // which a dry run must not reach, cannot be configured any more; the unit tests cover the refusal.)
     const hook = `dry-run.${suffix}.example.com`;
     await configure('Validating', [{ name: hook, path: '/validate', sideEffects: 'NoneOnDryRun' }]);
-    await eventually(
-      'the server to call the NoneOnDryRun webhook',
-      async () => String((await create('bad-probe', true))?.message ?? '').includes(hook),
-      60_000,
+    await untilEveryReplica('calls the NoneOnDryRun webhook', dryRunCreate(ns, widget('bad-probe')), (r) =>
+      messageOf(r).includes(hook),
     );
     await k(['-n', ns, 'create', '--dry-run=server', '-f', '-'], JSON.stringify(widget('dry-1')));
     const sent = await reviewsOf('dry-1');

@@ -15,6 +15,7 @@ import {
   k,
   withLogTails,
 } from './cluster';
+import { dryRunCreate, untilEveryReplica } from './server-replicas';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -155,9 +156,10 @@ test(
       'Terminating',
     );
     // Dry runs have no effect: they show when the server's informer has seen the phase (milliseconds).
-    await eventually(
-      'the server to see the namespace terminating',
-      async () => (await create(terminating, widget('probe', terminating), true))?.code === 403,
+    await untilEveryReplica(
+      'sees the namespace terminating',
+      dryRunCreate(terminating, widget('probe', terminating)),
+      (r) => r.status === 403,
       30_000,
     );
     const status = await create(terminating, widget('w2', terminating));
