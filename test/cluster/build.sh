@@ -10,6 +10,13 @@ if [[ -x "$out/kube" && -f "$out/kube.stamp" && "$(cat "$out/kube.stamp")" == "$
   echo "kube binary up to date ($out/kube)"
   exit 0
 fi
+# shellcheck source=artifact-cache.sh
+source "$here/artifact-cache.sh"
+if cache_restore kube "$stamp_now" "$out/kube"; then
+  echo "$stamp_now" > "$out/kube.stamp"
+  echo "kube binary copied from the artifact cache ($ARTIFACT_CACHE)"
+  exit 0
+fi
 echo "building kube (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy) from k8s.io/kubernetes $(grep 'k8s.io/kubernetes v' "$here/go.mod" | awk '{print $NF}')"
 start=$(date +%s)
 cd "$here"
@@ -25,4 +32,5 @@ CGO_ENABLED=0 nice -n 10 go build -v -trimpath -ldflags="$ldflags" -o "$out/kube
   awk '/^#|: / { print; next } { n++; if (n % 100 == 0) { printf "  compiled %d packages (last: %s)\n", n, $0; fflush() } } END { printf "  compiled %d packages\n", n }'
 mv "$out/kube.tmp" "$out/kube"
 echo "$stamp_now" > "$out/kube.stamp"
+cache_save kube "$stamp_now" "$out/kube"
 echo "built $out/kube in $(( $(date +%s) - start ))s"

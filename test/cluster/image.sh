@@ -38,6 +38,8 @@ state="${CLUSTER_STATE_DIR:-$root/.cluster}"
 logs="$state/logs"
 sock="$state/containerd/containerd.sock"
 images="$here/build/images"
+# shellcheck source=artifact-cache.sh
+source "$here/artifact-cache.sh"
 PAUSE_IMAGE="localhost/pause:bed"
 NODE_BASE_IMAGE="localhost/node-base:20"
 PROJECT_IMAGE="localhost/aggregator-operator:dev"
@@ -162,6 +164,12 @@ build_go_image() { # name, image, extra -ldflags, package[=path in the image]...
   stamp="$( (echo "$recipe $image ${specs[*]} $ldflags${tags:+ tags=$tags}"; go version; find "$mod" -type f | sort | xargs cat
     cat "$here/image-tar.py" /etc/ssl/certs/ca-certificates.crt) | sha256sum | cut -c1-16)"
   [[ -f "$images/$name.tar" && "$(cat "$images/$name.stamp" 2>/dev/null)" == "$stamp" ]] && return
+  mkdir -p "$(dirname "$bin")"
+  if cache_restore "image-$name" "$stamp" "$images/$name.tar" "$bin"; then
+    echo "$stamp" >"$images/$name.stamp"
+    log "$image copied from the artifact cache"
+    return
+  fi
   t0=$(date +%s)
   mkdir -p "$logs"
   log "building $image from ${specs[*]%%=*} ($(go env GOVERSION); log: $log)"
@@ -191,6 +199,7 @@ build_go_image() { # name, image, extra -ldflags, package[=path in the image]...
   python3 "$here/image-tar.py" --out "$images/$name.tar" --tag "$image" --layer "$dir/base:/" --layer "$dir/bin:/" \
     --entrypoint "[\"${specs[0]#*=}\"]" --user 65532:65532 --workdir /tmp >/dev/null
   echo "$stamp" >"$images/$name.stamp"
+  cache_save "image-$name" "$stamp" "$images/$name.tar" "$bin"
   log "built $image in $(($(date +%s) - t0))s ($(grep -c . "$log") packages compiled; binaries $(du -cm "$bin"/* | tail -1 | cut -f1) MB, image $(du -m "$images/$name.tar" | cut -f1) MB)"
 }
 
