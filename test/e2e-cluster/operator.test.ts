@@ -119,11 +119,6 @@ let etcd: EtcdProcess;
 const ROTOR = `rotor-${suffix}`;
 const ROTOR_GROUP = 'rotation.example.com';
 /**
- * The AggregatedAPI whose certificates the rotation test watches rotate. Applied before the first test,
- * so that its certificates age while the quicker tests run (the rotation takes about two minutes of
- * certificate lifetimes, and nothing else in this file touches it before the rotation test).
- */
-/**
  * Every serving certificate expiry the rotor's status has shown since it was applied: polled every 2 s
  * from then on (renewals come every 40 s), so that the renewals before the rotation test starts are seen.
  */
@@ -149,6 +144,11 @@ function watchRotorStatus(): void {
   })();
 }
 
+/**
+ * The AggregatedAPI whose certificates the rotation test watches rotate. Applied before the first test,
+ * so that its certificates age while the quicker tests run (the rotation takes about two minutes of
+ * certificate lifetimes, and nothing else in this file touches it before the rotation test).
+ */
 async function applyRotor(): Promise<void> {
   // Two replicas share a real etcd, served on the node's address so that pods reach it.
   await applyObjects(

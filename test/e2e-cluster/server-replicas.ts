@@ -74,11 +74,17 @@ async function caBundle(): Promise<Buffer> {
   return Buffer.from(b64.trim(), 'base64');
 }
 
-function send(address: string, ca: Buffer, req: RequestAs): Promise<ReplicaReply> {
+/** What kube-apiserver's aggregator presents: the serving CA to trust and its front-proxy client pair. */
+interface ProxyCredentials {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+function send(address: string, creds: ProxyCredentials, req: RequestAs): Promise<ReplicaReply> {
   const [host, port] = address.split(':');
   const user = req.user ?? ADMIN;
   const payload = req.body === undefined ? undefined : JSON.stringify(req.body);
-  const pki = path.join(clusterDir, 'pki');
   return new Promise((resolve, reject) => {
     const r = https.request(
       {
@@ -86,10 +92,10 @@ function send(address: string, ca: Buffer, req: RequestAs): Promise<ReplicaReply
         port: Number(port),
         method: req.method,
         path: req.path,
-        ca,
+        ca: creds.ca,
         servername: `${SAMPLE_SERVICE}.${SAMPLE_NS}.svc`,
-        cert: readFileSync(path.join(pki, 'front-proxy-client.crt')),
-        key: readFileSync(path.join(pki, 'front-proxy-client.key')),
+        cert: creds.cert,
+        key: creds.key,
         timeout: 10_000,
         headers: {
           Accept: 'application/json',
@@ -128,7 +134,13 @@ function send(address: string, ca: Buffer, req: RequestAs): Promise<ReplicaReply
 export async function toEachReplica(req: RequestAs): Promise<ReplicaReply[]> {
   const [addresses, ca] = await Promise.all([readyReplicas(), caBundle()]);
   if (!addresses.length) throw new Error(`${SAMPLE_NS}/${SAMPLE_SERVICE} has no ready endpoints`);
-  return Promise.all(addresses.map((a) => send(a, ca, req)));
+  const pki = path.join(clusterDir, 'pki');
+  const creds = {
+    ca,
+    cert: readFileSync(path.join(pki, 'front-proxy-client.crt')),
+    key: readFileSync(path.join(pki, 'front-proxy-client.key')),
+  };
+  return Promise.all(addresses.map((a) => send(a, creds, req)));
 }
 
 /** Waits until every ready replica's reply to `req` is one `accepted` takes (within `ms`). */
