@@ -31,8 +31,7 @@ const gc = vm.runInNewContext('gc') as () => void;
  * The JS heap after a full collection, where a watch's queued events live (strings waiting for the
  * socket). Buffers outside the heap are left out: the etcd client's swing by tens of MB between runs.
  * Measured: without the bound a paused watcher adds 19-22 MB here for 24 MB of events; with it, ~0.
- * The least of three samples 50 ms apart: in CI this process also holds what earlier suites left
- * running, and one sample there once read 16 MB more than the same state did a moment later.
+ * The least of five collections 100 ms apart (see below).
  */
 async function liveBytes(): Promise<number> {
   // The least of several collections over half a second: a closed connection's buffers and the last
