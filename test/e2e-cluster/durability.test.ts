@@ -239,8 +239,18 @@ test('every acknowledged write survives member, leader and server faults, and th
     });
     expect(missing.slice(0, 5)).toEqual([]);
   }
+  // A write the watch shows was acknowledged, or its outcome was unknown to the writer: a server killed
+  // after etcd committed it and before it answered leaves kube-apiserver's proxy with a 503 (CI saw
+  // two). A write refused with a definite answer, or one never attempted, never shows.
   const acked = new Set(writer.acks.map((a) => `${a.name}/${a.seq}`));
-  expect([...watcher.seen.values()].filter((s) => !acked.has(`${s.name}/${s.seq}`)).slice(0, 5)).toEqual([]);
+  const unknownOutcome = new Set(
+    writer.failures.filter((f) => !/^[1-4]\d\d$/.test(f.code)).map((f) => `${f.name}/${f.seq}`),
+  );
+  expect(
+    [...watcher.seen.values()]
+      .filter((s) => !acked.has(`${s.name}/${s.seq}`) && !unknownOutcome.has(`${s.name}/${s.seq}`))
+      .slice(0, 5),
+  ).toEqual([]);
   expect(watcher.outOfOrder).toEqual([]);
 
   for (const r of reports) {

@@ -76,6 +76,9 @@ interface Written {
 
 interface Failure {
   at: number;
+  /** The write that failed: its Widget and the number it carried. */
+  name: string;
+  seq: number;
   code: string;
   message: string;
 }
@@ -142,7 +145,13 @@ export class Writer {
         const code =
           e instanceof KubeApiError ? String(e.code) : ((e as NodeJS.ErrnoException).code ?? 'error');
         if (code === '404') exists = false;
-        this.failures.push({ at: Date.now(), code, message: (e as Error).message.trim().slice(0, 300) });
+        this.failures.push({
+          at: Date.now(),
+          name,
+          seq,
+          code,
+          message: (e as Error).message.trim().slice(0, 300),
+        });
       }
       await sleep(80);
     }
