@@ -51,12 +51,16 @@ export class WidgetController {
   private readonly pods: Informer<PodState>;
   private readonly widgetRef: ResourceRef;
   private running?: Promise<void>;
+  /** Settles once stop() is called: a start() still waiting for its informers gives up then. */
+  private readonly stopping: Promise<'stopped'>;
+  private markStopping: () => void = () => undefined;
 
   constructor(
     private readonly rest: KubeRest,
     private readonly options: WidgetControllerOptions,
     private readonly logger: Logger,
   ) {
+    this.stopping = new Promise((resolve) => (this.markStopping = () => resolve('stopped')));
     this.widgetRef = {
       apiVersion: `${options.group}/${options.version}`,
       kind: 'Widget',
@@ -90,11 +94,17 @@ export class WidgetController {
     ).on(enqueueOwner);
   }
 
-  /** Starts the informers and, once they have listed, the workers. */
+  /**
+   * Starts the informers and, once they have listed, the workers. Resolves without starting workers when
+   * stop() comes first: until the server's own APIService is available its Widgets cannot be listed (the
+   * list goes through kube-apiserver to this very server), and a shutdown then must not wait for a sync
+   * that may never come.
+   */
   async start(): Promise<void> {
     const informers = [this.widgets, this.deployments, this.pods];
     for (const i of informers) i.start();
-    await Promise.all(informers.map((i) => i.synced));
+    const synced = await Promise.race([Promise.all(informers.map((i) => i.synced)), this.stopping]);
+    if (synced === 'stopped') return;
     this.logger.info({ widgets: this.widgets.list().length }, 'widget controller synced');
     const m = this.options.metrics;
     this.running = this.queue.run(
@@ -118,6 +128,7 @@ export class WidgetController {
   }
 
   async stop(): Promise<void> {
+    this.markStopping();
     this.queue.shutDown();
     for (const i of [this.widgets, this.deployments, this.pods]) i.stop();
     await this.running;

@@ -4,10 +4,21 @@
  * Deployments of their image (the bed's pause image, which runs anywhere here) and report `Running`
  * with their available replicas, also after `kubectl scale`; `kubectl wait --for=condition=Available`
  * works on them; an image that cannot be pulled makes the Widget `Failed` with the reason; and deleting
- * a Widget lets the garbage collector remove its Deployment.
+ * a Widget lets the garbage collector remove its Deployment. A controller stopped before it could list
+ * its Widgets (its group not served yet) stops at once and gives up its Lease.
  */
 import { randomBytes } from 'node:crypto';
-import { ensureClusterUp, eventually, installSampleWidgetsApi, k, withLogTails } from './cluster';
+import pino from 'pino';
+import { loadKubeConfig } from '../../src/widget-server/auth/kube-delegation';
+import { LEASE_NAME, runWidgetController } from '../../src/widget-controller/run';
+import {
+  ensureClusterUp,
+  eventually,
+  installSampleWidgetsApi,
+  k,
+  kubeconfigPath,
+  withLogTails,
+} from './cluster';
 
 jest.setTimeout(20 * 60 * 1000);
 
@@ -135,3 +146,32 @@ test(
     );
   }),
 );
+
+test('a controller stopped before its Widgets can be listed stops at once and releases its Lease', async () => {
+  // A group nobody serves: its list is a 404 from kube-apiserver, retried, as a server's own list is
+  // until its APIService is available. Stopping then used to wait for a sync that never came.
+  const lines: { msg?: string; informer?: string }[] = [];
+  const logger = pino(
+    { level: 'info' },
+    { write: (line: string) => void lines.push(JSON.parse(line) as { msg?: string }) },
+  );
+  const running = runWidgetController(
+    loadKubeConfig(kubeconfigPath),
+    { group: `unserved-${randomBytes(3).toString('hex')}.example.com`, version: 'v1', leaseNamespace: ns },
+    logger,
+  );
+  await eventually(
+    'the controller to lead and its Widget list to fail',
+    async () =>
+      lines.some((l) => l.msg === 'became leader') &&
+      lines.some((l) => l.msg === 'list/watch failed; retrying' && l.informer === 'Widget'),
+    30_000,
+  );
+  const started = Date.now();
+  await running.stop();
+  const stopSeconds = (Date.now() - started) / 1000;
+  expect(stopSeconds).toBeLessThan(5);
+  const lease = await getJson(['-n', ns, 'get', 'lease', LEASE_NAME]);
+  expect(lease.spec.holderIdentity ?? '').toBe('');
+  expect(lines.map((l) => l.msg)).toContain('released the lease');
+});
