@@ -12,7 +12,7 @@ import {
   widgetStatus,
   type WidgetSpec,
 } from '../apis/widgets/v1';
-import { quantityNanos } from '../admission/cel/quantity';
+import { quantityNanos } from './quantity';
 import { schemaErrors } from '../schema/validate';
 import type { ObjectNode } from '../schema/schema';
 

@@ -6,10 +6,7 @@
  * this server's own bounds. A case is [expression, value] or [expression, part of the error].
  */
 import { compile } from '../../../src/widget-server/admission/cel/cel';
-import {
-  MAX_QUANTITY_EXPONENT,
-  MAX_QUANTITY_LENGTH,
-} from '../../../src/widget-server/admission/cel/quantity';
+import { MAX_QUANTITY_EXPONENT, MAX_QUANTITY_LENGTH } from '../../../src/widget-server/api/quantity';
 
 type Case = [expression: string, value: unknown];
 type Failure = [expression: string, error: string];

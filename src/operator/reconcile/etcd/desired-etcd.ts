@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import { quantityNanos } from '../../../widget-server/admission/cel/quantity';
+import { quantityNanos } from '../../../widget-server/api/quantity';
 import { ownerLabels, SPEC_DEFAULTS, type AggregatedAPI } from '../../api/aggregated-api';
 import type { KubeObject } from '../../../shared/kube/rest';
 import type { KeyPair } from '../certificates';
