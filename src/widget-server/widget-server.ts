@@ -24,11 +24,10 @@ import { KINDS } from './apis';
 import type { AnyKind } from './apis/kind';
 import { widgetKind } from './apis/widgets';
 import type { Widget } from './api/types';
-import { EtcdStorage } from './storage/etcd';
 import { MemoryStorage } from './storage/memory';
 import type { Storage } from './storage/storage';
 import { Compactor } from './storage/compactor';
-import { ensureStandaloneCredentials, type StandaloneCredentials } from './standalone';
+import type { StandaloneCredentials } from './standalone';
 import { createAdmission } from './admission/setup';
 import { runWidgetController } from '../widget-controller/run';
 import { createControllerMetrics } from '../shared/controller/metrics';
@@ -86,6 +85,10 @@ const METRIC_VERBS: Record<string, string> = {
 
 export function createStorage(config: WidgetServerConfig): Storage {
   if (config.etcdServers.length === 0) return new MemoryStorage();
+  // Loaded only here: the etcd client (gRPC, protobufjs parsing etcd's .proto files) is a seventh of the
+  // start-up CPU of a server that does not use it, and every pod start pays for what loads.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { EtcdStorage } = require('./storage/etcd') as typeof import('./storage/etcd');
   // One etcd watch for all watchers, with a window of recent events (storage/watch-cache.ts).
   const etcd = new EtcdStorage({
     endpoints: config.etcdServers,
@@ -194,6 +197,8 @@ export async function startWidgetServer(
     );
     tls = await reloader.load();
   } else {
+    // Issuing certificates needs node-forge, which a server given its certificate never loads.
+    const { ensureStandaloneCredentials } = await import('./standalone');
     standalone = await ensureStandaloneCredentials(config.localDir, config.bindAddress);
     tls = { cert: standalone.servingCertPem, key: standalone.servingKeyPem };
   }

@@ -8,7 +8,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { certMatchesKey } from '../../shared/pki';
+import { certMatchesKey } from '../../shared/cert-inspect';
 
 export interface ServingPair {
   cert: string;
