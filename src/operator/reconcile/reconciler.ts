@@ -40,7 +40,6 @@ import {
   SERVICE_ACCOUNT,
 } from '../kube/kinds';
 import { isNotFound, type KubeObject, type KubeRest, type ResourceRef } from '../../shared/kube/rest';
-import { prepareKeys } from '../../shared/pki';
 import { DEFAULT_ETCD_IMAGE } from './etcd/names';
 import { reconcileStorage } from './etcd/reconcile-etcd';
 import { caStateToData, planCertificates, type CertificatePlan } from './certificates';
@@ -207,10 +206,6 @@ export class Reconciler {
         .join(','),
     });
     const dnsNames = desired.serviceDnsNames(api);
-    // A plan that issues a CA and a serving pair takes two keys: made here off the event loop, so that
-    // the other workers' reconciles go on meanwhile (a pool of a few, kept for the next reconcile when
-    // this one needs none).
-    await prepareKeys(2);
     const plan = planCertificates({
       now: new Date(),
       policy,
@@ -263,7 +258,6 @@ export class Reconciler {
     obs.rotationStep = plan.pendingStep;
 
     // Storage: a managed etcd's certificates and members come before the servers that use them.
-    await prepareKeys(2);
     const storage = await reconcileStorage(api, {
       rest: this.rest,
       events: this.events,
