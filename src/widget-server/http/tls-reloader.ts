@@ -40,9 +40,15 @@ export class TlsReloader {
 
   start(): void {
     const dirs = new Set([path.dirname(this.certFile), path.dirname(this.keyFile)]);
+    // Only events that can change the pair: either file, or the `..data` link kubelet swaps to update a
+    // Secret volume. A directory may hold other files (the bench writes logs next to the pair), and a
+    // read of both files per event was up to 2% of a busy server's CPU. Without a name, check.
+    const relevant = new Set([path.basename(this.certFile), path.basename(this.keyFile), '..data']);
     for (const dir of dirs) {
       try {
-        const w = watch(dir, () => void this.check());
+        const w = watch(dir, (_event, name) => {
+          if (name === null || relevant.has(String(name))) void this.check();
+        });
         w.on('error', () => undefined);
         this.watchers.push(w);
       } catch (err) {
@@ -66,8 +72,7 @@ export class TlsReloader {
     } catch (err) {
       return { problem: `cannot read the serving certificate or key: ${(err as Error).message}` };
     }
-    // The directory watch fires for any file in it (a log file there, under the bench: 2% of the
-    // server's CPU went to re-validating an unchanged pair); only a changed pair is parsed again.
+    // The poll and a rewrite of the same content come here too: only a changed pair is parsed again.
     if (cert === this.current?.cert && key === this.current?.key) return this.current;
     return certMatchesKey(cert, key)
       ? { cert, key }
