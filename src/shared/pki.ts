@@ -2,8 +2,8 @@
  * Certificate authority helpers: CAs, serving certificates (SANs, serverAuth) and client certificates
  * (clientAuth, O = groups). Keys are made and certificates signed by Node's native crypto (fast,
  * constant-time); node-forge only encodes the X.509 structure, because Node's crypto can parse
- * certificates but not create them. Keys can be made ahead of need off the event loop (prepareKeys).
- * Reading certificates is in cert-inspect.ts (re-exported here), which loads no forge.
+ * certificates but not create them. Reading certificates is in cert-inspect.ts (re-exported here),
+ * which loads no forge.
  */
 import {
   createHash,
@@ -99,10 +99,10 @@ const TBS_SPKI = 6;
 
 const ECDSA_WITH_SHA256 = '1.2.840.10045.4.3.2';
 
-/** The AlgorithmIdentifier of a SHA-256 signature by `signerKeyPem`'s kind of key. */
-function signatureAlgorithm(signerKeyPem: string): forge.asn1.Asn1 {
+/** The AlgorithmIdentifier of a SHA-256 signature by `signer`'s kind of key. */
+function signatureAlgorithm(signer: KeyObject): forge.asn1.Asn1 {
   const { asn1 } = forge;
-  const type = createPrivateKey(signerKeyPem).asymmetricKeyType;
+  const type = signer.asymmetricKeyType;
   const oid = (id: string) =>
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(id).getBytes());
   if (type === 'ec')
@@ -158,24 +158,27 @@ function finish(
   issuerName?: forge.asn1.Asn1,
 ): IssuedCert {
   const { asn1 } = forge;
+  const signer = createPrivateKey(signerKeyPem);
+  // The same AlgorithmIdentifier goes in the signed part and beside the signature.
+  const algorithm = signatureAlgorithm(signer);
   // Replaced below; node-forge needs one to encode.
   cert.siginfo.algorithmOid = forge.pki.oids.sha256WithRSAEncryption;
   const tbs = getTBSCertificate(cert);
   const fields = tbs.value as forge.asn1.Asn1[];
-  fields[TBS_SIGNATURE] = signatureAlgorithm(signerKeyPem);
+  fields[TBS_SIGNATURE] = algorithm;
   if (issuerName) fields[TBS_ISSUER] = issuerName;
   fields[TBS_SPKI] = spki;
   const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), 'binary');
-  const signature = sign('sha256', tbsDer, signerKeyPem);
+  const signature = sign('sha256', tbsDer, signer);
   const certificate = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
     tbs,
-    signatureAlgorithm(signerKeyPem),
+    algorithm,
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, '\x00' + signature.toString('binary')),
   ]);
   const der = Buffer.from(asn1.toDer(certificate).getBytes(), 'binary');
-  const body = der.toString('base64').replace(/.{1,64}/g, '$&\n');
   return {
-    certPem: `-----BEGIN CERTIFICATE-----\n${body}-----END CERTIFICATE-----\n`,
+    // Node writes the PEM (and parses the DER on the way: a malformed certificate fails here).
+    certPem: new X509Certificate(der).toString(),
     keyPem,
     notBefore: cert.validity.notBefore,
     notAfter: cert.validity.notAfter,
