@@ -34,6 +34,8 @@ import {
   type ValidatingAdmissionPolicy,
   type ValidatingAdmissionPolicyBinding,
 } from './policy/validating-admission-policy';
+import { rulesMayMatchGroup } from './policy/matching';
+import type { Webhook, WebhookConfiguration } from './webhook/dispatch';
 
 export interface ServerAdmission {
   chain: AdmissionChain;
@@ -81,15 +83,18 @@ export function createAdmission(
   const registration = <T extends KubeObject>(
     resource: string,
     kind: string,
-    needsCel: (o: T) => boolean,
+    needsCel?: (o: T) => boolean,
   ): Informer<T> => {
     const informer = new Informer<T>(
       kube,
       { path: `${ADMISSIONREGISTRATION}/${resource}`, name: kind },
       log.child({ informer: resource }),
-    ).on((type, o) => {
-      if (type !== 'delete' && needsCel(o)) void evaluator.warm();
-    });
+    );
+    if (needsCel) {
+      informer.on((type, o) => {
+        if (type !== 'delete' && needsCel(o)) void evaluator.warm();
+      });
+    }
     informers.push({
       name: `*v1.${kind}`,
       hasSynced: () => informer.hasSynced,
@@ -107,14 +112,13 @@ export function createAdmission(
   if (enabled('ValidatingAdmissionPolicy') || webhookPlugins.some(enabled)) {
     stops.push(() => evaluator.close());
   }
-  /** Whether rules can select this server's requests (rules naming other groups cannot). */
-  const mayMatch = (rules: Array<{ apiGroups?: string[] }> | undefined) =>
-    (rules ?? []).some((r) => r.apiGroups?.some((g) => g === '*' || g === config.group));
   /** A policy is CEL, of a webhook only its matchConditions are; either only if it can apply here. */
-  const policyNeedsCel = (p: ValidatingAdmissionPolicy) => mayMatch(p.spec?.matchConstraints?.resourceRules);
-  const webhooksNeedCel = (c: {
-    webhooks?: Array<{ matchConditions?: unknown[]; rules?: Array<{ apiGroups?: string[] }> }>;
-  }) => (c.webhooks ?? []).some((w) => (w.matchConditions?.length ?? 0) > 0 && mayMatch(w.rules));
+  const policyNeedsCel = (p: ValidatingAdmissionPolicy) =>
+    rulesMayMatchGroup(p.spec?.matchConstraints?.resourceRules, config.group);
+  const webhooksNeedCel = (c: WebhookConfiguration<Webhook>) =>
+    (c.webhooks ?? []).some(
+      (w) => (w.matchConditions?.length ?? 0) > 0 && rulesMayMatchGroup(w.rules, config.group),
+    );
   /** What both webhook plugins share. */
   const webhookOptions = { namespaces, evaluator, kube, metrics: admissionMetrics, authorizer };
   if (enabled('MutatingAdmissionWebhook')) {
@@ -142,7 +146,6 @@ export function createAdmission(
         registration<ValidatingAdmissionPolicyBinding>(
           'validatingadmissionpolicybindings',
           'ValidatingAdmissionPolicyBinding',
-          () => false,
         ),
         params,
         namespaces,

@@ -58,6 +58,11 @@ export function labelSelector(json: LabelSelectorJson | undefined): LabelSelecto
 const has = (list: string[] | undefined, value: string) =>
   !!list && (list.includes('*') || list.includes(value));
 
+/** Whether any of `rules` can select requests in API group `group` (ruleMatches' group test alone). */
+export function rulesMayMatchGroup(rules: NamedRuleWithOperations[] | undefined, group: string): boolean {
+  return (rules ?? []).some((rule) => has(rule.apiGroups, group));
+}
+
 function resourceMatches(resources: string[] | undefined, resource: string, subresource: string): boolean {
   for (const r of resources ?? []) {
     if (r === '*/*') return true;
