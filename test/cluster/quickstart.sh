@@ -17,7 +17,7 @@ bash "$root/test/install-deps.sh"
 for tool in go kubectl; do
   command -v "$tool" >/dev/null || { echo "$tool is required on PATH (see the README's Quickstart)" >&2; exit 1; }
 done
-step "local cluster (the first run compiles Kubernetes: about 4 minutes on 2 cores)"
+step "local cluster (the first run compiles Kubernetes and the upstream servers the bed runs: about 17 minutes on 2 cores)"
 bash "$here/cluster.sh" up
 step "operator (kubectl apply -k config/local)"
 kubectl apply -k "$root/config/local"
