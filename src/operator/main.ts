@@ -29,6 +29,7 @@ import { POD } from './kube/kinds';
 import { LeaderElector } from '../shared/controller/leader-election';
 import { loadKubeClientConfig } from '../shared/kube/client-config';
 import { KubeRest } from '../shared/kube/rest';
+import { AppliedState } from '../shared/kube/applied-state';
 import { FIELD_MANAGER } from './kube/kinds';
 import { Reconciler } from './reconcile/reconciler';
 import { servedFingerprints } from './reconcile/served-certificates';
@@ -81,9 +82,14 @@ async function main(): Promise<void> {
   // Every write of the controller and its events goes through `rest`, refused once this replica is not
   // the leader (checked against the clock, not only when the loss is handled); the elector has its own.
   let elector: LeaderElector | undefined;
+  // Applies that would change nothing are not sent: the controller's informers show whether an object
+  // is still as our last apply left it (applied-state.ts).
+  const late: { controller?: Controller } = {};
+  const applied = new AppliedState((ref, namespace, name) => late.controller?.cached(ref, namespace, name));
   const rest = new KubeRest(kubeConfig, {
     mayWrite: () => !elector || elector.isLeader,
     fieldManager: FIELD_MANAGER,
+    applied,
   });
   // Unique per process, as client-go does: a restarted container must not take the lease its previous
   // process held for granted.
@@ -102,7 +108,8 @@ async function main(): Promise<void> {
     defaultEtcdImage: values['etcd-image']!,
     servedFingerprints,
   });
-  const controller = new Controller(rest, reconciler, metrics, logger);
+  const controller = new Controller(rest, reconciler, metrics, logger, applied);
+  late.controller = controller;
   if (values['leader-elect'] === 'true') {
     elector = new LeaderElector(
       new KubeRest(kubeConfig),

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { API_VERSION, KIND, MANAGED_BY, MANAGED_BY_LABEL, OWNER_LABEL } from '../api/aggregated-api';
 import { AGGREGATED_API, OWNED_KINDS } from '../kube/kinds';
 import { Informer } from '../../shared/kube/informer';
-import { resourcePath, type KubeRest } from '../../shared/kube/rest';
+import type { AppliedState } from '../../shared/kube/applied-state';
+import { resourcePath, type KubeObject, type KubeRest, type ResourceRef } from '../../shared/kube/rest';
 import type { Reconciler } from '../reconcile/reconciler';
 import type { OperatorMetrics } from './metrics';
 import { WorkQueue } from '../../shared/controller/workqueue';
@@ -18,6 +19,8 @@ export const FULL_RESYNC_MS = 10 * 60_000;
 export class Controller {
   private readonly queue = new WorkQueue({ baseDelayMs: 1000, maxDelayMs: 5 * 60_000 });
   private informers: Informer[] = [];
+  /** The informer of each kind, by its collection path, for cached(). */
+  private readonly byKind = new Map<string, Informer>();
   private resyncTimer?: NodeJS.Timeout;
   private running?: Promise<void>;
   synced = false;
@@ -27,22 +30,39 @@ export class Controller {
     private readonly reconciler: Reconciler,
     private readonly metrics: OperatorMetrics,
     private readonly logger: Logger,
+    /** What the reconciler's client last applied: forgotten for objects the informers see deleted. */
+    private readonly applied?: AppliedState,
   ) {}
+
+  /**
+   * The object as this controller's informer of its kind holds it now: undefined before the informers
+   * run, for kinds it does not watch, and for objects without the managed-by label.
+   */
+  cached(ref: ResourceRef, namespace: string | undefined, name: string): KubeObject | undefined {
+    return this.byKind.get(resourcePath(ref))?.get(namespace ? `${namespace}/${name}` : name);
+  }
 
   async start(workers: number): Promise<void> {
     const parents = new Informer(
       this.rest,
       { path: resourcePath(AGGREGATED_API), name: AGGREGATED_API.kind },
       this.logger,
-    ).on((_type, obj) => obj.metadata?.name && this.enqueue(obj.metadata.name));
+    ).on((type, obj) => {
+      if (type === 'delete') this.forgetApplied(AGGREGATED_API, obj);
+      if (obj.metadata?.name) this.enqueue(obj.metadata.name);
+    });
     this.informers.push(parents);
+    this.byKind.set(resourcePath(AGGREGATED_API), parents);
     for (const kind of OWNED_KINDS) {
+      const informer = new Informer(
+        this.rest,
+        { path: resourcePath(kind), labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`, name: kind.kind },
+        this.logger,
+      );
+      this.byKind.set(resourcePath(kind), informer);
       this.informers.push(
-        new Informer(
-          this.rest,
-          { path: resourcePath(kind), labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY}`, name: kind.kind },
-          this.logger,
-        ).on((_type, obj) => {
+        informer.on((type, obj) => {
+          if (type === 'delete') this.forgetApplied(kind, obj);
           // An object whose labels another actor replaced leaves the label-selected watch as a
           // DELETED event without them; its controller reference still names the owner to repair it.
           const owner =
@@ -87,6 +107,12 @@ export class Controller {
         );
       },
     );
+  }
+
+  private forgetApplied(kind: ResourceRef, obj: KubeObject): void {
+    if (obj.metadata?.name) {
+      this.applied?.forget(resourcePath(kind, obj.metadata.namespace, obj.metadata.name));
+    }
   }
 
   private enqueue(name: string): void {

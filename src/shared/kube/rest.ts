@@ -8,6 +8,7 @@
  */
 import https from 'node:https';
 import http from 'node:http';
+import type { AppliedState } from './applied-state';
 import type { KubeClientConfig } from './client-config';
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -113,6 +114,8 @@ export interface KubeRestOptions {
   maxResponseBytes?: number;
   /** The largest single watch event (DEFAULT_MAX_WATCH_EVENT_BYTES). */
   maxWatchEventBytes?: number;
+  /** When set, applies that would change nothing are answered from it instead of sent (applied-state.ts). */
+  applied?: AppliedState;
 }
 
 /**
@@ -252,7 +255,7 @@ export class KubeRest {
   }
 
   /** Server-side apply; `subresource` addresses e.g. status. */
-  apply<T extends KubeObject>(
+  async apply<T extends KubeObject>(
     ref: ResourceRef,
     object: KubeObject,
     opts: { fieldManager?: string; subresource?: string; force?: boolean } = {},
@@ -261,14 +264,20 @@ export class KubeRest {
     if (!name) throw new Error('apply needs metadata.name');
     const path =
       resourcePath(ref, object.metadata?.namespace, name) + (opts.subresource ? `/${opts.subresource}` : '');
-    return this.request<T>('PATCH', path, {
+    const query = {
+      fieldManager: opts.fieldManager ?? this.opts.fieldManager,
+      force: opts.force === false ? undefined : 'true',
+    };
+    const applied = this.opts.applied;
+    const unchanged = applied?.unchanged(ref, path, object, query);
+    if (unchanged) return unchanged as T;
+    const result = await this.request<T>('PATCH', path, {
       body: object,
       contentType: 'application/apply-patch+yaml',
-      query: {
-        fieldManager: opts.fieldManager ?? this.opts.fieldManager,
-        force: opts.force === false ? undefined : 'true',
-      },
+      query,
     });
+    applied?.record(path, object, query, result);
+    return result;
   }
 
   create<T extends KubeObject>(ref: ResourceRef, object: KubeObject): Promise<T> {
