@@ -4,7 +4,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { stringify } from 'yaml';
+import { yaml } from './yaml';
 
 export interface KubeconfigSpec {
   server: string;
@@ -40,5 +40,5 @@ export async function writeKubeconfig(file: string, spec: KubeconfigSpec): Promi
     preferences: {},
   };
   await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, stringify(doc), { mode: 0o600 });
+  await writeFile(file, yaml().stringify(doc), { mode: 0o600 });
 }

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { yaml } from '../yaml';
 
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 /** client-go re-reads a token file when its cached copy is older than this. */
@@ -66,7 +66,7 @@ function tokenFileSource(file: string): () => string {
 
 /** Parses a kubeconfig file and resolves its current context (or `context`). */
 export function kubeconfigFromFile(file: string, context?: string): KubeClientConfig {
-  const doc = (parse(readFileSync(file, 'utf8')) ?? {}) as Fields;
+  const doc = (yaml().parse(readFileSync(file, 'utf8')) ?? {}) as Fields;
   const base = path.dirname(path.resolve(file));
   const find = (list: unknown, name: unknown, what: 'cluster' | 'user' | 'context'): Fields => {
     const entry = ((list as NamedEntry<Fields>[] | undefined) ?? []).find((e) => e.name === name);

@@ -13,7 +13,7 @@
  * wire format). test/e2e/client-go-apply.test.ts has client-go fetch it and gnostic compare it with its
  * own reading of our JSON.
  */
-import { stringify as yamlStringify } from 'yaml';
+import { yaml } from '../../shared/yaml';
 
 type Json = Record<string, unknown>;
 
@@ -334,7 +334,7 @@ const NAMED_MAPS: Record<string, FieldKind> = {
 
 function writeAny(w: Writer, field: number, value: unknown): void {
   // gnostic keeps a free-form value as the YAML of its node; readers (kube-openapi) parse it back.
-  w.message(field, (a) => a.string(2, yamlStringify(value)));
+  w.message(field, (a) => a.string(2, yaml().stringify(value)));
 }
 
 function writeField(w: Writer, field: number, kind: FieldKind, value: unknown): void {

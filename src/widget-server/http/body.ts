@@ -6,7 +6,8 @@
  * brackets), YAML alias expansion, and duplicate JSON keys are recorded for strict field validation.
  */
 import type { Request } from 'express';
-import { isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
+import { yaml } from '../../shared/yaml';
 import { badRequest, requestEntityTooLarge, unsupportedMediaType } from '../../shared/status-errors';
 import { attachStrictFindings, exceedsDepth, parseJsonBounded } from '../api/json-bounded';
 import { inputLimits } from '../api/limits';
@@ -107,8 +108,8 @@ function decodeYaml(raw: string): unknown {
   // resolveKnownTags=false: !!set, !!omap, !!pairs stay a mapping / a sequence of mappings, as
   // sigs.k8s.io/yaml (goyaml v2) decodes them, instead of becoming JS Set/Map objects that serialize
   // as {}.
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(raw, {
+  const lineCounter = new (yaml().LineCounter)();
+  const doc = yaml().parseDocument(raw, {
     uniqueKeys: false,
     prettyErrors: false,
     resolveKnownTags: false,
@@ -146,11 +147,11 @@ function decodeYaml(raw: string): unknown {
  */
 function duplicateYamlKeys(doc: Document, lineCounter: LineCounter): string[] {
   const found: string[] = [];
-  visit(doc, {
+  yaml().visit(doc, {
     Map(_, map) {
       const seen = new Set<string>();
       for (const { key } of map.items) {
-        if (!isScalar(key)) continue;
+        if (!yaml().isScalar(key)) continue;
         const id = `${typeof key.value}:${String(key.value)}`;
         if (!seen.has(id)) {
           seen.add(id);

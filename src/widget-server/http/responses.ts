@@ -5,7 +5,7 @@
 import type { KindCodec, ObjectList, StoredObject } from '../registry/generic/types';
 import type { KindDefinition } from '../apis/kind';
 import type { Response } from 'express';
-import { stringify } from 'yaml';
+import { yaml } from '../../shared/yaml';
 import { toStatus, type Status } from '../../shared/status-errors';
 import { objectTable, partialObjectMetadata, partialObjectMetadataList } from '../api/table';
 import type { OutputForm } from './negotiation';
@@ -28,7 +28,7 @@ export function addWarnings(res: Response, warnings: string[]): void {
 
 export function writeDocument(res: Response, code: number, doc: unknown, form?: OutputForm): void {
   if (form?.mediaType === 'application/yaml') {
-    res.status(code).type('application/yaml').send(stringify(doc));
+    res.status(code).type('application/yaml').send(yaml().stringify(doc));
     return;
   }
   res.status(code).type('application/json').send(JSON.stringify(doc));

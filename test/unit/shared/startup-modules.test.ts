@@ -2,10 +2,11 @@
 /**
  * What a Widget server loads before it serves. Every pod start pays for it in CPU, and 20
  * AggregatedAPIs applied at once start 20 servers on the same nodes (bench/README.md, "start-up"). The
- * etcd client, node-forge and the CEL runtime are loaded only by the code that needs them: etcd
- * storage, standalone credentials, and the CEL worker or the policy compiler.
+ * etcd client, node-forge, the CEL runtime and the yaml library are loaded only by the code that needs
+ * them: etcd storage, standalone credentials, the CEL worker or the policy compiler, and YAML bodies,
+ * answers and kubeconfig files.
  */
-const HEAVY = ['etcd3', 'node-forge', '@bufbuild/cel'];
+const HEAVY = ['etcd3', 'node-forge', '@bufbuild/cel', 'yaml'];
 
 /** Runs `load` in a fresh module registry and returns which of HEAVY it required. */
 function heavyModulesLoadedBy(load: () => void): string[] {
@@ -22,7 +23,7 @@ function heavyModulesLoadedBy(load: () => void): string[] {
   return loaded.sort();
 }
 
-test('loading the Widget server and its configuration loads neither etcd3, node-forge nor CEL', () => {
+test('loading the Widget server and its configuration loads none of etcd3, node-forge, CEL or yaml', () => {
   expect(
     heavyModulesLoadedBy(() => {
       require('../../../src/widget-server/widget-server');
@@ -43,6 +44,8 @@ test('the code that needs them does load them (the check above can see a load)',
       void storage.close();
       require('../../../src/widget-server/standalone');
       require('../../../src/widget-server/admission/cel/cel');
+      const { yaml } = require('../../../src/shared/yaml') as typeof import('../../../src/shared/yaml');
+      expect(yaml().stringify({ a: 1 })).toBe('a: 1\n');
     }),
-  ).toEqual(['@bufbuild/cel', 'etcd3', 'node-forge']);
+  ).toEqual(['@bufbuild/cel', 'etcd3', 'node-forge', 'yaml']);
 });
