@@ -106,15 +106,16 @@ function unexpired(bundle: string | undefined, now: Date): string[] {
   });
 }
 
-function fingerprint(pem: string): string {
+/** SHA-256 fingerprint of a PEM certificate, in the form TLS peers report it (fetchServedFingerprint). */
+export function certificateFingerprint(pem: string): string {
   return parseCert(pem).fingerprintSha256;
 }
 
 function bundleContains(bundle: string | undefined, certPem: string): boolean {
-  const wanted = fingerprint(certPem);
+  const wanted = certificateFingerprint(certPem);
   return splitPemBundle(bundle ?? '').some((pem) => {
     try {
-      return fingerprint(pem) === wanted;
+      return certificateFingerprint(pem) === wanted;
     } catch {
       return false;
     }
@@ -124,7 +125,7 @@ function bundleContains(bundle: string | undefined, certPem: string): boolean {
 function joinBundle(pems: string[]): string {
   const seen = new Set<string>();
   const unique = pems.filter((pem) => {
-    const fp = fingerprint(pem);
+    const fp = certificateFingerprint(pem);
     if (seen.has(fp)) return false;
     seen.add(fp);
     return true;
@@ -177,7 +178,9 @@ export function planCertificates(input: CertificateInputs): CertificatePlan {
     } else {
       active = newCA();
     }
-    previous = [...previous, ...published].filter((pem) => fingerprint(pem) !== fingerprint(active!.certPem));
+    previous = [...previous, ...published].filter(
+      (pem) => certificateFingerprint(pem) !== certificateFingerprint(active!.certPem),
+    );
     caChanged = true;
     events.push({
       type: input.caData ? 'Warning' : 'Normal',
@@ -253,7 +256,7 @@ export function planCertificates(input: CertificateInputs): CertificatePlan {
   const servingCert = serving!;
 
   // Retire previous CAs once every replica serves the current certificate, which the active CA signed.
-  const currentFingerprint = fingerprint(servingCert.certPem);
+  const currentFingerprint = certificateFingerprint(servingCert.certPem);
   const rolledOut =
     !servingChanged &&
     input.servedFingerprints !== undefined &&

@@ -34,6 +34,11 @@ export interface Observation {
   rotationStep?: string;
   deployment: DeploymentObservation;
   apiServices: ApiServiceStatus[];
+  /**
+   * APIServices that are Available but whose discovery through kube-apiserver is not answered yet, in
+   * the moment after they turned Available (observe.ts, DISCOVERY_SETTLE_MS): not failed, not ready.
+   */
+  discoverySettling?: string[];
   degraded?: { reason: string; message: string };
   storage?: { status: 'True' | 'False' | 'Unknown'; reason: string; message: string };
 }
@@ -63,12 +68,15 @@ export const CLUSTER_WIDE_EFFECT =
 
 function unavailableReason(s: ApiServiceStatus): string {
   if (s.available === 'True' && s.discovery === 'False') return 'DiscoveryFailed';
+  if (s.available === 'True' && s.discovery === 'Unknown') return 'DiscoverySettling';
   return s.reason || 'APIServiceUnavailable';
 }
 
 function unavailableMessage(s: ApiServiceStatus): string {
   if (s.available === 'True' && s.discovery === 'False')
     return `${s.name} is Available to the aggregator but its discovery through kube-apiserver failed: ${s.discoveryMessage ?? 'no answer'}`;
+  if (s.available === 'True' && s.discovery === 'Unknown')
+    return `${s.name} is Available to the aggregator; its discovery through kube-apiserver is not answered yet: ${s.discoveryMessage ?? 'not checked'}`;
   return `${s.name}: ${s.message || s.reason || 'not available'}`;
 }
 
@@ -91,7 +99,10 @@ export function computeConditions(
       : { type: 'CertificatesReady', status: 'False', reason: certs.reason, message: certs.message };
   desired.push(certificatesReady);
 
-  const unavailable = obs.apiServices.filter((s) => s.available !== 'True' || s.discovery === 'False');
+  const settling = new Set(obs.discoverySettling);
+  const unavailable = obs.apiServices.filter(
+    (s) => s.available !== 'True' || s.discovery === 'False' || settling.has(s.name),
+  );
   const available: Desired =
     obs.apiServices.length === 0
       ? {

@@ -42,12 +42,19 @@ import {
 import { isNotFound, type KubeObject, type KubeRest, type ResourceRef } from '../../shared/kube/rest';
 import { DEFAULT_ETCD_IMAGE } from './etcd/names';
 import { reconcileStorage } from './etcd/reconcile-etcd';
-import { caStateToData, planCertificates, type CertificatePlan } from './certificates';
+import {
+  caStateToData,
+  certificateFingerprint,
+  planCertificates,
+  type CertificatePlan,
+} from './certificates';
 import { computeConditions, type Observation } from './conditions';
 import * as desired from './desired';
 import {
+  availableSince,
   checkDiscovery,
   DISCOVERY_RETRY_MS,
+  DISCOVERY_SETTLING_RETRY_MS,
   observeApiService,
   observeDeployment,
   type ApiServiceObject,
@@ -88,6 +95,9 @@ export interface ReconcilerOptions {
 }
 
 export class Reconciler {
+  /** What each AggregatedAPI's replicas were last seen serving, and which pods they were. */
+  private readonly served = new Map<string, { podsKey: string; fingerprints: string[] }>();
+
   constructor(
     private readonly rest: KubeRest,
     private readonly events: EventRecorder,
@@ -96,10 +106,53 @@ export class Reconciler {
     private readonly options: ReconcilerOptions,
   ) {}
 
+  /**
+   * Which certificates the replicas serve, asked by a TLS handshake with each pod, except when the same
+   * pods (uid, IP, restarts) already answered with the certificate the Secret holds now: a replica keeps
+   * serving its mounted certificate until that Secret changes, so asking again on every pass would only
+   * cost each pod a handshake (issue 9 named this cost).
+   */
+  private async servedFingerprints(
+    apiName: string,
+    pods: KubeObject[],
+    port: number,
+    servername: string,
+    servingCertPem: string | undefined,
+  ): Promise<string[] | undefined> {
+    const podsKey = JSON.stringify([
+      port,
+      servername,
+      ...pods
+        .map((p) => {
+          const status = (
+            p as { status?: { podIP?: string; containerStatuses?: { restartCount?: number }[] } }
+          ).status;
+          const restarts = (status?.containerStatuses ?? []).map((c) => c.restartCount ?? 0).join('+');
+          return `${p.metadata?.uid}/${status?.podIP}/${restarts}/${p.metadata?.deletionTimestamp ?? ''}`;
+        })
+        .sort(),
+    ]);
+    let current: string | undefined;
+    try {
+      current = servingCertPem ? certificateFingerprint(servingCertPem) : undefined;
+    } catch {
+      // Not a certificate: the plan replaces it, and the replicas are asked after that.
+    }
+    const known = this.served.get(apiName);
+    if (known && known.podsKey === podsKey && current && known.fingerprints.every((f) => f === current)) {
+      return known.fingerprints;
+    }
+    const fingerprints = await this.options.servedFingerprints(pods, port, servername);
+    if (fingerprints) this.served.set(apiName, { podsKey, fingerprints });
+    else this.served.delete(apiName);
+    return fingerprints;
+  }
+
   async reconcile(name: string): Promise<WorkResult> {
     const api = await this.rest.getOrUndefined<AggregatedAPI & KubeObject>(AGGREGATED_API, name);
     if (!api) {
       this.metrics.forget(name);
+      this.served.delete(name);
       return;
     }
     const log = this.logger.child({ aggregatedAPI: name, generation: api.metadata.generation });
@@ -157,7 +210,20 @@ export class Reconciler {
     log: Logger,
   ): Promise<{ requeueAfterMs: number }> {
     const names = ownedNames(api);
-    const namespace = await this.rest.getOrUndefined(NAMESPACE, names.namespace);
+    // Everything this pass reads, read at once: each is a round trip to kube-apiserver, and a pass that
+    // waits for them one by one keeps the next AggregatedAPI in the queue that much longer (issue 9).
+    const [namespace, apiServiceObjects, caSecret, servingSecret, pods] = await Promise.all([
+      this.rest.getOrUndefined(NAMESPACE, names.namespace),
+      Promise.all(names.apiServices.map((n) => this.rest.getOrUndefined<ApiServiceObject>(API_SERVICE, n))),
+      this.rest.getOrUndefined<Secret>(SECRET, names.caSecret, names.namespace),
+      this.rest.getOrUndefined<Secret>(SECRET, names.servingSecret, names.namespace),
+      this.rest.list(POD, {
+        namespace: names.namespace,
+        labelSelector: Object.entries(desired.selectorLabels(api))
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+      }),
+    ]);
     if (!namespace) {
       throw new DegradedError(
         'NamespaceNotFound',
@@ -181,8 +247,8 @@ export class Reconciler {
 
     // APIServices: refuse to take over one that another owner registered.
     const existingApiServices = new Map<string, ApiServiceObject | undefined>();
-    for (const apiServiceName of names.apiServices) {
-      const current = await this.rest.getOrUndefined<ApiServiceObject>(API_SERVICE, apiServiceName);
+    for (const [i, apiServiceName] of names.apiServices.entries()) {
+      const current = apiServiceObjects[i];
       if (current && !isOwnedBy(current, api)) {
         throw new DegradedError(
           'APIServiceConflict',
@@ -193,18 +259,6 @@ export class Reconciler {
     }
 
     // Certificates.
-    const caSecret = await this.rest.getOrUndefined<Secret>(SECRET, names.caSecret, names.namespace);
-    const servingSecret = await this.rest.getOrUndefined<Secret>(
-      SECRET,
-      names.servingSecret,
-      names.namespace,
-    );
-    const pods = await this.rest.list(POD, {
-      namespace: names.namespace,
-      labelSelector: Object.entries(desired.selectorLabels(api))
-        .map(([k, v]) => `${k}=${v}`)
-        .join(','),
-    });
     const dnsNames = desired.serviceDnsNames(api);
     const plan = planCertificates({
       now: new Date(),
@@ -216,10 +270,12 @@ export class Reconciler {
         const b = existingApiServices.get(n)?.spec?.caBundle;
         return b ? Buffer.from(b, 'base64').toString('utf8') : undefined;
       }),
-      servedFingerprints: await this.options.servedFingerprints(
+      servedFingerprints: await this.servedFingerprints(
+        api.metadata.name,
         pods.items,
         desired.serverPort(api.spec),
         dnsNames[2],
+        decodeSecretData(servingSecret?.data)?.['tls.crt'],
       ),
     });
     await this.rest.apply(
@@ -274,14 +330,16 @@ export class Reconciler {
       throw new DegradedError('StorageClassNotFound', storage.observation.message, storage.requeueAfterMs);
 
     // Identity and RBAC, then the server, then the APIServices that route to it.
-    const serviceAccount = await this.rest.apply(SERVICE_ACCOUNT, desired.serviceAccount(api));
-    await this.rest.apply(CLUSTER_ROLE_BINDING, desired.authDelegatorBinding(api));
-    await this.rest.apply(CLUSTER_ROLE_BINDING, desired.admissionReaderBinding(api));
-    await this.rest.apply(ROLE_BINDING, desired.authReaderBinding(api));
     // The Widget controller's bindings while the operator's image runs; removed once another does.
     const controllerRbac = desired.widgetControllerBindings(api);
-    await this.applyOrDelete(CLUSTER_ROLE_BINDING, !api.spec.image, controllerRbac.cluster);
-    await this.applyOrDelete(ROLE_BINDING, !api.spec.image, controllerRbac.lease);
+    const [serviceAccount] = await Promise.all([
+      this.rest.apply(SERVICE_ACCOUNT, desired.serviceAccount(api)),
+      this.rest.apply(CLUSTER_ROLE_BINDING, desired.authDelegatorBinding(api)),
+      this.rest.apply(CLUSTER_ROLE_BINDING, desired.admissionReaderBinding(api)),
+      this.rest.apply(ROLE_BINDING, desired.authReaderBinding(api)),
+      this.applyOrDelete(CLUSTER_ROLE_BINDING, !api.spec.image, controllerRbac.cluster),
+      this.applyOrDelete(ROLE_BINDING, !api.spec.image, controllerRbac.lease),
+    ]);
     // spec.rbac: roles before their bindings, and bindings removed before their roles.
     const roles = desired.serverRoles(api);
     const { name: rolesName } = roles;
@@ -293,32 +351,37 @@ export class Reconciler {
     ] as const) {
       if (object) await this.rest.apply(ref, object);
     }
-    for (const [ref, object, namespace] of [
-      [CLUSTER_ROLE_BINDING, roles.clusterRoleBinding, undefined],
-      [CLUSTER_ROLE, roles.clusterRole, undefined],
-      [ROLE_BINDING, roles.roleBinding, names.namespace],
-      [ROLE, roles.role, names.namespace],
-    ] as const) {
-      if (!object) await this.deleteOwned(ref, rolesName, namespace);
-    }
-    await this.rest.apply(SERVICE, desired.service(api));
-    const deployment = await this.rest.apply<DeploymentObject>(
-      DEPLOYMENT,
-      desired.deployment(
-        api,
-        image,
-        !api.spec.image,
-        serviceAccount.metadata?.uid,
-        api.spec.image ? undefined : this.options.defaultImageID,
-        storage.clientDigest,
+    await Promise.all([
+      !roles.clusterRoleBinding && this.deleteOwned(CLUSTER_ROLE_BINDING, rolesName),
+      !roles.roleBinding && this.deleteOwned(ROLE_BINDING, rolesName, names.namespace),
+    ]);
+    await Promise.all([
+      !roles.clusterRole && this.deleteOwned(CLUSTER_ROLE, rolesName),
+      !roles.role && this.deleteOwned(ROLE, rolesName, names.namespace),
+    ]);
+    const [, deployment] = await Promise.all([
+      this.rest.apply(SERVICE, desired.service(api)),
+      this.rest.apply<DeploymentObject>(
+        DEPLOYMENT,
+        desired.deployment(
+          api,
+          image,
+          !api.spec.image,
+          serviceAccount.metadata?.uid,
+          api.spec.image ? undefined : this.options.defaultImageID,
+          storage.clientDigest,
+        ),
       ),
-    );
+      this.rest.apply(POD_DISRUPTION_BUDGET, desired.podDisruptionBudget(api)),
+    ]);
     obs.deployment = observeDeployment(deployment);
-    await this.rest.apply(POD_DISRUPTION_BUDGET, desired.podDisruptionBudget(api));
     const versions = desired.servedVersions(api, !api.spec.image);
+    const since = new Map<string, Date>();
     for (const apiService of desired.apiServices(api, plan.bundle, versions.served)) {
       const applied = await this.rest.apply<ApiServiceObject>(API_SERVICE, apiService);
       obs.apiServices.push(observeApiService(applied));
+      const t = availableSince(applied);
+      if (t) since.set(apiService.metadata!.name!, t);
     }
     await this.deleteStaleApiServices(
       api,
@@ -332,16 +395,25 @@ export class Reconciler {
         message: `spec.versions lists ${versions.unserved.join(', ')}, which image ${image} does not serve (it serves ${WIDGET_VERSION_NAMES.join(', ')}); no APIService is registered for ${versions.unserved.length === 1 ? 'it' : 'them'}`,
       };
     }
-    await checkDiscovery(this.rest, api.spec.group, obs.apiServices);
+    obs.discoverySettling = await checkDiscovery(
+      this.rest,
+      api.spec.group,
+      obs.apiServices,
+      since,
+      new Date(),
+    );
     this.metrics.setApiServicesAvailable(
       api.metadata.name,
       new Map(obs.apiServices.map((s) => [s.name, s.available === 'True' && s.discovery === 'True'])),
     );
     const certificateCheck = nextCertificateCheck(plan, policy.renewBeforeMs, policy.caRenewBeforeMs);
     const discoveryFailed = obs.apiServices.some((s) => s.discovery === 'False');
+    const discoverySettling = obs.discoverySettling.length > 0;
     return {
       requeueAfterMs: Math.min(
-        discoveryFailed ? Math.min(certificateCheck, DISCOVERY_RETRY_MS) : certificateCheck,
+        certificateCheck,
+        discoveryFailed ? DISCOVERY_RETRY_MS : Infinity,
+        discoverySettling ? DISCOVERY_SETTLING_RETRY_MS : Infinity,
         storage.requeueAfterMs ?? Infinity,
       ),
     };
@@ -393,6 +465,7 @@ export class Reconciler {
     if (ours.length > 0 && (await this.ownedApiServices(api)).length > 0) return { requeueAfterMs: 1000 };
     await this.setFinalizer(api, false);
     this.metrics.forget(api.metadata.name);
+    this.served.delete(api.metadata.name);
     log.info('APIServices removed; the garbage collector removes the rest');
     return;
   }
