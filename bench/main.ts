@@ -13,7 +13,9 @@
  * Flags: --quick (tiny counts, one concurrency level, about 2.5 minutes on a warm bed), --targets a,b
  * (a subset of crd, widget-aggregated, widget-direct, widget-embedded, etcd, operator; written to its own
  * results files), --setup-only (set up, read RSS, tear down: no load generator needed, nothing written),
- * --profile DIR (the Widget server processes write V8 CPU profiles to DIR when they stop).
+ * --profile DIR (the Widget server processes write V8 CPU profiles to DIR when they stop), --cases a,b
+ * (a subset of verbs: create, get, update, patch and delete together, as each needs the one before;
+ * watch; list; rss; written to its own results files; the operator target has no cases).
  */
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -46,7 +48,13 @@ interface Settings {
   events: number;
   /** AggregatedAPIs applied at once for the operator's apply -> Ready. */
   operatorApis: number[];
+  /** Which groups of cases run (--cases); all when absent. */
+  cases?: Case[];
 }
+
+const CASES = ['verbs', 'watch', 'list', 'rss'] as const;
+type Case = (typeof CASES)[number];
+const wants = (s: Settings, c: Case) => !s.cases || s.cases.includes(c);
 
 const MODES: Record<'quick' | 'full', Settings> = {
   quick: {
@@ -143,31 +151,39 @@ async function runApiTarget(bed: Bed, t: Target, s: Settings, out: BenchResults)
   // and every server's first requests fill its caches (authorization, connections).
   await prep(t, { scenario: 'create', 'setup-only': true, objects: 20, concurrency: s.concurrency });
   await cleanup();
-  for (const [i, c] of s.createConcurrency.entries()) {
-    if (i > 0) await cleanup();
-    await run(`create c=${c}`, { scenario: 'create', objects: s.objects, concurrency: c });
+  if (wants(s, 'verbs')) {
+    for (const [i, c] of s.createConcurrency.entries()) {
+      if (i > 0) await cleanup();
+      await run(`create c=${c}`, { scenario: 'create', objects: s.objects, concurrency: c });
+    }
+    for (const c of s.getConcurrency) {
+      await run(`get c=${c}`, { scenario: 'get', objects: s.objects, requests: s.requests, concurrency: c });
+    }
+    for (const verb of ['update', 'patch']) {
+      await run(verb, {
+        scenario: verb,
+        objects: s.objects,
+        requests: s.requests,
+        concurrency: s.concurrency,
+      });
+    }
+    await run('delete', { scenario: 'delete', objects: s.objects, concurrency: s.concurrency });
   }
-  for (const c of s.getConcurrency) {
-    await run(`get c=${c}`, { scenario: 'get', objects: s.objects, requests: s.requests, concurrency: c });
-  }
-  for (const verb of ['update', 'patch']) {
-    await run(verb, { scenario: verb, objects: s.objects, requests: s.requests, concurrency: s.concurrency });
-  }
-  await run('delete', { scenario: 'delete', objects: s.objects, concurrency: s.concurrency });
-  for (const w of s.watchers) {
+  for (const w of wants(s, 'watch') ? s.watchers : []) {
     await run(`watch ${w}`, { scenario: 'watch', objects: 1, watchers: w, events: s.events, concurrency: 1 });
     await cleanup();
   }
 
   // The aggregated target shares the direct target's server and storage: its RSS is the direct one's.
-  const rssSizes = t.name === 'widget-aggregated' ? [] : s.rssSizes;
-  const loads = [...new Set([...s.listSizes, ...rssSizes])].sort((a, b) => a - b);
+  const rssSizes = t.name === 'widget-aggregated' || !wants(s, 'rss') ? [] : s.rssSizes;
+  const listSizes = wants(s, 'list') ? s.listSizes : [];
+  const loads = [...new Set([...listSizes, ...rssSizes])].sort((a, b) => a - b);
   for (const size of loads) {
     await cleanup();
     const t0 = Date.now();
     await prep(t, { scenario: 'create', 'setup-only': true, objects: size, concurrency: 16 });
     log(`${t.name}: loaded ${size} widgets in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    if (s.listSizes.includes(size)) {
+    if (listSizes.includes(size)) {
       await run(`list ${size} full`, {
         scenario: 'list',
         objects: size,
@@ -211,7 +227,8 @@ async function runEtcd(bed: Bed, t: Target, s: Settings, out: BenchResults): Pro
   };
   const cleanup = () => prep(t, { scenario: 'etcd-put', cleanup: true });
   await cleanup();
-  for (const c of s.createConcurrency) {
+  const verbs = wants(s, 'verbs');
+  for (const c of verbs ? s.createConcurrency : []) {
     await run(`create c=${c}`, {
       scenario: 'etcd-put',
       objects: s.objects,
@@ -220,8 +237,8 @@ async function runEtcd(bed: Bed, t: Target, s: Settings, out: BenchResults): Pro
     });
   }
   await cleanup();
-  await prep(t, { scenario: 'etcd-put', 'setup-only': true, objects: s.objects, concurrency: 16 });
-  for (const c of s.getConcurrency) {
+  if (verbs) await prep(t, { scenario: 'etcd-put', 'setup-only': true, objects: s.objects, concurrency: 16 });
+  for (const c of verbs ? s.getConcurrency : []) {
     await run(`get c=${c}`, {
       scenario: 'etcd-range',
       objects: s.objects,
@@ -229,7 +246,7 @@ async function runEtcd(bed: Bed, t: Target, s: Settings, out: BenchResults): Pro
       concurrency: c,
     });
   }
-  for (const size of s.listSizes) {
+  for (const size of wants(s, 'list') ? s.listSizes : []) {
     await cleanup();
     await prep(t, { scenario: 'etcd-put', 'setup-only': true, objects: size, concurrency: 16 });
     await run(`list ${size} full`, {
@@ -248,15 +265,19 @@ async function main(): Promise<void> {
     options: {
       quick: { type: 'boolean', default: false },
       targets: { type: 'string' },
+      cases: { type: 'string' },
       'setup-only': { type: 'boolean', default: false },
       profile: { type: 'string' },
     },
   });
   const mode = values.quick ? 'quick' : 'full';
-  const settings = MODES[mode];
   let failedCases = 0;
   let failedTargets = 0;
   const only = values.targets?.split(',').map((x) => x.trim());
+  const cases = values.cases?.split(',').map((x) => x.trim());
+  const unknown = cases?.filter((c) => !(CASES as readonly string[]).includes(c));
+  if (unknown?.length) throw new Error(`--cases: unknown ${unknown.join(', ')} (known: ${CASES.join(', ')})`);
+  const settings: Settings = { ...MODES[mode], ...(cases ? { cases: cases as Case[] } : {}) };
   const out: BenchResults = {
     mode,
     startedAt: new Date().toISOString(),
@@ -361,7 +382,10 @@ function writeResults(out: BenchResults): number {
   const dir = path.join(root, 'bench/results');
   mkdirSync(dir, { recursive: true });
   // A run of some targets only must not replace a whole run's results.
-  const only = (out.settings.targets as string[] | undefined)?.join('-');
+  const only = [
+    ...((out.settings.targets as string[] | undefined) ?? []),
+    ...((out.settings.cases as string[] | undefined) ?? []),
+  ].join('-');
   const base = path.join(dir, `${out.startedAt.slice(0, 10)}-${out.mode}${only ? `-${only}` : ''}`);
   const failed = out.measurements.filter((m) => !m.result || m.result.errors > 0);
   if (failed.length) out.notes.push(`${failed.length} case(s) failed or had errors: see the table.`);
