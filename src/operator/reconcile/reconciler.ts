@@ -41,6 +41,7 @@ import {
 } from '../kube/kinds';
 import { isNotFound, type KubeObject, type KubeRest, type ResourceRef } from '../../shared/kube/rest';
 import { DEFAULT_ETCD_IMAGE } from './etcd/names';
+import type { ServerPod } from './served-certificates';
 import { reconcileStorage } from './etcd/reconcile-etcd';
 import {
   caStateToData,
@@ -124,9 +125,7 @@ export class Reconciler {
       servername,
       ...pods
         .map((p) => {
-          const status = (
-            p as { status?: { podIP?: string; containerStatuses?: { restartCount?: number }[] } }
-          ).status;
+          const status = (p as ServerPod).status;
           const restarts = (status?.containerStatuses ?? []).map((c) => c.restartCount ?? 0).join('+');
           return `${p.metadata?.uid}/${status?.podIP}/${restarts}/${p.metadata?.deletionTimestamp ?? ''}`;
         })
@@ -260,11 +259,12 @@ export class Reconciler {
 
     // Certificates.
     const dnsNames = desired.serviceDnsNames(api);
+    const servingData = decodeSecretData(servingSecret?.data);
     const plan = planCertificates({
       now: new Date(),
       policy,
       caData: decodeSecretData(caSecret?.data),
-      servingData: decodeSecretData(servingSecret?.data),
+      servingData,
       dnsNames,
       publishedBundles: names.apiServices.map((n) => {
         const b = existingApiServices.get(n)?.spec?.caBundle;
@@ -275,7 +275,7 @@ export class Reconciler {
         pods.items,
         desired.serverPort(api.spec),
         dnsNames[2],
-        decodeSecretData(servingSecret?.data)?.['tls.crt'],
+        servingData?.['tls.crt'],
       ),
     });
     await this.rest.apply(

@@ -8,8 +8,14 @@ import type { KubeObject } from '../../shared/kube/rest';
 
 const HANDSHAKE_TIMEOUT_MS = 3000;
 
-interface Pod extends KubeObject {
-  status?: { phase?: string; podIP?: string; conditions?: { type: string; status: string }[] };
+/** The fields of a server pod that say whether, where and as which container run it serves. */
+export interface ServerPod extends KubeObject {
+  status?: {
+    phase?: string;
+    podIP?: string;
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: { restartCount?: number }[];
+  };
 }
 
 export function fetchServedFingerprint(host: string, port: number, servername: string): Promise<string> {
@@ -41,7 +47,7 @@ export async function servedFingerprints(
   port: number,
   servername: string,
 ): Promise<string[] | undefined> {
-  const live = (pods as Pod[]).filter(
+  const live = (pods as ServerPod[]).filter(
     (p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
   );
   const ready = live.filter(
